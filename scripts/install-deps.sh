@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the tests need and the machine lacks: npm packages (npm ci), and from Debian
+# redis-server (integration tests) and sipp (package sip-tester, end-to-end tests).
+# drachtio-server and FreeSWITCH are in neither registry: see docs/testing.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing from Debian: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=300 update -qq
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The Debian package starts a system redis on 6379; the tests start their own on free ports.
+    (systemctl stop redis-server 2>/dev/null || service redis-server stop 2>/dev/null || true) >/dev/null 2>&1
+  else
+    echo "missing ${missing[*]}: install them (apt-get install redis-server redis-tools sip-tester)" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs';
+import convict from 'convict';
+import { schema } from './schema.js';
+import type { AppConfig } from './types.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export interface LoadOptions {
+  /** Environment to read: process.env in production, a literal in tests. Never read implicitly. */
+  env?: Record<string, string | undefined>;
+  /** JSON files applied in order after the schema defaults. */
+  files?: string[];
+  /** Values applied last (tests, CLI flags). */
+  overrides?: Record<string, unknown>;
+}
+
+/**
+ * Builds the typed config. Order: schema defaults < files < environment < overrides.
+ * Any invalid value throws ConfigError whose message names the key and the value.
+ */
+export function loadConfig(opts: LoadOptions = {}): AppConfig {
+  try {
+    const config = convict(schema, { env: stringEnv(opts.env ?? {}), args: [] });
+    for (const file of opts.files ?? []) {
+      if (!existsSync(file)) throw new Error(`config file not found: ${file}`);
+      config.loadFile(file);
+    }
+    if (opts.overrides) config.load(opts.overrides);
+    config.validate({ allowed: 'strict' });
+    return config.getProperties() as unknown as AppConfig;
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+}
+
+function stringEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  // convict falls back to process.env when given an empty object's falsy twin; keep one key.
+  out.__MASKBRIDGE_ENV__ = '1';
+  return out;
+}
+
+/** Config files: MASKBRIDGE_CONFIG (comma separated) or config/default.json when present. */
+export function configFilesFromEnv(env: Record<string, string | undefined>): string[] {
+  const named = env.MASKBRIDGE_CONFIG;
+  if (named) return named.split(',').map((f) => f.trim()).filter(Boolean);
+  return existsSync('config/default.json') ? ['config/default.json'] : [];
+}

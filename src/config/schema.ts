@@ -1,0 +1,194 @@
+/**
+ * The configuration schema: every key, its default, its env var and its meaning.
+ * docs/configuration.md is the prose version; keep them together.
+ */
+import { BlockList, isIP } from 'node:net';
+import convict from 'convict';
+
+export const SIP_STATUS_MIN = 400;
+export const SIP_STATUS_MAX = 699;
+
+function assertSipFailureStatus(value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < SIP_STATUS_MIN || value > SIP_STATUS_MAX) {
+    throw new Error(`must be a SIP failure status between ${SIP_STATUS_MIN} and ${SIP_STATUS_MAX}`);
+  }
+}
+
+/** Parses "10.0.0.0/8", "192.0.2.7" or "::1/128" into a BlockList entry; throws with the reason. */
+export function addCidr(list: BlockList, entry: string): void {
+  const [addr, prefixText] = entry.split('/');
+  const family = addr ? isIP(addr) : 0;
+  if (!addr || family === 0) throw new Error(`"${entry}" is not an IP address or CIDR`);
+  const type = family === 6 ? 'ipv6' : 'ipv4';
+  if (prefixText === undefined) {
+    list.addAddress(addr, type);
+    return;
+  }
+  const prefix = Number(prefixText);
+  const max = family === 6 ? 128 : 32;
+  if (!/^\d+$/.test(prefixText) || prefix > max) throw new Error(`"${entry}" has an invalid prefix length`);
+  list.addSubnet(addr, prefix, type);
+}
+
+convict.addFormat({
+  name: 'cidr-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of IP addresses or CIDRs');
+    const list = new BlockList();
+    for (const entry of value) {
+      if (typeof entry !== 'string') throw new Error('must be a list of IP addresses or CIDRs');
+      addCidr(list, entry.trim());
+    }
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+/** Numbers from the environment arrive as strings; leave non-numeric text as is so the error shows it. */
+const toNumber = (v: unknown): unknown => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
+
+convict.addFormat({ name: 'sip-failure-status', validate: assertSipFailureStatus, coerce: toNumber });
+
+convict.addFormat({
+  name: 'count',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new Error('must be a whole number >= 0');
+  },
+  coerce: toNumber,
+});
+
+convict.addFormat({
+  name: 'tcp-port',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) throw new Error('must be a port number 0-65535');
+  },
+  coerce: toNumber,
+});
+
+convict.addFormat({
+  name: 'bool',
+  validate(value: unknown) {
+    if (typeof value !== 'boolean') throw new Error('must be true or false');
+  },
+  coerce(v: unknown) {
+    if (typeof v !== 'string') return v;
+    if (/^(true|1|yes)$/i.test(v.trim())) return true;
+    if (/^(false|0|no)$/i.test(v.trim())) return false;
+    return v;
+  },
+});
+
+convict.addFormat({
+  name: 'host-port',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || !/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(value)) {
+      throw new Error('must be host:port');
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'region',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || !/^[A-Z]{2}$/.test(value)) throw new Error('must be an ISO 3166-1 alpha-2 region such as IN or US');
+  },
+});
+
+convict.addFormat({
+  name: 'string-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error('must be a list of strings');
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+const treatment = (status: number, reason: string, envPrefix: string, what: string) => ({
+  status: { doc: `SIP status for ${what}`, format: 'sip-failure-status', default: status, env: `${envPrefix}_STATUS` },
+  reason: { doc: `SIP reason phrase for ${what}`, format: String, default: reason, env: `${envPrefix}_REASON` },
+  announcement: {
+    doc: `Audio file (on the media server) played to the caller for ${what} before hangup; empty for a bare SIP rejection. Needs media.mode=anchor.`,
+    format: String, default: '', env: `${envPrefix}_ANNOUNCEMENT`,
+  },
+});
+
+export const schema = {
+  env: { doc: 'Deployment name, used only in logs', format: String, default: 'development', env: 'NODE_ENV' },
+  drachtio: {
+    host: { doc: 'drachtio-server admin (inbound connection) host', format: String, default: '127.0.0.1', env: 'MB_DRACHTIO_HOST' },
+    port: { doc: 'drachtio-server admin port', format: 'tcp-port', default: 9022, env: 'MB_DRACHTIO_PORT' },
+    secret: { doc: 'drachtio-server shared secret', format: String, default: 'cymru', env: 'MB_DRACHTIO_SECRET', sensitive: true },
+  },
+  redis: {
+    url: { doc: 'Redis URL (redis:// or rediss://)', format: String, default: 'redis://127.0.0.1:6379', env: 'MB_REDIS_URL' },
+    keyPrefix: { doc: 'Prefix of every key of the session contract', format: String, default: 'mb:', env: 'MB_REDIS_KEY_PREFIX' },
+    commandTimeoutMs: {
+      doc: 'Longest wait for one Redis command on the call path; past it the call fails closed with 503',
+      format: 'count', default: 250, env: 'MB_REDIS_COMMAND_TIMEOUT_MS',
+    },
+    cdrStreamMaxLen: { doc: 'Approximate cap on the CDR stream length (XADD MAXLEN ~); 0 = uncapped', format: 'count', default: 1000000, env: 'MB_REDIS_CDR_MAXLEN' },
+  },
+  trunk: {
+    inboundAllow: {
+      doc: 'Source addresses/CIDRs allowed to send INVITEs (the carrier trunk); others get 403',
+      format: 'cidr-list', default: ['127.0.0.1/32'], env: 'MB_TRUNK_INBOUND_ALLOW',
+    },
+    outbound: {
+      gateway: { doc: 'Outbound SIP gateway host:port that reaches the parties', format: 'host-port', default: '127.0.0.1:5070', env: 'MB_TRUNK_OUTBOUND_GATEWAY' },
+      transport: { doc: 'Transport towards the gateway', format: ['udp', 'tcp', 'tls'], default: 'udp', env: 'MB_TRUNK_OUTBOUND_TRANSPORT' },
+      username: { doc: 'Digest username for the gateway (empty: no auth)', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_USERNAME' },
+      password: { doc: 'Digest password for the gateway', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_PASSWORD', sensitive: true },
+      fromHost: { doc: 'Host part of the From/PAI URI sent to the gateway ("localhost" lets drachtio fill its own address)', format: String, default: 'localhost', env: 'MB_TRUNK_OUTBOUND_FROM_HOST' },
+      numberFormat: { doc: 'How numbers are written in outbound URIs', format: ['e164', 'e164-no-plus'], default: 'e164', env: 'MB_TRUNK_OUTBOUND_NUMBER_FORMAT' },
+    },
+  },
+  numbers: {
+    defaultRegion: { doc: 'Region used to read national-format numbers', format: 'region', default: 'US', env: 'MB_NUMBERS_DEFAULT_REGION' },
+    virtualNumberFrom: { doc: 'Where the virtual number is read from', format: ['request-uri', 'to'], default: 'request-uri', env: 'MB_NUMBERS_VIRTUAL_FROM' },
+  },
+  calls: {
+    unknownCaller: treatment(404, 'No Active Session', 'MB_CALLS_UNKNOWN', 'a caller with no session on the virtual number'),
+    closedSession: treatment(410, 'Session Ended', 'MB_CALLS_CLOSED', 'a caller whose session has expired or was closed'),
+    ringTimeoutSec: { doc: 'How long the other party may ring before the caller gets 480', format: 'count', default: 45, env: 'MB_CALLS_RING_TIMEOUT_SEC' },
+    maxDurationSec: { doc: 'Longest connected call; then BYE is sent to both legs (0 = unlimited)', format: 'count', default: 3600, env: 'MB_CALLS_MAX_DURATION_SEC' },
+    drainTimeoutSec: { doc: 'On SIGTERM, how long live calls may run before they are ended', format: 'count', default: 30, env: 'MB_CALLS_DRAIN_TIMEOUT_SEC' },
+  },
+  cdr: {
+    spoolFile: {
+      doc: 'File holding CDRs Redis could not take yet; replayed when Redis returns and at start',
+      format: String, default: 'var/cdr-spool.jsonl', env: 'MB_CDR_SPOOL_FILE',
+    },
+  },
+  log: {
+    level: { doc: 'pino log level', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'MB_LOG_LEVEL' },
+    redactNumbers: { doc: 'Mask phone numbers in logs (+91******1234)', format: 'bool', default: true, env: 'MB_LOG_REDACT_NUMBERS' },
+  },
+  api: {
+    enabled: { doc: 'Serve the HTTP API (sessions, health, metrics)', format: 'bool', default: true, env: 'MB_API_ENABLED' },
+    host: { doc: 'HTTP API bind address', format: String, default: '127.0.0.1', env: 'MB_API_HOST' },
+    port: { doc: 'HTTP API port', format: 'tcp-port', default: 8080, env: 'MB_API_PORT' },
+    token: { doc: 'Bearer token required on /v1 routes (empty: no auth, loopback use only)', format: String, default: '', env: 'MB_API_TOKEN', sensitive: true },
+  },
+  media: {
+    mode: { doc: '"none": signalling-only B2BUA; "anchor": media through FreeSWITCH with recording', format: ['none', 'anchor'], default: 'none', env: 'MB_MEDIA_MODE' },
+    servers: {
+      doc: 'FreeSWITCH event sockets as host:port:secret, comma separated',
+      format: 'string-list', default: [] as string[], env: 'MB_MEDIA_SERVERS', sensitive: true,
+    },
+    onNoMediaServer: {
+      doc: 'When no media server is healthy: "reject" with 503, or "signalling-only" without recording (sessions that require recording are still rejected)',
+      format: ['reject', 'signalling-only'], default: 'reject', env: 'MB_MEDIA_ON_NO_SERVER',
+    },
+    recording: {
+      enabledByDefault: { doc: 'Record calls of sessions that do not say', format: 'bool', default: true, env: 'MB_RECORDING_DEFAULT' },
+      dir: { doc: 'Recording directory as seen by FreeSWITCH (shared volume)', format: String, default: '/var/lib/maskbridge/recordings', env: 'MB_RECORDING_DIR' },
+      consentAnnouncement: { doc: 'Audio file both parties hear before they are bridged (empty: none)', format: String, default: '', env: 'MB_RECORDING_CONSENT' },
+    },
+  },
+} as const;
+
+export function buildConvict() {
+  return convict(schema);
+}

@@ -1,0 +1,41 @@
+/** The typed configuration every module receives from the composition root. */
+export interface Treatment {
+  status: number;
+  reason: string;
+  /** Audio file played before hangup; '' for a bare SIP rejection. */
+  announcement: string;
+}
+
+export interface AppConfig {
+  env: string;
+  drachtio: { host: string; port: number; secret: string };
+  redis: { url: string; keyPrefix: string; commandTimeoutMs: number; cdrStreamMaxLen: number };
+  trunk: {
+    inboundAllow: string[];
+    outbound: {
+      gateway: string;
+      transport: 'udp' | 'tcp' | 'tls';
+      username: string;
+      password: string;
+      fromHost: string;
+      numberFormat: 'e164' | 'e164-no-plus';
+    };
+  };
+  numbers: { defaultRegion: string; virtualNumberFrom: 'request-uri' | 'to' };
+  calls: {
+    unknownCaller: Treatment;
+    closedSession: Treatment;
+    ringTimeoutSec: number;
+    maxDurationSec: number;
+    drainTimeoutSec: number;
+  };
+  cdr: { spoolFile: string };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean };
+  api: { enabled: boolean; host: string; port: number; token: string };
+  media: {
+    mode: 'none' | 'anchor';
+    servers: string[];
+    onNoMediaServer: 'reject' | 'signalling-only';
+    recording: { enabledByDefault: boolean; dir: string; consentAnnouncement: string };
+  };
+}

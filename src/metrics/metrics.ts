@@ -1,0 +1,23 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics, one registry per app instance (no global state between tests). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly calls: Counter<'disposition'>;
+  readonly activeCalls: Gauge;
+  readonly lookupSeconds: Histogram;
+  readonly storeErrors: Counter;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    this.calls = new Counter({ name: 'maskbridge_calls_total', help: 'Call attempts by final disposition', labelNames: ['disposition'], registers: [this.registry] });
+    this.activeCalls = new Gauge({ name: 'maskbridge_active_calls', help: 'Calls in progress (routing, ringing or connected)', registers: [this.registry] });
+    this.lookupSeconds = new Histogram({
+      name: 'maskbridge_session_lookup_seconds',
+      help: 'Redis session lookup latency',
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1],
+      registers: [this.registry],
+    });
+    this.storeErrors = new Counter({ name: 'maskbridge_store_errors_total', help: 'Lookups that failed closed because Redis did not answer', registers: [this.registry] });
+  }
+}

@@ -1,0 +1,64 @@
+import type { Cdr } from '../cdr/cdr.js';
+import type { Treatment } from '../config/types.js';
+import type { LookupResult } from '../sessions/contract.js';
+
+export type Decision =
+  | {
+      action: 'bridge';
+      sessionId: string;
+      direction: 'a->b' | 'b->a';
+      /** The number to call (the other participant), E.164. */
+      peer: string;
+      record: boolean;
+    }
+  | {
+      action: 'reject';
+      sessionId: string;
+      status: number;
+      reason: string;
+      /** Audio file to play before hanging up ('' = plain SIP rejection). */
+      announcement: string;
+      disposition: Cdr['disposition'];
+    };
+
+export interface DecisionPolicy {
+  unknownCaller: Treatment;
+  closedSession: Treatment;
+  recordByDefault: boolean;
+}
+
+/** Pure: what to do with a call given the lookup result. Only an open, unexpired, consistent session bridges. */
+export function decide(result: LookupResult, policy: DecisionPolicy): Decision {
+  switch (result.kind) {
+    case 'found':
+      return {
+        action: 'bridge',
+        sessionId: result.session.id,
+        direction: result.callerRole === 'a' ? 'a->b' : 'b->a',
+        peer: result.peer,
+        record: result.session.record ?? policy.recordByDefault,
+      };
+    case 'closed':
+      return reject(result.session.id, policy.closedSession, 'session-closed');
+    case 'unknown':
+    case 'malformed':
+      return reject('', policy.unknownCaller, 'unknown-caller');
+  }
+}
+
+function reject(sessionId: string, t: Treatment, disposition: Cdr['disposition']): Decision {
+  return { action: 'reject', sessionId, status: t.status, reason: t.reason, announcement: t.announcement, disposition };
+}
+
+/**
+ * Maps the callee leg's final failure to what the caller hears and how the CDR classifies it.
+ * Statuses that reveal nothing about the callee pass through; anything else is generalised.
+ */
+export function mapCalleeFailure(status: number): { status: number; reason: string; disposition: Cdr['disposition'] } {
+  if (status === 486 || status === 600) return { status: 486, reason: 'Busy Here', disposition: 'busy' };
+  if (status === 408 || status === 480) return { status: 480, reason: 'Temporarily Unavailable', disposition: 'no-answer' };
+  if (status === 603) return { status: 603, reason: 'Decline', disposition: 'busy' };
+  if (status === 404 || status === 484 || status === 604) return { status: 404, reason: 'Not Found', disposition: 'failed' };
+  if (status >= 500 && status < 600) return { status: 503, reason: 'Service Unavailable', disposition: 'failed' };
+  return { status: 502, reason: 'Bad Gateway', disposition: 'failed' };
+}

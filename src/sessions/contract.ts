@@ -1,0 +1,192 @@
+/**
+ * Redis session contract v1 (docs/redis-contract.md is the reference for backends).
+ *
+ *   {prefix}schema                      STRING "1"
+ *   {prefix}session:{id}                HASH   v a b status expires_at [record] [created_at] [closed_at] [label]
+ *   {prefix}route:{V}:{caller}          STRING {id}       (one per direction: caller = a, caller = b)
+ *   {prefix}cdr                         STREAM one entry per call attempt (written by maskbridge)
+ *
+ * Everything here is pure: key names, validation of what is read, and the record types.
+ */
+import { isE164 } from '../numbers/normalise.js';
+
+export const SCHEMA_VERSION = '1';
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface Keys {
+  schema: string;
+  cdr: string;
+  session(id: string): string;
+  route(virtualNumber: string, caller: string): string;
+  sessionPrefix: string;
+}
+
+export function keys(prefix: string): Keys {
+  return {
+    schema: `${prefix}schema`,
+    cdr: `${prefix}cdr`,
+    sessionPrefix: `${prefix}session:`,
+    session: (id) => `${prefix}session:${id}`,
+    route: (v, caller) => `${prefix}route:${v}:${caller}`,
+  };
+}
+
+export type SessionStatus = 'open' | 'closed';
+
+export interface SessionRecord {
+  id: string;
+  virtualNumber: string;
+  a: string;
+  b: string;
+  status: SessionStatus;
+  /** Epoch milliseconds after which the session never connects. */
+  expiresAt: number;
+  /** Record calls; undefined means "use the configured default". */
+  record: boolean | undefined;
+  createdAt: number | undefined;
+  closedAt: number | undefined;
+  label: string | undefined;
+}
+
+export type Role = 'a' | 'b';
+
+export type LookupResult =
+  | { kind: 'found'; session: SessionRecord; callerRole: Role; peer: string }
+  | { kind: 'unknown' }
+  | { kind: 'closed'; session: SessionRecord; why: 'closed' | 'expired' }
+  | { kind: 'malformed'; key: string; problem: string };
+
+export class MalformedRecordError extends Error {
+  override readonly name = 'MalformedRecordError';
+  constructor(readonly key: string, readonly problem: string) {
+    super(`malformed session record at ${key}: ${problem}`);
+  }
+}
+
+function parseEpochMs(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,16}$/.test(value)) return Number.NaN;
+  return Number(value);
+}
+
+/** Validates a session hash as read from Redis. Throws MalformedRecordError naming the problem. */
+export function parseSessionHash(key: string, id: string, hash: Record<string, string>): SessionRecord {
+  const fail = (problem: string): never => {
+    throw new MalformedRecordError(key, problem);
+  };
+  if (Object.keys(hash).length === 0) fail('session hash is missing (half-written or already expired)');
+  const { v, a, b, status, expires_at: expiresAtText, record } = hash;
+  if (!v || !isE164(v)) fail('field v is not an E.164 number');
+  if (!a || !isE164(a)) fail('field a is not an E.164 number');
+  if (!b || !isE164(b)) fail('field b is not an E.164 number');
+  if (a === b) fail('fields a and b are the same number');
+  if (a === v || b === v) fail('a participant equals the virtual number');
+  if (status !== 'open' && status !== 'closed') fail('field status is neither "open" nor "closed"');
+  const expiresAt = parseEpochMs(expiresAtText);
+  if (expiresAt === undefined || Number.isNaN(expiresAt)) fail('field expires_at is not epoch milliseconds');
+  if (record !== undefined && record !== '0' && record !== '1') fail('field record is neither "0" nor "1"');
+  const createdAt = parseEpochMs(hash.created_at);
+  const closedAt = parseEpochMs(hash.closed_at);
+  if (Number.isNaN(createdAt) || Number.isNaN(closedAt)) fail('created_at/closed_at is not epoch milliseconds');
+  return {
+    id,
+    virtualNumber: v as string,
+    a: a as string,
+    b: b as string,
+    status: status as SessionStatus,
+    expiresAt: expiresAt as number,
+    record: record === undefined ? undefined : record === '1',
+    createdAt,
+    closedAt,
+    label: hash.label,
+  };
+}
+
+/** What the lookup script returns: [] (no route), ["!wrongtype"], or [id, [field, value, ...]]. */
+export type RawLookupReply = unknown[];
+
+/**
+ * Interprets one lookup round trip for (virtualNumber, caller) at time `now`.
+ * Anything inconsistent is `malformed` and never connects anyone.
+ */
+export function interpretLookup(
+  k: Keys,
+  virtualNumber: string,
+  caller: string,
+  reply: RawLookupReply,
+  now: number,
+): LookupResult {
+  const routeKey = k.route(virtualNumber, caller);
+  if (!Array.isArray(reply) || reply.length === 0) return { kind: 'unknown' };
+  const [id, flat] = reply;
+  if (id === '!wrongtype') return { kind: 'malformed', key: routeKey, problem: 'route key is not a string' };
+  if (typeof id !== 'string' || !SESSION_ID_PATTERN.test(id)) {
+    return { kind: 'malformed', key: routeKey, problem: 'route value is not a session id' };
+  }
+  const sessionKey = k.session(id);
+  if (!Array.isArray(flat)) return { kind: 'malformed', key: sessionKey, problem: 'session key is not a hash' };
+  const hash: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[String(flat[i])] = String(flat[i + 1]);
+  let session: SessionRecord;
+  try {
+    session = parseSessionHash(sessionKey, id, hash);
+  } catch (err) {
+    if (err instanceof MalformedRecordError) return { kind: 'malformed', key: err.key, problem: err.problem };
+    throw err;
+  }
+  if (session.virtualNumber !== virtualNumber) {
+    return { kind: 'malformed', key: routeKey, problem: 'route points to a session on another virtual number' };
+  }
+  let callerRole: Role;
+  if (session.a === caller) callerRole = 'a';
+  else if (session.b === caller) callerRole = 'b';
+  else return { kind: 'malformed', key: routeKey, problem: 'route points to a session the caller is not part of' };
+  if (session.status === 'closed') return { kind: 'closed', session, why: 'closed' };
+  if (session.expiresAt <= now) return { kind: 'closed', session, why: 'expired' };
+  return { kind: 'found', session, callerRole, peer: callerRole === 'a' ? session.b : session.a };
+}
+
+/** The lookup: one round trip. KEYS[1] = route key, ARGV[1] = session key prefix. */
+export const LOOKUP_SCRIPT = `
+local ok, id = pcall(redis.call, 'GET', KEYS[1])
+if not ok then return {'!wrongtype'} end
+if not id then return {} end
+local ok2, h = pcall(redis.call, 'HGETALL', ARGV[1] .. id)
+if not ok2 then return {id, 0} end
+return {id, h}
+`;
+
+/**
+ * Atomic create. KEYS: session, route(v,a), route(v,b), schema.
+ * ARGV: id, now, pxat (key expiry, epoch ms), key prefix, then field/value pairs.
+ * Refuses with {'conflict', otherId} when a route is held by another session that is still open.
+ */
+export const CREATE_SCRIPT = `
+for i = 2, 3 do
+  local other = redis.call('GET', KEYS[i])
+  if other and other ~= ARGV[1] then
+    local st = redis.call('HMGET', ARGV[4] .. 'session:' .. other, 'status', 'expires_at')
+    if st[1] == 'open' and tonumber(st[2]) and tonumber(st[2]) > tonumber(ARGV[2]) then
+      return {'conflict', other}
+    end
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1], 'PXAT', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[1], 'PXAT', ARGV[3])
+redis.call('SETNX', KEYS[4], '${SCHEMA_VERSION}')
+return {'ok'}
+`;
+
+/**
+ * Close. KEYS[1] = session key. ARGV: now. Marks the session closed (routes stay until their TTL,
+ * so late callers get the closed-session treatment; a new session may take them over).
+ * Returns 0 when there is no such session.
+ */
+export const CLOSE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[1])
+return 1
+`;

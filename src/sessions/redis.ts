@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { createClient, type RedisClientType } from 'redis';
+import type { Logger } from '../log/logger.js';
+
+export type Redis = RedisClientType;
+
+/** Any failure to get an answer from Redis in time. The call path maps it to 503. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  readonly status = 503;
+  constructor(override readonly cause: unknown) {
+    super(`session store unavailable: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
+export interface RedisOptions {
+  url: string;
+  commandTimeoutMs: number;
+}
+
+/**
+ * A node-redis client that fails fast instead of queueing: no offline queue (commands
+ * issued while disconnected reject at once), a per-command timeout, bounded reconnect backoff.
+ * Connection errors are logged, never thrown at the process.
+ */
+export function createRedis(opts: RedisOptions, log: Logger): Redis {
+  const client: Redis = createClient({
+    url: opts.url,
+    disableOfflineQueue: true,
+    commandOptions: { timeout: opts.commandTimeoutMs },
+    socket: {
+      connectTimeout: Math.max(opts.commandTimeoutMs, 1000),
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
+    },
+  });
+  let down = false;
+  client.on('error', (err: Error) => {
+    if (!down) log.error({ err: err.message }, 'redis connection error; calls fail closed with 503 until it returns');
+    down = true;
+  });
+  client.on('ready', () => {
+    if (down) log.info('redis connection restored');
+    down = false;
+  });
+  return client;
+}
+
+/** Starts connecting without blocking start-up on it; the reconnect strategy keeps trying. */
+export function connectInBackground(client: Redis, log: Logger): Promise<void> {
+  return client.connect().then(
+    () => undefined,
+    (err: Error) => log.error({ err: err.message }, 'redis connect failed'),
+  );
+}
+
+export class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
+  constructor(ms: number) {
+    super(`no answer from redis within ${ms} ms`);
+  }
+}
+
+/**
+ * Rejects when `work` has not settled within `ms`. node-redis's own `timeout` command option
+ * covers only the time a command waits to be written; once written, a frozen server would keep
+ * it pending forever. This bounds the whole round trip.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(ms)), ms);
+  });
+  work.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+const shaCache = new Map<string, string>();
+
+/** EVALSHA with a one-time EVAL fallback (NOSCRIPT after a Redis restart or flush). */
+export async function runScript(client: Redis, script: string, keys: string[], args: string[]): Promise<unknown> {
+  let sha = shaCache.get(script);
+  if (!sha) {
+    sha = createHash('sha1').update(script).digest('hex');
+    shaCache.set(script, sha);
+  }
+  try {
+    return await client.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+    return client.sendCommand(['EVAL', script, String(keys.length), ...keys, ...args]);
+  }
+}

@@ -1,0 +1,127 @@
+import {
+  CLOSE_SCRIPT,
+  CREATE_SCRIPT,
+  LOOKUP_SCRIPT,
+  SESSION_ID_PATTERN,
+  interpretLookup,
+  keys as contractKeys,
+  parseSessionHash,
+  type Keys,
+  type LookupResult,
+  type SessionRecord,
+} from './contract.js';
+import { isE164 } from '../numbers/normalise.js';
+import { runScript, StoreUnavailableError, withDeadline, type Redis } from './redis.js';
+
+/** What the call path needs: one round trip from (V, caller) to a decision input. */
+export interface SessionLookup {
+  /** Resolves the pair; throws StoreUnavailableError when Redis cannot answer in time. */
+  lookup(virtualNumber: string, caller: string): Promise<LookupResult>;
+}
+
+export interface NewSession {
+  id: string;
+  virtualNumber: string;
+  a: string;
+  b: string;
+  /** Epoch ms after which calls never connect. */
+  expiresAt: number;
+  record?: boolean;
+  label?: string;
+  /** How long keys stay after expiry so late calls get the "session ended" treatment. Default 24 h. */
+  retainMs?: number;
+}
+
+export class SessionInputError extends Error {
+  override readonly name = 'SessionInputError';
+  constructor(readonly field: string, problem: string) {
+    super(`${field}: ${problem}`);
+  }
+}
+
+export class SessionConflictError extends Error {
+  override readonly name = 'SessionConflictError';
+  constructor(readonly otherSessionId: string) {
+    super(`a participant already has an open session on this virtual number (session ${otherSessionId})`);
+  }
+}
+
+export const DEFAULT_RETAIN_MS = 24 * 3600 * 1000;
+
+/** The TypeScript implementation of the Redis session contract (docs/redis-contract.md). */
+export class SessionStore implements SessionLookup {
+  readonly keys: Keys;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly prefix: string,
+    /** Bound on one lookup round trip; past it the call fails closed. */
+    private readonly lookupTimeoutMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.keys = contractKeys(prefix);
+  }
+
+  async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
+    let reply: unknown;
+    try {
+      reply = await withDeadline(
+        runScript(this.redis, LOOKUP_SCRIPT, [this.keys.route(virtualNumber, caller)], [this.keys.sessionPrefix]),
+        this.lookupTimeoutMs,
+      );
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+    return interpretLookup(this.keys, virtualNumber, caller, reply as unknown[], this.now());
+  }
+
+  async create(s: NewSession): Promise<SessionRecord> {
+    validateNewSession(s, this.now());
+    const now = this.now();
+    const fields: string[] = [
+      'v', s.virtualNumber, 'a', s.a, 'b', s.b, 'status', 'open',
+      'expires_at', String(s.expiresAt), 'created_at', String(now),
+    ];
+    if (s.record !== undefined) fields.push('record', s.record ? '1' : '0');
+    if (s.label) fields.push('label', s.label);
+    const pxat = s.expiresAt + (s.retainMs ?? DEFAULT_RETAIN_MS);
+    const reply = (await runScript(
+      this.redis,
+      CREATE_SCRIPT,
+      [this.keys.session(s.id), this.keys.route(s.virtualNumber, s.a), this.keys.route(s.virtualNumber, s.b), this.keys.schema],
+      [s.id, String(now), String(pxat), this.prefix, ...fields],
+    )) as string[];
+    if (reply[0] === 'conflict') throw new SessionConflictError(String(reply[1]));
+    const created = await this.get(s.id);
+    if (!created) throw new Error(`session ${s.id} vanished right after it was created`);
+    return created;
+  }
+
+  /** Reads a session; throws MalformedRecordError if what is stored breaks the contract. */
+  async get(id: string): Promise<SessionRecord | null> {
+    if (!SESSION_ID_PATTERN.test(id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
+    const hash = await this.redis.hGetAll(this.keys.session(id));
+    if (Object.keys(hash).length === 0) return null;
+    return parseSessionHash(this.keys.session(id), id, hash as Record<string, string>);
+  }
+
+  /** Closes a session: calls stop connecting at once. Returns false when there is no such session. */
+  async close(id: string): Promise<boolean> {
+    if (!SESSION_ID_PATTERN.test(id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
+    const reply = await runScript(this.redis, CLOSE_SCRIPT, [this.keys.session(id)], [String(this.now())]);
+    return Number(reply) === 1;
+  }
+}
+
+export function validateNewSession(s: NewSession, now: number): void {
+  if (!SESSION_ID_PATTERN.test(s.id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
+  for (const field of ['virtualNumber', 'a', 'b'] as const) {
+    if (!isE164(s[field])) throw new SessionInputError(field, `"${s[field]}" is not an E.164 number`);
+  }
+  if (s.a === s.b) throw new SessionInputError('b', 'must differ from a');
+  if (s.virtualNumber === s.a || s.virtualNumber === s.b) throw new SessionInputError('virtualNumber', 'must differ from both participants');
+  if (!Number.isInteger(s.expiresAt) || s.expiresAt <= now) throw new SessionInputError('expiresAt', 'must be a future epoch-millisecond time');
+  if (s.retainMs !== undefined && (!Number.isInteger(s.retainMs) || s.retainMs < 0)) {
+    throw new SessionInputError('retainMs', 'must be a whole number of milliseconds >= 0');
+  }
+}

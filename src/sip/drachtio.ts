@@ -1,0 +1,158 @@
+/**
+ * The drachtio-srf implementation of the SIP port. Thin on purpose: it translates between
+ * drachtio's request/response/dialog objects and src/sip/port.ts, and decides nothing.
+ */
+import Srf from 'drachtio-srf';
+import type { Logger } from '../log/logger.js';
+import {
+  OutboundFailure,
+  type CallLeg,
+  type InboundCall,
+  type InviteHandler,
+  type InviteInfo,
+  type OutboundAttempt,
+  type OutboundEvents,
+  type OutboundRequest,
+  type SipPort,
+} from './port.js';
+
+type Req = Srf.SrfRequest;
+type Res = Srf.SrfResponse;
+
+const SDP = { 'Content-Type': 'application/sdp' };
+
+function inviteInfo(req: Req): InviteInfo {
+  return {
+    callId: req.get('Call-ID'),
+    sourceAddress: req.source_address,
+    sourcePort: Number(req.source_port),
+    requestUri: req.uri,
+    header: (name) => (req.has(name) ? req.get(name) : undefined),
+    sdp: req.body ?? '',
+  };
+}
+
+class DrachtioLeg implements CallLeg {
+  private ended = false;
+  constructor(private readonly dialog: Srf.Dialog, private readonly log: Logger) {
+    dialog.on('destroy', () => {
+      this.ended = true;
+    });
+  }
+
+  get remoteSdp(): string {
+    return this.dialog.remote.sdp ?? '';
+  }
+
+  onEnded(cb: () => void): void {
+    if (this.ended) return void setImmediate(cb);
+    this.dialog.on('destroy', () => cb());
+  }
+
+  onReinvite(cb: (offer: string) => Promise<string>): void {
+    this.dialog.on('modify', (req: Req, res: Res) => {
+      cb(req.body ?? '').then(
+        (answer) => res.send(200, { body: answer, headers: SDP }),
+        (err: Error & { status?: number }) => {
+          this.log.warn({ err: err.message }, 're-INVITE relay failed');
+          res.send(err.status && err.status >= 400 ? err.status : 488);
+        },
+      );
+    });
+  }
+
+  async reinvite(offer: string): Promise<string> {
+    return (await this.dialog.modify(offer)) as string;
+  }
+
+  async hangup(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      await this.dialog.destroy();
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'BYE failed (dialog already gone)');
+    }
+  }
+}
+
+class DrachtioInboundCall implements InboundCall {
+  readonly info: InviteInfo;
+  private cancelled = false;
+
+  constructor(private readonly srf: Srf, private readonly req: Req, private readonly res: Res, private readonly log: Logger) {
+    this.info = inviteInfo(req);
+  }
+
+  get finalSent(): boolean {
+    return this.cancelled || this.res.finalResponseSent;
+  }
+
+  progress(status: 180 | 183, sdp?: string): void {
+    if (this.finalSent) return;
+    this.res.send(status, sdp ? { body: sdp, headers: SDP } : {});
+  }
+
+  reject(status: number, reason?: string): void {
+    if (this.finalSent) return;
+    if (reason) this.res.send(status, reason, {});
+    else this.res.send(status);
+  }
+
+  async answer(sdp: string): Promise<CallLeg> {
+    const dialog = await this.srf.createUAS(this.req, this.res, { localSdp: sdp, headers: SDP });
+    return new DrachtioLeg(dialog, this.log);
+  }
+
+  onCancel(cb: () => void): void {
+    // drachtio-server (sofia) answers the CANCEL with 200 and the INVITE with 487 itself.
+    this.req.on('cancel', () => {
+      this.cancelled = true;
+      cb();
+    });
+  }
+}
+
+export class DrachtioSipPort implements SipPort {
+  constructor(private readonly srf: Srf, private readonly log: Logger) {}
+
+  onInvite(handler: InviteHandler): void {
+    this.srf.invite((req, res) => handler(new DrachtioInboundCall(this.srf, req, res, this.log)));
+  }
+
+  dial(request: OutboundRequest, events: OutboundEvents): OutboundAttempt {
+    let sent: Req | null = null;
+    let cancelRequested = false;
+    const cancelSent = (): void => {
+      try {
+        sent?.cancel();
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message }, 'CANCEL not sent (transaction already completed)');
+      }
+    };
+    const callbacks: Srf.UacProgressCallbacks = {
+      cbRequest: (err, req) => {
+        if (err) return;
+        sent = req;
+        if (cancelRequested) cancelSent();
+      },
+      cbProvisional: (res) => events.onProgress(res.status, res.body || undefined),
+    };
+    const opts: Srf.CreateUACOptions = { headers: { ...request.headers, ...SDP }, localSdp: request.sdp };
+    if (request.auth) opts.auth = request.auth;
+    const answered = (this.srf.createUAC(request.uri, opts, callbacks as never) as Promise<Srf.Dialog>).then(
+      (dialog) => new DrachtioLeg(dialog, this.log) as CallLeg,
+      (err: Error & { status?: number; reason?: string }) => {
+        throw new OutboundFailure(typeof err.status === 'number' ? err.status : 503, err.reason ?? err.message);
+      },
+    );
+    return {
+      answered,
+      cancel: () => {
+        if (cancelRequested) return;
+        cancelRequested = true;
+        if (sent) cancelSent();
+      },
+    };
+  }
+}

@@ -1,0 +1,81 @@
+import { BlockList, isIP } from 'node:net';
+import { addCidr } from '../config/schema.js';
+import { NumberFormatError, toE164 } from '../numbers/normalise.js';
+import type { InviteInfo } from './port.js';
+import { firstHeaderEntry, parseUri, uriOf } from './uri.js';
+
+/** A SIP rejection decided before any lookup. */
+export class SipRejection extends Error {
+  override readonly name = 'SipRejection';
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly disposition: 'rejected-acl' | 'rejected-number',
+    detail?: string,
+  ) {
+    super(detail ?? `${status} ${reason}`);
+  }
+}
+
+export function buildAcl(entries: string[]): BlockList {
+  const list = new BlockList();
+  for (const e of entries) addCidr(list, e);
+  return list;
+}
+
+/** 403 unless the INVITE comes from an allowed trunk address. */
+export function checkSource(acl: BlockList, info: InviteInfo): void {
+  const addr = info.sourceAddress.replace(/^::ffff:/, '');
+  const family = isIP(addr);
+  if (family === 0 || !acl.check(addr, family === 6 ? 'ipv6' : 'ipv4')) {
+    throw new SipRejection(403, 'Forbidden', 'rejected-acl', `source ${info.sourceAddress} is not an allowed trunk`);
+  }
+}
+
+export interface CallParties {
+  /** The virtual number dialled, E.164. */
+  virtualNumber: string;
+  /** The caller's real number, E.164. */
+  caller: string;
+}
+
+export interface IdentifyOptions {
+  defaultRegion: string;
+  virtualNumberFrom: 'request-uri' | 'to';
+}
+
+/**
+ * Finds the virtual number (Request-URI or To user) and the caller (P-Asserted-Identity from the
+ * trusted trunk, else From), normalised to E.164. Throws SipRejection with a 4xx otherwise.
+ */
+export function identifyParties(info: InviteInfo, opts: IdentifyOptions): CallParties {
+  const vSource = opts.virtualNumberFrom === 'to' ? uriOf(info.header('to') ?? '') : info.requestUri;
+  const vUri = parseUri(vSource);
+  if (!vUri) throw new SipRejection(484, 'Invalid Virtual Number', 'rejected-number', 'no user part in the called URI');
+  let virtualNumber: string;
+  try {
+    virtualNumber = toE164(vUri.user, opts.defaultRegion);
+  } catch (err) {
+    if (err instanceof NumberFormatError) {
+      throw new SipRejection(484, 'Invalid Virtual Number', 'rejected-number', `called number: ${err.problem}`);
+    }
+    throw err;
+  }
+
+  const pai = info.header('p-asserted-identity');
+  const callerHeader = pai ? firstHeaderEntry(pai) : info.header('from') ?? '';
+  const callerUri = parseUri(uriOf(callerHeader));
+  if (!callerUri || /^anonymous$/i.test(callerUri.user) || callerUri.host.endsWith('anonymous.invalid')) {
+    throw new SipRejection(433, 'Anonymity Disallowed', 'rejected-number', 'the caller withheld its number');
+  }
+  let caller: string;
+  try {
+    caller = toE164(callerUri.user, opts.defaultRegion);
+  } catch (err) {
+    if (err instanceof NumberFormatError) {
+      throw new SipRejection(400, 'Invalid Caller Number', 'rejected-number', `caller number: ${err.problem}`);
+    }
+    throw err;
+  }
+  return { virtualNumber, caller };
+}

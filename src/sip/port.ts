@@ -1,0 +1,80 @@
+/**
+ * The SIP port: what the call logic needs from a SIP stack, and nothing more.
+ * src/sip/drachtio.ts implements it over drachtio-srf; test/helpers/fake-sip.ts fakes it.
+ * Nothing here exposes drachtio types, so the call logic stays testable without a server.
+ */
+
+/** The parts of an incoming INVITE the app reads. Header lookup is case-insensitive. */
+export interface InviteInfo {
+  callId: string;
+  sourceAddress: string;
+  sourcePort: number;
+  requestUri: string;
+  /** Raw header value, or undefined when absent. */
+  header(name: string): string | undefined;
+  sdp: string;
+}
+
+/** An established leg (one side of a bridged call). */
+export interface CallLeg {
+  readonly remoteSdp: string;
+  /** Called once when the far end hangs up (BYE received). */
+  onEnded(cb: () => void): void;
+  /** Handles a re-INVITE from the far end; resolve with the SDP answer to send back. */
+  onReinvite(cb: (offer: string) => Promise<string>): void;
+  /** Sends a re-INVITE with `offer`; resolves with the far end's answer. */
+  reinvite(offer: string): Promise<string>;
+  /** Sends BYE. Idempotent; never rejects. */
+  hangup(): Promise<void>;
+}
+
+/** The caller's side before answer: an INVITE server transaction. */
+export interface InboundCall {
+  readonly info: InviteInfo;
+  /** True once a final response (2xx or failure) has gone out. */
+  readonly finalSent: boolean;
+  /** 180/183 towards the caller, optionally with early-media SDP. */
+  progress(status: 180 | 183, sdp?: string): void;
+  /** A final failure response. Ignored once a final response went out. */
+  reject(status: number, reason?: string): void;
+  /** 200 OK with `sdp`; resolves with the caller's leg. */
+  answer(sdp: string): Promise<CallLeg>;
+  /** Called once if the caller CANCELs before a final response. The port has already answered 487. */
+  onCancel(cb: () => void): void;
+}
+
+export interface OutboundRequest {
+  /** Request-URI, e.g. sip:+919812341234@gw.example:5060;transport=udp */
+  uri: string;
+  /** Complete header values: From, To, P-Asserted-Identity and anything else to send. Nothing else is copied. */
+  headers: Record<string, string>;
+  sdp: string;
+  auth?: { username: string; password: string };
+}
+
+/** A final failure of an outbound INVITE (a SIP status, or 503 when the stack itself failed). */
+export class OutboundFailure extends Error {
+  override readonly name = 'OutboundFailure';
+  constructor(readonly status: number, readonly reason: string = '') {
+    super(`outbound call failed with ${status}${reason ? ` ${reason}` : ''}`);
+  }
+}
+
+export interface OutboundAttempt {
+  /** Resolves with the callee's leg on 200; rejects with OutboundFailure otherwise (487 after cancel()). */
+  readonly answered: Promise<CallLeg>;
+  /** CANCELs the INVITE if it is still pending. Idempotent. */
+  cancel(): void;
+}
+
+export interface OutboundEvents {
+  onProgress(status: number, sdp: string | undefined): void;
+}
+
+export type InviteHandler = (call: InboundCall) => void;
+
+export interface SipPort {
+  /** Registers the one handler that receives every new INVITE. */
+  onInvite(handler: InviteHandler): void;
+  dial(req: OutboundRequest, events: OutboundEvents): OutboundAttempt;
+}

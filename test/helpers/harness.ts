@@ -1,0 +1,110 @@
+/** Builds the call path over fakes of the project's own ports, as the composition root would. */
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { CallRegistry } from '../../src/calls/registry.js';
+import { callPolicyFromConfig, createInviteHandler } from '../../src/calls/handler.js';
+import type { Cdr, CdrSink } from '../../src/cdr/cdr.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { AppConfig } from '../../src/config/types.js';
+import { numberFormatter } from '../../src/log/logger.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import type { LookupResult, SessionRecord } from '../../src/sessions/contract.js';
+import { StoreUnavailableError } from '../../src/sessions/redis.js';
+import type { SessionLookup } from '../../src/sessions/store.js';
+import { FakeSipPort } from './fake-sip.js';
+
+export const V = '+912240001000';
+export const A = '+919812341234';
+export const B = '+919876549876';
+export const GW = '127.0.0.1:5070';
+export const SDP_A = 'v=0\r\no=alice-9812341234 11 1 IN IP4 127.0.0.5\r\ns=Alice 919812341234\r\nc=IN IP4 127.0.0.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n';
+
+export class MemoryCdrSink implements CdrSink {
+  readonly records: Cdr[] = [];
+  write(cdr: Cdr): void {
+    this.records.push(cdr);
+  }
+}
+
+/** A SessionLookup over an in-memory map, with a switch to simulate Redis being down. */
+export class FakeSessions implements SessionLookup {
+  readonly sessions = new Map<string, SessionRecord>();
+  down = false;
+  calls = 0;
+  constructor(private readonly now: () => number = Date.now) {}
+
+  add(s: Partial<SessionRecord> & { id: string }): SessionRecord {
+    const rec: SessionRecord = {
+      virtualNumber: V, a: A, b: B, status: 'open', expiresAt: this.now() + 3600_000,
+      record: undefined, createdAt: this.now(), closedAt: undefined, label: undefined, ...s,
+    };
+    this.sessions.set(rec.id, rec);
+    return rec;
+  }
+
+  async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
+    this.calls++;
+    if (this.down) throw new StoreUnavailableError(new Error('connection refused'));
+    for (const s of this.sessions.values()) {
+      if (s.virtualNumber !== virtualNumber || (s.a !== caller && s.b !== caller)) continue;
+      if (s.status === 'closed') return { kind: 'closed', session: s, why: 'closed' };
+      if (s.expiresAt <= this.now()) return { kind: 'closed', session: s, why: 'expired' };
+      const callerRole = s.a === caller ? 'a' : 'b';
+      return { kind: 'found', session: s, callerRole, peer: callerRole === 'a' ? s.b : s.a };
+    }
+    return { kind: 'unknown' };
+  }
+}
+
+export interface Harness {
+  config: AppConfig;
+  sip: FakeSipPort;
+  sessions: FakeSessions;
+  cdr: MemoryCdrSink;
+  registry: CallRegistry;
+  metrics: Metrics;
+  logs: Array<Record<string, unknown>>;
+}
+
+export function createHarness(overrides: Record<string, unknown> = {}): Harness {
+  const config = loadConfig({ files: ['config/default.json', 'config/test.json'], overrides });
+  const logs: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const log = pino({ level: 'debug' }, stream);
+  const sip = new FakeSipPort();
+  const sessions = new FakeSessions();
+  const cdr = new MemoryCdrSink();
+  const metrics = new Metrics();
+  const registry = new CallRegistry(log);
+  sip.onInvite(createInviteHandler({
+    sip, sessions, cdr, metrics, log,
+    fmt: numberFormatter(config.log.redactNumbers),
+    policy: callPolicyFromConfig(config),
+    now: Date.now,
+    isDraining: () => registry.isDraining,
+  }, registry));
+  return { config, sip, sessions, cdr, registry, metrics, logs };
+}
+
+/** An INVITE from the trunk: `caller` calls the virtual number. */
+export function inviteFrom(caller: string, opts: { v?: string; source?: string; headers?: Record<string, string>; sdp?: string } = {}) {
+  const v = opts.v ?? V;
+  return {
+    source: opts.source ?? '127.0.0.1',
+    requestUri: `sip:${v}@127.0.0.1:5060`,
+    headers: {
+      From: `"Alice Customer" <sip:${caller}@carrier.example>;tag=abc`,
+      To: `<sip:${v}@carrier.example>`,
+      ...opts.headers,
+    },
+    sdp: opts.sdp ?? SDP_A,
+  };
+}
+
+/** Lets pending promise callbacks run. */
+export const settle = () => new Promise<void>((r) => setImmediate(r));

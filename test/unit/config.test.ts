@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+
+describe('config', () => {
+  it('loads the defaults and the shipped files', () => {
+    const c = loadConfig({ files: ['config/default.json', 'config/test.json'] });
+    expect(c.redis.keyPrefix).toBe('mbtest:');
+    expect(c.calls.unknownCaller).toEqual({ status: 404, reason: 'No Active Session', announcement: '' });
+  });
+
+  it('validates the production example', () => {
+    expect(() => loadConfig({ files: ['config/production.example.json'] })).not.toThrow();
+  });
+
+  it('reads values from the environment it is given, not from process.env', () => {
+    const c = loadConfig({ env: { MB_TRUNK_INBOUND_ALLOW: '10.0.0.0/8, 192.0.2.7', MB_CALLS_RING_TIMEOUT_SEC: '12', MB_LOG_REDACT_NUMBERS: 'false' } });
+    expect(c.trunk.inboundAllow).toEqual(['10.0.0.0/8', '192.0.2.7']);
+    expect(c.calls.ringTimeoutSec).toBe(12);
+    expect(c.log.redactNumbers).toBe(false);
+  });
+
+  it.each([
+    [{ MB_TRUNK_INBOUND_ALLOW: '10.0.0.0/99' }, 'trunk.inboundAllow', '10.0.0.0/99'],
+    [{ MB_TRUNK_INBOUND_ALLOW: 'carrier.example' }, 'trunk.inboundAllow', 'carrier.example'],
+    [{ MB_CALLS_UNKNOWN_STATUS: '200' }, 'calls.unknownCaller.status', '200'],
+    [{ MB_REDIS_COMMAND_TIMEOUT_MS: 'soon' }, 'redis.commandTimeoutMs', 'soon'],
+    [{ MB_API_PORT: '99999' }, 'api.port', '99999'],
+    [{ MB_LOG_REDACT_NUMBERS: 'maybe' }, 'log.redactNumbers', 'maybe'],
+    [{ MB_MEDIA_MODE: 'loud' }, 'media.mode', 'loud'],
+    [{ MB_NUMBERS_DEFAULT_REGION: 'india' }, 'numbers.defaultRegion', 'india'],
+    [{ MB_TRUNK_OUTBOUND_GATEWAY: 'no-port' }, 'trunk.outbound.gateway', 'no-port'],
+    [{ MB_LOG_LEVEL: 'chatty' }, 'log.level', 'chatty'],
+  ])('refuses %j, naming the key and the value', (env, key, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ env });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(key);
+    expect((error as Error).message).toContain(value);
+  });
+
+  it('refuses unknown keys in a file', () => {
+    expect(() => loadConfig({ overrides: { calls: { ringTimeout: 5 } } })).toThrow(/calls.ringTimeout/);
+  });
+
+  it('refuses a missing config file by name', () => {
+    expect(() => loadConfig({ files: ['config/nope.json'] })).toThrow(/config\/nope.json/);
+  });
+});

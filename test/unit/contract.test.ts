@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { interpretLookup, keys, MalformedRecordError, parseSessionHash } from '../../src/sessions/contract.js';
+
+const k = keys('mb:');
+const V = '+912240001000';
+const A = '+919812341234';
+const B = '+919876549876';
+const NOW = 1_800_000_000_000;
+const good = { v: V, a: A, b: B, status: 'open', expires_at: String(NOW + 60_000) };
+const flat = (h: Record<string, string>) => Object.entries(h).flat();
+
+describe('interpretLookup', () => {
+  it('finds the other party in both directions', () => {
+    expect(interpretLookup(k, V, A, ['s1', flat(good)], NOW)).toMatchObject({ kind: 'found', callerRole: 'a', peer: B });
+    expect(interpretLookup(k, V, B, ['s1', flat(good)], NOW)).toMatchObject({ kind: 'found', callerRole: 'b', peer: A });
+  });
+
+  it('reports no route as unknown', () => {
+    expect(interpretLookup(k, V, A, [], NOW)).toEqual({ kind: 'unknown' });
+  });
+
+  it('treats an expired or closed session as closed even when Redis still holds it', () => {
+    expect(interpretLookup(k, V, A, ['s1', flat({ ...good, expires_at: String(NOW) })], NOW)).toMatchObject({ kind: 'closed', why: 'expired' });
+    expect(interpretLookup(k, V, A, ['s1', flat({ ...good, status: 'closed' })], NOW)).toMatchObject({ kind: 'closed', why: 'closed' });
+  });
+
+  it.each([
+    ['route is a hash', ['!wrongtype'], 'mb:route:', 'not a string'],
+    ['route value is not an id', ['bad id with spaces', []], 'mb:route:', 'not a session id'],
+    ['session key is not a hash', ['s1', 0], 'mb:session:s1', 'not a hash'],
+    ['session missing (half-written)', ['s1', []], 'mb:session:s1', 'missing'],
+    ['v not E.164', ['s1', flat({ ...good, v: 'abc' })], 'mb:session:s1', 'field v'],
+    ['a not E.164', ['s1', flat({ ...good, a: '12' })], 'mb:session:s1', 'field a'],
+    ['b missing', ['s1', flat({ v: V, a: A, status: 'open', expires_at: good.expires_at })], 'mb:session:s1', 'field b'],
+    ['a equals b', ['s1', flat({ ...good, b: A })], 'mb:session:s1', 'same number'],
+    ['bad status', ['s1', flat({ ...good, status: 'active' })], 'mb:session:s1', 'status'],
+    ['bad expiry', ['s1', flat({ ...good, expires_at: 'tomorrow' })], 'mb:session:s1', 'expires_at'],
+    ['bad record flag', ['s1', flat({ ...good, record: 'yes' })], 'mb:session:s1', 'record'],
+    ['route points at another V', ['s1', flat({ ...good, v: '+912240009999' })], 'mb:route:', 'another virtual number'],
+    ['caller not in the session', ['s1', flat({ ...good, a: '+919800000001' })], 'mb:route:', 'not part of'],
+  ])('refuses a record where the %s, naming the key', (_what, reply, keyStart, problem) => {
+    const r = interpretLookup(k, V, A, reply as unknown[], NOW);
+    expect(r.kind).toBe('malformed');
+    if (r.kind !== 'malformed') return;
+    expect(r.key.startsWith(keyStart)).toBe(true);
+    expect(r.problem).toContain(problem);
+  });
+});
+
+describe('parseSessionHash', () => {
+  it('reads optional fields', () => {
+    const s = parseSessionHash('mb:session:s1', 's1', { ...good, record: '0', label: 'order 42', created_at: String(NOW) });
+    expect(s).toMatchObject({ record: false, label: 'order 42', createdAt: NOW, closedAt: undefined });
+  });
+  it('throws MalformedRecordError with the key', () => {
+    expect(() => parseSessionHash('mb:session:s1', 's1', {})).toThrow(MalformedRecordError);
+    expect(() => parseSessionHash('mb:session:s1', 's1', {})).toThrow(/mb:session:s1/);
+  });
+});

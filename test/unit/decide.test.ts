@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { decide, mapCalleeFailure, type DecisionPolicy } from '../../src/policy/decide.js';
+import type { SessionRecord } from '../../src/sessions/contract.js';
+
+const policy: DecisionPolicy = {
+  unknownCaller: { status: 404, reason: 'No Active Session', announcement: '' },
+  closedSession: { status: 410, reason: 'Session Ended', announcement: 'ended.wav' },
+  recordByDefault: true,
+};
+const session: SessionRecord = {
+  id: 's1', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', status: 'open',
+  expiresAt: 2e12, record: undefined, createdAt: undefined, closedAt: undefined, label: undefined,
+};
+
+describe('decide', () => {
+  it('bridges A to B for an open session', () => {
+    expect(decide({ kind: 'found', session, callerRole: 'a', peer: session.b }, policy)).toEqual({
+      action: 'bridge', sessionId: 's1', direction: 'a->b', peer: session.b, record: true,
+    });
+  });
+  it('bridges B to A, and honours the session\'s record flag over the default', () => {
+    expect(decide({ kind: 'found', session: { ...session, record: false }, callerRole: 'b', peer: session.a }, policy))
+      .toMatchObject({ direction: 'b->a', peer: session.a, record: false });
+  });
+  it('gives an unknown caller the unknown-caller treatment', () => {
+    expect(decide({ kind: 'unknown' }, policy)).toEqual({
+      action: 'reject', sessionId: '', status: 404, reason: 'No Active Session', announcement: '', disposition: 'unknown-caller',
+    });
+  });
+  it('treats a malformed record as no session', () => {
+    expect(decide({ kind: 'malformed', key: 'mb:route:x', problem: 'p' }, policy)).toMatchObject({ action: 'reject', status: 404 });
+  });
+  it.each(['closed', 'expired'] as const)('gives a %s session the closed-session treatment with its announcement', (why) => {
+    expect(decide({ kind: 'closed', session, why }, policy)).toMatchObject({
+      action: 'reject', sessionId: 's1', status: 410, announcement: 'ended.wav', disposition: 'session-closed',
+    });
+  });
+});
+
+describe('mapCalleeFailure', () => {
+  it.each([
+    [486, 486], [600, 486], [480, 480], [408, 480], [603, 603], [404, 404], [484, 404], [500, 503], [503, 503], [488, 502], [401, 502],
+  ])('maps %i to %i', (from, to) => {
+    expect(mapCalleeFailure(from).status).toBe(to);
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { NumberFormatError, isE164, toE164 } from '../../src/numbers/normalise.js';
+import { maskNumber, maskNumbersInText } from '../../src/log/logger.js';
+
+describe('toE164', () => {
+  it.each([
+    ['+919812341234', 'IN', '+919812341234'],
+    ['09812341234', 'IN', '+919812341234'],
+    ['9812341234', 'IN', '+919812341234'],
+    ['00919812341234', 'IN', '+919812341234'],
+    ['%2B919812341234', 'US', '+919812341234'],
+    ['+1 (202) 555-0143', 'IN', '+12025550143'],
+    ['202-555-0143', 'US', '+12025550143'],
+    ['(202) 555.0143', 'US', '+12025550143'],
+    ['+442079460123', 'US', '+442079460123'],
+  ])('reads %s (region %s) as %s', (input, region, expected) => {
+    expect(toE164(input, region)).toBe(expected);
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['anonymous', 'unexpected characters'],
+    ['12ab34', 'unexpected characters'],
+    ['+1234', 'wrong length'],
+    ['+91981234123499999', ''],
+    ['1;DROP', 'unexpected characters'],
+    ['9'.repeat(40), 'unexpected characters'],
+  ])('refuses %j', (input, problem) => {
+    expect(() => toE164(input, 'IN')).toThrow(NumberFormatError);
+    if (problem) expect(() => toE164(input, 'IN')).toThrow(problem);
+  });
+
+  it('isE164 accepts only canonical form', () => {
+    expect(isE164('+919812341234')).toBe(true);
+    expect(isE164('919812341234')).toBe(false);
+    expect(isE164('+91 98123 41234')).toBe(false);
+    expect(isE164('+0123456789')).toBe(false);
+  });
+});
+
+describe('number masking', () => {
+  it('keeps the country-code start and the last four digits', () => {
+    expect(maskNumber('+919812341234')).toBe('+91******1234');
+    expect(maskNumber('+12025550143')).toBe('+12*****0143');
+  });
+  it('masks numbers inside text such as SIP URIs', () => {
+    expect(maskNumbersInText('sip:+919812341234@host and 12025550143')).toBe('sip:+91******1234@host and 12*****0143');
+  });
+});

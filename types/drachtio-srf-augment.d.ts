@@ -1,0 +1,24 @@
+/**
+ * Gaps in drachtio-srf 5.x's own typings that src/sip/drachtio.ts relies on (checked against
+ * node_modules/drachtio-srf/lib): the cbRequest callback really receives (err, req), a request's
+ * source port is a number, and a response knows whether its final status went out.
+ */
+import 'drachtio-srf';
+
+declare module 'drachtio-srf' {
+  // In an augmentation of an `export =` module, these merge into the exported namespace Srf.
+  interface SrfRequest {
+    /** Set by lib/request.js from the server's meta (parseInt of the port). */
+    source_port: string;
+    /** CANCEL for an INVITE this app sent (lib/request.js Request#cancel). */
+    cancel(opts?: { headers?: Record<string, string> }, callback?: (err: unknown, req: SrfRequest) => void): void;
+  }
+  interface UacProgressCallbacks {
+    cbRequest?: (err: Error | null, req: SrfRequest) => void;
+    cbProvisional?: (res: SrfResponse) => void;
+  }
+  interface SrfResponse {
+    /** True once a final (>= 200) response has been sent (lib/response.js). */
+    finalResponseSent: boolean;
+  }
+}
