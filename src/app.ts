@@ -3,7 +3,7 @@
  * config from the environment or constructs infrastructure clients.
  */
 import Srf from 'drachtio-srf';
-import { buildApi, type Api } from './api/server.js';
+import { buildApi, type Api, type Health } from './api/server.js';
 import { CallRegistry } from './calls/registry.js';
 import { callPolicyFromConfig, createInviteHandler } from './calls/handler.js';
 import { RedisCdrSink } from './cdr/redis-sink.js';
@@ -20,6 +20,8 @@ export interface App {
   readonly store: SessionStore;
   readonly registry: CallRegistry;
   readonly api: Api | null;
+  /** Connection state (also served by GET /healthz). */
+  health(): Health;
   start(): Promise<void>;
   /** Graceful stop: refuse new calls, drain live ones (up to calls.drainTimeoutSec), close clients. */
   stop(): Promise<void>;
@@ -53,21 +55,15 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     ),
   );
 
+  const health = (): Health => ({
+    redis: redis.isReady,
+    drachtio: drachtioConnected,
+    liveCalls: registry.size,
+    draining: registry.isDraining,
+    cdrBacklog: cdr.backlog,
+  });
   const api = config.api.enabled
-    ? buildApi({
-        store,
-        metrics,
-        token: config.api.token,
-        defaultRegion: config.numbers.defaultRegion,
-        health: () => ({
-          redis: redis.isReady,
-          drachtio: drachtioConnected,
-          liveCalls: registry.size,
-          draining: registry.isDraining,
-          cdrBacklog: cdr.backlog,
-        }),
-        log,
-      })
+    ? buildApi({ store, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;
 
   redis.on('ready', () => {
@@ -86,6 +82,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     store,
     registry,
     api,
+    health,
     async start() {
       let drachtioErrorLogged = false;
       srf.on('connect', (_err: Error, hostport: string) => {

@@ -192,7 +192,7 @@ export class CallSession {
     const status = err instanceof OutboundFailure ? err.status : 503;
     if (!(err instanceof OutboundFailure)) this.log.error({ err: (err as Error)?.message }, 'outbound INVITE failed in the SIP stack');
     const mapped = mapCalleeFailure(status);
-    this.log.info({ calleeStatus: status, status: mapped.status }, 'other party did not answer');
+    this.log.info({ calleeStatus: status, calleeReason: (err as Error)?.message, status: mapped.status }, 'other party did not answer');
     this.fail(mapped.status, mapped.reason, mapped.disposition, '');
   }
 

@@ -1,0 +1,201 @@
+/**
+ * sipp scenarios, generated per test so each one states exactly the flow it expects.
+ * Any message a scenario does not expect makes sipp fail the call (exit code != 0).
+ */
+
+const xml = (name: string, body: string) =>
+  `<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="${name}">\n${body}\n</scenario>\n`;
+
+const send = (msg: string, retrans = false) =>
+  `  <send${retrans ? ' retrans="500"' : ''}>\n    <![CDATA[\n${msg.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n\n    ]]>\n  </send>`;
+
+const reply = (status: string, extra = '') =>
+  send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`);
+
+/** From/To of the trunk caller. [caller] comes from -key caller. */
+const CALLER_FROM = 'From: "Alice Customer" <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
+const CALLER_TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
+
+/** The INVITE a carrier delivers, with the caller's number in every identity header and the SDP. */
+const TRUNK_INVITE = `
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+${CALLER_FROM}
+${CALLER_TO}
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: "Alice Customer" <sip:[caller]@[local_ip]:[local_port]>
+P-Asserted-Identity: "Alice Customer" <sip:[caller]@carrier.example>
+P-Preferred-Identity: <sip:[caller]@carrier.example>
+Remote-Party-ID: "Alice Customer" <sip:[caller]@carrier.example>;party=calling;screen=yes;privacy=off
+Privacy: none
+Diversion: <sip:[caller]@carrier.example>;reason=unconditional
+History-Info: <sip:[caller]@carrier.example>;index=1
+Referred-By: <sip:[caller]@carrier.example>
+Call-Info: <http://carrier.example/u/[caller]>;purpose=info
+X-Original-Caller: [caller]
+Subject: Call from [caller]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[caller] 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=Call from [caller]
+i=[caller]
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv`;
+
+const ACK_2XX = `
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0`;
+
+const ACK_FAILURE = `
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-1]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0`;
+
+const PROVISIONALS = ['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`);
+
+export type UacPlan =
+  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number }
+  | { outcome: 'reject'; status: number }
+  | { outcome: 'cancel'; afterMs?: number };
+
+/** The trunk side: delivers [caller]'s call to [service] and plays out `plan`. */
+export function uacScenario(plan: UacPlan): string {
+  // A CANCEL, and the ACK of a failure, reuse the INVITE's branch. sipp's [branch-N] means
+  // "the branch of the scenario element N places back", so it is computed from the position.
+  const parts = [send(TRUNK_INVITE, true)];
+  const inviteBranch = () => `[branch-${parts.length}]`;
+  if (plan.outcome === 'reject') {
+    parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="${plan.status}"/>`);
+    parts.push(send(ACK_FAILURE.replace('[branch-1]', inviteBranch())));
+  } else if (plan.outcome === 'cancel') {
+    parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="180"/>`, `  <pause milliseconds="${plan.afterMs ?? 300}"/>`);
+    parts.push(send(`
+CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=${inviteBranch()}
+${CALLER_FROM}
+${CALLER_TO}
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Max-Forwards: 70
+Content-Length: 0`));
+    parts.push(`  <recv response="200"/>`, `  <recv response="487"/>`);
+    parts.push(send(ACK_FAILURE.replace('[branch-1]', inviteBranch())));
+  } else {
+    parts.push(...PROVISIONALS, `  <recv response="200" rrs="true"/>`, send(ACK_2XX));
+    if (plan.hangup === 'caller') {
+      parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
+      parts.push(send(`
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0`, true));
+      parts.push(`  <recv response="200"/>`);
+    } else {
+      parts.push(`  <recv request="BYE" timeout="10000"/>`, reply('200 OK'));
+    }
+  }
+  parts.push(`  <timewait milliseconds="300"/>`);
+  return xml('trunk caller', parts.join('\n'));
+}
+
+export type UasPlan =
+  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number }
+  | { outcome: 'reject'; status: number; reason: string }
+  | { outcome: 'ring-until-cancel' };
+
+/**
+ * The other participant's phone behind the outbound gateway. It answers with its own identity
+ * everywhere (PAI, RPID, Contact user, SDP o=/s=) so the test can prove none of it reaches the caller.
+ */
+export function uasScenario(plan: UasPlan): string {
+  // sipp refuses variables that are set but never used, so capture only what the plan needs.
+  const byCallee = plan.outcome === 'answer' && plan.hangup === 'callee';
+  const captures = `
+  <recv request="INVITE" rrs="true">
+    <action>
+      <ereg regexp="[+]?[0-9]+" search_in="hdr" header="To:" assign_to="callee"/>${plan.outcome === 'ring-until-cancel' ? `
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invcseq"/>` : ''}${byCallee ? `
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="fromhdr"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="tohdr"/>
+      <ereg regexp="sips?:[^&gt;;]*" search_in="hdr" header="Contact:" assign_to="contacturi"/>` : ''}
+    </action>
+  </recv>`;
+  const ident = `P-Asserted-Identity: "Bob Driver" <sip:[$callee]@carrier.example>\nRemote-Party-ID: "Bob Driver" <sip:[$callee]@carrier.example>;party=called;screen=yes\n`;
+  const parts = [captures, reply('100 Trying')];
+  const to = '[last_To:];tag=[pid]SIPpTag01[call_number]';
+  const ringing = send(`SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\n[last_CSeq:]\nContact: "Bob Driver" <sip:[$callee]@[local_ip]:[local_port]>\n${ident}Content-Length: 0`);
+  if (plan.outcome === 'reject') {
+    parts.push(send(`SIP/2.0 ${plan.status} ${plan.reason}\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\n[last_CSeq:]\n${ident}Content-Length: 0`));
+    parts.push(`  <recv request="ACK"/>`);
+  } else if (plan.outcome === 'ring-until-cancel') {
+    parts.push(ringing, `  <recv request="CANCEL"/>`, reply('200 OK'));
+    parts.push(send(`SIP/2.0 487 Request Terminated\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\nCSeq: [$invcseq] INVITE\nContent-Length: 0`));
+    parts.push(`  <recv request="ACK"/>`);
+  } else {
+    parts.push(ringing, `  <pause milliseconds="200"/>`);
+    parts.push(send(`
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+${to}
+[last_Call-ID:]
+[last_CSeq:]
+Contact: "Bob Driver" <sip:[$callee]@[local_ip]:[local_port]>
+${ident.trim()}
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[$callee] 1 1 IN IP[local_ip_type] [local_ip]
+s=Bob [$callee]
+i=[$callee]
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000`, true));
+    parts.push(`  <recv request="ACK"/>`);
+    if (plan.hangup === 'callee') {
+      parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
+      parts.push(send(`
+BYE [$contacturi] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$tohdr];tag=[pid]SIPpTag01[call_number]
+To: [$fromhdr]
+Call-ID: [call_id]
+CSeq: 1 BYE
+Max-Forwards: 70
+Content-Length: 0`, true));
+      parts.push(`  <recv response="200"/>`);
+    } else {
+      parts.push(`  <recv request="BYE" timeout="10000"/>`, reply('200 OK'));
+    }
+  }
+  parts.push(`  <timewait milliseconds="300"/>`);
+  return xml('called phone', parts.join('\n'));
+}

@@ -1,0 +1,111 @@
+/**
+ * Real servers for the end-to-end suite. Each is either started here (binary on PATH or named by
+ * an env var) or taken from env vars naming a running one (e.g. a Compose testbed). When neither,
+ * the suite is skipped and the reason printed.
+ *
+ *   drachtio:   MB_E2E_DRACHTIO_BIN, or `drachtio` on PATH
+ *               or MB_E2E_DRACHTIO_ADMIN=host:port + MB_E2E_DRACHTIO_SECRET + MB_E2E_DRACHTIO_SIP=host:port
+ *   FreeSWITCH: MB_E2E_FREESWITCH_BIN (+ MB_E2E_FREESWITCH_MODULES), or `freeswitch` on PATH
+ *               or MB_E2E_FREESWITCH=host:port:secret (event socket)
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { freePort } from '../../helpers/redis-server.js';
+
+export function onPath(bin: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
+  // A port free for both UDP and TCP (sofia and drachtio bind both).
+  for (;;) {
+    const port = await freePort(host);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, host, () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+}
+
+export async function waitForTcp(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, host);
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+export interface DrachtioTarget {
+  admin: { host: string; port: number; secret: string };
+  sip: { host: string; port: number };
+  stop(): Promise<void>;
+}
+
+export type Resolved<T> = { ok: true; start: (dir: string) => Promise<T> } | { ok: false; reason: string };
+
+export function resolveDrachtio(env: NodeJS.ProcessEnv = process.env): Resolved<DrachtioTarget> {
+  if (env.MB_E2E_DRACHTIO_ADMIN && env.MB_E2E_DRACHTIO_SIP) {
+    const [ah, ap] = env.MB_E2E_DRACHTIO_ADMIN.split(':');
+    const [sh, sp] = env.MB_E2E_DRACHTIO_SIP.split(':');
+    return {
+      ok: true,
+      start: async () => ({
+        admin: { host: ah as string, port: Number(ap), secret: env.MB_E2E_DRACHTIO_SECRET ?? 'cymru' },
+        sip: { host: sh as string, port: Number(sp) },
+        stop: async () => undefined,
+      }),
+    };
+  }
+  const bin = env.MB_E2E_DRACHTIO_BIN ?? onPath('drachtio');
+  if (!bin) {
+    return { ok: false, reason: 'no drachtio-server: put `drachtio` on PATH, or set MB_E2E_DRACHTIO_BIN, or MB_E2E_DRACHTIO_ADMIN/_SIP/_SECRET for a running one (docs/testing.md)' };
+  }
+  return { ok: true, start: (dir) => startDrachtio(bin, dir) };
+}
+
+async function startDrachtio(bin: string, dir: string): Promise<DrachtioTarget> {
+  const adminPort = await freePort();
+  const sipPort = await freeUdpPort();
+  const secret = 'e2e-secret';
+  mkdirSync(dir, { recursive: true });
+  const conf = join(dir, 'drachtio.conf.xml');
+  writeFileSync(conf, `<drachtio>
+  <admin port="${adminPort}" secret="${secret}">127.0.0.1</admin>
+  <sip><contacts><contact>sip:127.0.0.1:${sipPort};transport=udp</contact></contacts></sip>
+  <cdrs>false</cdrs>
+  <logging><file><name>${join(dir, 'drachtio.log')}</name><archive>${join(dir, 'archive')}</archive><size>50</size><maxSize>100</maxSize></file><sofia-loglevel>3</sofia-loglevel><loglevel>info</loglevel></logging>
+</drachtio>
+`);
+  const proc: ChildProcess = spawn(bin, ['-f', conf], { stdio: 'ignore' });
+  proc.on('error', () => undefined);
+  await waitForTcp('127.0.0.1', adminPort, 10_000);
+  return {
+    admin: { host: '127.0.0.1', port: adminPort, secret },
+    sip: { host: '127.0.0.1', port: sipPort },
+    stop: () => stopProcess(proc),
+  };
+}
+
+export async function stopProcess(proc: ChildProcess, graceMs = 6000): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
