@@ -5,7 +5,7 @@
 import Srf from 'drachtio-srf';
 import { buildApi, type Api, type Health } from './api/server.js';
 import { CallRegistry } from './calls/registry.js';
-import { callPolicyFromConfig, createInviteHandler } from './calls/handler.js';
+import { callPolicyFromConfig, createInviteHandler, mediaSettingsFromConfig } from './calls/handler.js';
 import { RedisCdrSink } from './cdr/redis-sink.js';
 import type { AppConfig } from './config/types.js';
 import { createLogger, numberFormatter, type Logger } from './log/logger.js';
@@ -14,6 +14,7 @@ import { SCHEMA_VERSION } from './sessions/contract.js';
 import { connectInBackground, createRedis, type Redis } from './sessions/redis.js';
 import { SessionStore } from './sessions/store.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
+import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
 
 export interface App {
   readonly log: Logger;
@@ -36,6 +37,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const registry = new CallRegistry(log);
   const srf = new Srf();
   const sip = new DrachtioSipPort(srf, log);
+  const pool = config.media.mode === 'anchor'
+    ? new FsMediaPool(srf, parseMediaServers(config.media.servers), config.media.eslListenAddress, log)
+    : null;
   let drachtioConnected = false;
 
   sip.onInvite(
@@ -48,6 +52,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         log,
         fmt: numberFormatter(config.log.redactNumbers),
         policy: callPolicyFromConfig(config),
+        media: mediaSettingsFromConfig(config, pool),
         now: Date.now,
         isDraining: () => registry.isDraining,
       },
@@ -61,6 +66,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     liveCalls: registry.size,
     draining: registry.isDraining,
     cdrBacklog: cdr.backlog,
+    media: pool?.health() ?? [],
   });
   const api = config.api.enabled
     ? buildApi({ store, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
@@ -101,6 +107,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       });
       srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
       void connectInBackground(redis, log);
+      pool?.start();
       if (api) await api.listen({ host: config.api.host, port: config.api.port });
       log.info({ media: config.media.mode }, 'maskbridge started');
     },
@@ -112,6 +119,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       } catch {
         // never connected: nothing to close (srf asserts on a missing socket)
       }
+      pool?.stop();
       cdr.close();
       await cdr.flush().catch(() => undefined);
       if (api) await api.close();

@@ -17,6 +17,8 @@ export interface Health {
   liveCalls: number;
   draining: boolean;
   cdrBacklog: number;
+  /** One entry per configured media server (empty when media.mode is "none"). */
+  media: Array<{ server: string; healthy: boolean; active: number }>;
 }
 
 export interface ApiDeps {
@@ -147,7 +149,8 @@ export function buildApi(deps: ApiDeps) {
 
   app.get('/healthz', async (_req, reply) => {
     const h = deps.health();
-    return reply.code(h.redis && h.drachtio && !h.draining ? 200 : 503).send(h);
+    const mediaOk = h.media.length === 0 || h.media.some((m) => m.healthy);
+    return reply.code(h.redis && h.drachtio && mediaOk && !h.draining ? 200 : 503).send(h);
   });
 
   app.get('/metrics', async (_req, reply) => {

@@ -1,16 +1,21 @@
 /**
- * One CallSession per INVITE: route it (ACL, identify, lookup, decide), then bridge it or reject it.
- * Every path ends in `finish()`, which runs exactly once: timers cleared, legs hung up,
- * one CDR written, metrics updated, `done` resolved.
+ * One CallSession per INVITE: route it (ACL, identify, lookup, decide), then bridge it (directly,
+ * or anchored on a media server and recorded), or reject it (optionally after an announcement).
+ * Every path ends in `finish()`, which runs exactly once: timers cleared, the callee cancelled,
+ * legs hung up, media channels released, the recording finalised, one CDR written, `done` resolved.
  */
 import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import type { Cdr, CdrSink } from '../cdr/cdr.js';
 import type { Logger, NumberFormatter } from '../log/logger.js';
+import type { MediaEndpoint, MediaPool, MediaServer } from '../media/port.js';
+import { ensureDir, finalizeRecording, recordingPaths, type RecordingPaths } from '../media/recording.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { decide, mapCalleeFailure, type Decision, type DecisionPolicy } from '../policy/decide.js';
-import type { SessionLookup } from '../sessions/store.js';
+import { decide, mapCalleeFailure, type DecisionPolicy } from '../policy/decide.js';
+import { whenNoMediaServer } from '../policy/media.js';
+import type { LookupResult, SessionRecord } from '../sessions/contract.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
+import type { SessionLookup } from '../sessions/store.js';
 import { checkSource, identifyParties, SipRejection, type CallParties, type IdentifyOptions } from '../sip/identify.js';
 import { OutboundFailure, type CallLeg, type InboundCall, type OutboundAttempt, type SipPort } from '../sip/port.js';
 import { buildOutboundRequest, scrubSdp, type OutboundTarget } from '../sip/scrub.js';
@@ -25,6 +30,18 @@ export interface CallPolicy {
   maxDurationMs: number;
 }
 
+/** Media anchoring settings; absent when media.mode is "none". */
+export interface MediaSettings {
+  pool: MediaPool;
+  onNoMediaServer: 'reject' | 'signalling-only';
+  ringback: string;
+  recordingDir: string;
+  consentAnnouncement: string;
+  pin: { enabled: boolean; prompt: string; maxDigits: number; timeoutMs: number; tries: number };
+  /** How long a recording file must stop growing before it counts as closed. */
+  recordingSettleMs: number;
+}
+
 export interface CallDeps {
   sip: SipPort;
   sessions: SessionLookup;
@@ -33,13 +50,18 @@ export interface CallDeps {
   log: Logger;
   fmt: NumberFormatter;
   policy: CallPolicy;
+  media: MediaSettings | null;
   now: () => number;
   /** True while the app drains for shutdown: new calls get 503. */
   isDraining: () => boolean;
 }
 
-export type CallState = 'routing' | 'dialing' | 'connected' | 'ended';
+export type CallState = 'routing' | 'ivr' | 'dialing' | 'connected' | 'ended';
 type EndedBy = Cdr['endedBy'];
+type Disposition = Cdr['disposition'];
+
+/** What a connected call does with re-INVITEs from each leg. */
+type ReinviteRoute = { a: (offer: string) => Promise<string>; b: (offer: string) => Promise<string> };
 
 export class CallSession {
   readonly callId: string;
@@ -50,9 +72,14 @@ export class CallSession {
   private sessionId = '';
   private virtualNumber = '';
   private direction: Cdr['direction'] = '';
+  private mediaMode: Cdr['media'] = 'none';
   private attempt: OutboundAttempt | null = null;
   private legA: CallLeg | null = null;
   private legB: CallLeg | null = null;
+  private endpoints: MediaEndpoint[] = [];
+  private recording: { paths: RecordingPaths; ep: MediaEndpoint; error?: string } | null = null;
+  /** Disposition if the caller hangs up while in the PIN prompt. */
+  private ivrDisposition: Disposition = 'unknown-caller';
   private timers: NodeJS.Timeout[] = [];
   private resolveDone!: () => void;
   /** Resolves once the call is over and its CDR has been handed to the sink. */
@@ -75,8 +102,10 @@ export class CallSession {
     try {
       await this.route();
     } catch (err) {
-      this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'unexpected error; failing the call');
-      this.fail(500, 'Server Internal Error', 'failed', 'error');
+      if (this.state !== 'ended') {
+        this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'unexpected error; failing the call');
+        this.fail(500, 'Server Internal Error', 'failed', 'error');
+      }
     }
     return this.done;
   }
@@ -86,6 +115,8 @@ export class CallSession {
     if (this.state === 'connected') this.endConnected('shutdown');
     else this.fail(503, 'Service Unavailable', 'shutting-down', 'shutdown');
   }
+
+  // ---- routing ---------------------------------------------------------------------------
 
   private async route(): Promise<void> {
     const { policy } = this.deps;
@@ -101,96 +132,293 @@ export class CallSession {
     this.virtualNumber = parties.virtualNumber;
     if (this.deps.isDraining()) return this.fail(503, 'Service Unavailable', 'shutting-down', '');
 
+    const result = await this.lookup(() => this.deps.sessions.lookup(parties.virtualNumber, parties.caller));
+    if (!result || this.state !== 'routing') return; // store down (already failed) or cancelled meanwhile
+    const decision = decide(result, policy.decision);
+    this.setSession(decision.sessionId);
+    if (decision.action === 'bridge' && result.kind === 'found') {
+      this.direction = decision.direction;
+      return this.bridge(parties, result.session, decision.peer, decision.record);
+    }
+    if (decision.action === 'reject') {
+      this.log.info({ status: decision.status, disposition: decision.disposition, caller: this.deps.fmt(parties.caller) }, 'no open session for caller');
+      if (decision.disposition === 'unknown-caller' && this.deps.media?.pin.enabled) return this.pinPrompt(parties);
+      return this.rejectWithTreatment(decision.status, decision.reason, decision.announcement, decision.disposition);
+    }
+  }
+
+  /** One lookup with the fail-closed handling; null when the store did not answer (the call is failed). */
+  private async lookup(fn: () => Promise<LookupResult>): Promise<LookupResult | null> {
     const t0 = process.hrtime.bigint();
-    let decision: Decision;
     try {
-      const result = await this.deps.sessions.lookup(parties.virtualNumber, parties.caller);
+      const result = await fn();
       if (result.kind === 'malformed') {
         this.log.warn({ key: this.deps.fmt(result.key), problem: result.problem }, 'malformed session record treated as no session');
       }
-      decision = decide(result, policy.decision);
+      return result;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.deps.metrics.storeErrors.inc();
       this.log.error({ err: err.message }, 'session store unavailable; failing closed');
-      return this.fail(503, 'Service Unavailable', 'store-unavailable', '');
+      this.fail(503, 'Service Unavailable', 'store-unavailable', '');
+      return null;
     } finally {
       this.deps.metrics.lookupSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     }
-    if (this.state !== 'routing') return; // cancelled during the lookup
-
-    this.sessionId = decision.sessionId;
-    this.log = this.log.child({ sessionId: decision.sessionId });
-    if (decision.action === 'reject') {
-      this.log.info({ status: decision.status, disposition: decision.disposition, caller: this.deps.fmt(parties.caller) }, 'no open session for caller');
-      return this.fail(decision.status, decision.reason, decision.disposition, '');
-    }
-    this.direction = decision.direction;
-    this.dial(parties, decision.peer);
   }
 
-  private dial(parties: CallParties, peer: string): void {
-    const { policy, sip } = this.deps;
-    const req = buildOutboundRequest(
-      { ...policy.outbound, virtualNumber: parties.virtualNumber, peer },
-      this.call.info,
-      [parties.caller],
-    );
-    const protectCallee = [peer];
-    this.state = 'dialing';
-    this.log.info({ direction: this.direction, callee: this.deps.fmt(peer) }, 'calling the other party');
-    const attempt = sip.dial(req, {
-      onProgress: (status, sdp) => {
-        if (this.state !== 'dialing') return;
-        if (status === 180 || status === 183) this.call.progress(status, sdp ? scrubSdp(sdp, protectCallee) : undefined);
-      },
+  private setSession(id: string): void {
+    this.sessionId = id;
+    if (id) this.log = this.log.child({ sessionId: id });
+  }
+
+  // ---- bridging --------------------------------------------------------------------------
+
+  private async bridge(parties: CallParties, session: SessionRecord, peer: string, record: boolean): Promise<void> {
+    const media = this.deps.media;
+    if (!media) return this.dialDirect(parties, peer);
+    const server = media.pool.pick();
+    if (!server) {
+      const outcome = whenNoMediaServer(media.onNoMediaServer, session.record);
+      if (outcome.action === 'reject') {
+        this.log.error('no healthy media server; rejecting');
+        return this.fail(outcome.status, outcome.reason, 'media-unavailable', '');
+      }
+      this.log.warn('no healthy media server; connecting signalling-only, unrecorded');
+      this.mediaMode = 'signalling-only-fallback';
+      return this.dialDirect(parties, peer);
+    }
+    this.mediaMode = 'anchored';
+    const whisper = this.direction === 'a->b' ? session.whisperB : session.whisperA;
+    return this.dialAnchored(server, parties, peer, { record, whisper }, null);
+  }
+
+  /** Signalling-only B2BUA: the callee gets the caller's (scrubbed) SDP and vice versa. */
+  private dialDirect(parties: CallParties, peer: string): void {
+    this.placeCall(parties, peer, this.call.info.sdp, (status, sdp) => {
+      if (status === 180 || status === 183) this.call.progress(status, sdp ? scrubSdp(sdp, [peer]) : undefined);
+    }, async (legB) => {
+      const legA = await this.call.answer(scrubSdp(legB.remoteSdp, [peer]));
+      this.connected(legA, legB, {
+        a: (offer) => legB.reinvite(scrubSdp(offer, [parties.caller])).then((ans) => scrubSdp(ans, [peer])),
+        b: (offer) => legA.reinvite(scrubSdp(offer, [peer])).then((ans) => scrubSdp(ans, [parties.caller])),
+      });
     });
+  }
+
+  /**
+   * Media-anchored: the caller's channel answers the caller, a second channel calls the callee,
+   * so each party only ever sees the media server. Then record, consent, whisper, bridge.
+   * `answered`: the caller was already answered by `epA` (after a PIN prompt).
+   */
+  private async dialAnchored(
+    server: MediaServer,
+    parties: CallParties,
+    peer: string,
+    opts: { record: boolean; whisper: string | undefined },
+    answered: { ep: MediaEndpoint } | null,
+  ): Promise<void> {
+    const media = this.deps.media as MediaSettings;
+    const epA = answered?.ep ?? (await this.endpoint(server, this.call.info.sdp));
+    if (!epA || this.isOver()) return;
+    if (!answered) this.call.progress(183, epA.localSdp);
+    epA.startLoop(media.ringback);
+    const epB = await this.endpoint(server);
+    if (!epB || this.isOver()) return;
+
+    this.placeCall(parties, peer, epB.localSdp, () => undefined, async (legB) => {
+      await epB.modify(legB.remoteSdp);
+      await epA.stopPlayback().catch(() => undefined);
+      const legA = this.legA ?? (await this.call.answer(epA.localSdp));
+      if (!this.connected(legA, legB, { a: (offer) => epA.modify(offer), b: (offer) => epB.modify(offer) })) return;
+      await this.startMedia(epA, epB, opts);
+    });
+  }
+
+  /** Record (before anything is played, so the consent prompt is in it), consent, whisper, then bridge. */
+  private async startMedia(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined }): Promise<void> {
+    const media = this.deps.media as MediaSettings;
+    if (opts.record) {
+      const paths = recordingPaths(media.recordingDir, new Date(this.deps.now()), this.sessionId, this.callId);
+      ensureDir(paths);
+      this.recording = { paths, ep: epA };
+      try {
+        await epA.startRecording(paths.partial);
+      } catch (err) {
+        this.recording.error = (err as Error).message;
+        this.log.error({ err: this.recording.error }, 'recording failed to start; the call goes on unrecorded');
+      }
+    }
+    if (this.isOver()) return;
+    if (media.consentAnnouncement) {
+      await Promise.all([epA.play(media.consentAnnouncement), epB.play(media.consentAnnouncement)])
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'consent announcement failed'));
+    }
+    if (opts.whisper && !this.isOver()) {
+      await epB.play(opts.whisper).catch((err: Error) => this.log.warn({ err: err.message }, 'whisper failed'));
+    }
+    if (this.isOver()) return;
+    try {
+      await epA.bridge(epB);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'media bridge failed; ending the call');
+      this.endConnected('error');
+    }
+  }
+
+  /** Creates a tracked media channel; fails the call (503) if the server cannot. */
+  private async endpoint(server: MediaServer, remoteSdp?: string): Promise<MediaEndpoint | null> {
+    try {
+      const ep = await server.createEndpoint(remoteSdp);
+      this.endpoints.push(ep);
+      if (this.state === 'ended') {
+        void ep.release();
+        return null;
+      }
+      ep.onEnded(() => this.onMediaLost());
+      return ep;
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, server: server.name }, 'media channel failed');
+      this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
+      return null;
+    }
+  }
+
+  private onMediaLost(): void {
+    if (this.state === 'ended') return;
+    this.log.error('media server dropped a channel; ending the call');
+    if (this.state === 'connected') this.endConnected('error');
+    else this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
+  }
+
+  /** Sends the INVITE to the other party and drives ringing, ring timeout and failure. */
+  private placeCall(
+    parties: CallParties,
+    peer: string,
+    sdp: string,
+    onProgress: (status: number, sdp: string | undefined) => void,
+    onAnswer: (legB: CallLeg) => Promise<void>,
+  ): void {
+    const { policy, sip } = this.deps;
+    const req = buildOutboundRequest({ ...policy.outbound, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
+    this.state = 'dialing';
+    this.log.info({ direction: this.direction, callee: this.deps.fmt(peer), media: this.mediaMode }, 'calling the other party');
+    const attempt = sip.dial(req, { onProgress: (status, body) => this.state === 'dialing' && onProgress(status, body) });
     this.attempt = attempt;
     this.timers.push(setTimeout(() => this.onRingTimeout(), policy.ringTimeoutMs));
     attempt.answered.then(
-      (leg) => this.onCalleeAnswered(leg, parties, peer),
+      async (legB) => {
+        if (this.state !== 'dialing') {
+          void legB.hangup(); // answered after cancel or timeout: release it
+          return;
+        }
+        this.legB = legB;
+        try {
+          await onAnswer(legB);
+        } catch (err) {
+          if (this.isOver()) return;
+          this.log.warn({ err: (err as Error).message }, 'could not connect the answered call');
+          if (this.currentState === 'connected') this.endConnected('error');
+          else this.fail(500, 'Server Internal Error', 'failed', 'error');
+        }
+      },
       (err: unknown) => this.onCalleeFailed(err),
     );
   }
 
-  private async onCalleeAnswered(legB: CallLeg, parties: CallParties, peer: string): Promise<void> {
-    if (this.state !== 'dialing') {
-      void legB.hangup(); // answered after cancel or timeout: release it
-      return;
-    }
-    this.legB = legB;
-    let legA: CallLeg;
-    try {
-      legA = await this.call.answer(scrubSdp(legB.remoteSdp, [peer]));
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not answer the caller; releasing the callee');
-      return this.fail(500, 'Server Internal Error', 'failed', 'error');
-    }
+  /** Both legs up: start the clock and the max-duration timer. False if the call ended meanwhile. */
+  private connected(legA: CallLeg, legB: CallLeg, reinvites: ReinviteRoute): boolean {
     if (this.state !== 'dialing') {
       void legA.hangup();
-      return;
+      return false;
     }
-    this.legA = legA;
+    if (!this.legA) this.watchCaller(legA);
     this.state = 'connected';
     this.answeredAt = this.deps.now();
     this.clearTimers();
     this.log.info('call connected');
-    legA.onEnded(() => this.endConnected('caller'));
     legB.onEnded(() => this.endConnected('callee'));
-    legA.onReinvite((offer) => legB.reinvite(scrubSdp(offer, [parties.caller])).then((ans) => scrubSdp(ans, [peer])));
-    legB.onReinvite((offer) => legA.reinvite(scrubSdp(offer, [peer])).then((ans) => scrubSdp(ans, [parties.caller])));
+    legA.onReinvite(reinvites.a);
+    legB.onReinvite(reinvites.b);
     if (this.deps.policy.maxDurationMs > 0) {
       this.timers.push(setTimeout(() => {
         this.log.info('max call duration reached');
         this.endConnected('max-duration');
       }, this.deps.policy.maxDurationMs));
     }
+    return true;
   }
+
+  /** The caller's leg, once answered: its BYE ends the call whatever the state. */
+  private watchCaller(legA: CallLeg): void {
+    this.legA = legA;
+    legA.onEnded(() => {
+      if (this.state === 'connected') this.endConnected('caller');
+      else this.finish(200, this.state === 'ivr' ? this.ivrDisposition : 'cancelled', 'caller');
+    });
+  }
+
+  // ---- rejections, announcements and the PIN prompt ---------------------------------------
+
+  /** Plays the treatment's announcement as early media when there is one, then rejects. */
+  private async rejectWithTreatment(status: number, reason: string, announcement: string, disposition: Disposition): Promise<void> {
+    const server = announcement ? this.deps.media?.pool.pick() : null;
+    if (server) {
+      const ep = await this.endpoint(server, this.call.info.sdp);
+      if (!ep || this.isOver()) return;
+      this.call.progress(183, ep.localSdp);
+      await ep.play(announcement).catch((err: Error) => this.log.warn({ err: err.message }, 'announcement failed'));
+    }
+    this.fail(status, reason, disposition, '');
+  }
+
+  /** Answers the caller and asks for a PIN that names a session and the participant they speak for. */
+  private async pinPrompt(parties: CallParties): Promise<void> {
+    const media = this.deps.media as MediaSettings;
+    const { unknownCaller, closedSession } = this.deps.policy.decision;
+    const server = media.pool.pick();
+    if (!server) return this.rejectWithTreatment(unknownCaller.status, unknownCaller.reason, '', 'unknown-caller');
+    const ep = await this.endpoint(server, this.call.info.sdp);
+    if (!ep || this.isOver()) return;
+    this.state = 'ivr';
+    this.watchCaller(await this.call.answer(ep.localSdp));
+    this.log.info('asking the caller for a PIN');
+    for (let i = 0; i < media.pin.tries && this.state === 'ivr'; i++) {
+      const digits = await ep.collectDigits({ prompt: media.pin.prompt, maxDigits: media.pin.maxDigits, timeoutMs: media.pin.timeoutMs })
+        .catch(() => '');
+      if (this.state !== 'ivr') return;
+      if (!digits) continue;
+      const result = await this.lookup(() => this.deps.sessions.lookupByPin(parties.virtualNumber, digits));
+      if (!result || this.state !== 'ivr') return;
+      if (result.kind === 'found') {
+        this.setSession(result.session.id);
+        this.direction = result.callerRole === 'a' ? 'a->b' : 'b->a';
+        this.mediaMode = 'anchored';
+        this.log.info({ try: i + 1 }, 'PIN accepted');
+        const caller = result.callerRole === 'a' ? result.session.a : result.session.b;
+        const whisper = result.callerRole === 'a' ? result.session.whisperB : result.session.whisperA;
+        return this.dialAnchored(server, { ...parties, caller }, result.peer, { record: result.session.record ?? this.deps.policy.decision.recordByDefault, whisper }, { ep });
+      }
+      if (result.kind === 'closed') {
+        this.setSession(result.session.id);
+        return this.endIvr(closedSession.announcement, 'session-closed', ep);
+      }
+      this.log.info({ try: i + 1 }, 'PIN not recognised');
+    }
+    if (this.state === 'ivr') return this.endIvr(unknownCaller.announcement, 'unknown-caller', ep);
+  }
+
+  private async endIvr(announcement: string, disposition: Disposition, ep: MediaEndpoint): Promise<void> {
+    this.ivrDisposition = disposition;
+    if (announcement) await ep.play(announcement).catch((err: Error) => this.log.warn({ err: err.message }, 'announcement failed'));
+    this.finish(200, disposition, '');
+  }
+
+  // ---- endings ------------------------------------------------------------------------------
 
   private onCalleeFailed(err: unknown): void {
     if (this.state !== 'dialing') return; // we cancelled it
     const status = err instanceof OutboundFailure ? err.status : 503;
-    if (!(err instanceof OutboundFailure)) this.log.error({ err: (err as Error)?.message }, 'outbound INVITE failed in the SIP stack');
     const mapped = mapCalleeFailure(status);
     this.log.info({ calleeStatus: status, calleeReason: (err as Error)?.message, status: mapped.status }, 'other party did not answer');
     this.fail(mapped.status, mapped.reason, mapped.disposition, '');
@@ -209,8 +437,12 @@ export class CallSession {
     }
   }
 
+  private isOver(): boolean {
+    return this.state === 'ended';
+  }
+
   /** A call that ends before it is connected: reject the caller (if still possible), cancel the callee. */
-  private fail(status: number, reason: string, disposition: Cdr['disposition'], endedBy: EndedBy): void {
+  private fail(status: number, reason: string, disposition: Disposition, endedBy: EndedBy): void {
     if (this.state === 'ended') return;
     this.call.reject(status, reason);
     this.finish(status, disposition, endedBy);
@@ -223,34 +455,52 @@ export class CallSession {
   }
 
   /** The one teardown. Idempotent. */
-  private finish(finalStatus: number, disposition: Cdr['disposition'], endedBy: EndedBy): void {
+  private finish(finalStatus: number, disposition: Disposition, endedBy: EndedBy): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    const endedAt = this.deps.now();
     this.clearTimers();
     this.attempt?.cancel();
     void this.legA?.hangup();
     void this.legB?.hangup();
-    const endedAt = this.deps.now();
-    const cdr: Cdr = {
-      id: randomUUID(),
-      callId: this.callId,
-      sessionId: this.sessionId,
-      virtualNumber: this.virtualNumber,
-      direction: this.direction,
-      startedAt: this.startedAt,
-      answeredAt: this.answeredAt,
-      endedAt,
-      durationSec: this.answeredAt === null ? 0 : Math.round((endedAt - this.answeredAt) / 1000),
-      finalStatus,
-      disposition,
-      endedBy,
-      media: 'none',
-      recording: null,
-    };
-    this.deps.cdr.write(cdr);
-    this.deps.metrics.calls.inc({ disposition });
-    this.deps.metrics.activeCalls.dec();
-    this.resolveDone();
+    void this.release().then((recording) => {
+      this.deps.cdr.write({
+        id: randomUUID(),
+        callId: this.callId,
+        sessionId: this.sessionId,
+        virtualNumber: this.virtualNumber,
+        direction: this.direction,
+        startedAt: this.startedAt,
+        answeredAt: this.answeredAt,
+        endedAt,
+        durationSec: this.answeredAt === null ? 0 : Math.round((endedAt - this.answeredAt) / 1000),
+        finalStatus,
+        disposition,
+        endedBy,
+        media: this.mediaMode,
+        recording,
+      });
+      this.deps.metrics.calls.inc({ disposition });
+      this.deps.metrics.activeCalls.dec();
+      this.resolveDone();
+    });
+  }
+
+  /** Stops the recording, releases every media channel, and finalises the recording file. Never rejects. */
+  private async release(): Promise<Cdr['recording']> {
+    const rec = this.recording;
+    if (rec && !rec.error) await rec.ep.stopRecording(rec.paths.partial).catch(() => undefined);
+    await Promise.all(this.endpoints.map((ep) => ep.release()));
+    if (!rec) return null;
+    if (rec.error) return { path: '', durationSec: 0, bytes: 0, failed: true, error: rec.error };
+    try {
+      const info = await finalizeRecording(rec.paths, { settleMs: this.deps.media?.recordingSettleMs ?? 200 });
+      this.log.info({ path: info.path, durationSec: info.durationSec }, 'recording saved');
+      return { path: info.path, durationSec: Math.round(info.durationSec * 10) / 10, bytes: info.bytes, failed: false };
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, path: rec.paths.partial }, 'recording failed');
+      return { path: rec.paths.partial, durationSec: 0, bytes: 0, failed: true, error: (err as Error).message };
+    }
   }
 
   private clearTimers(): void {

@@ -1,7 +1,8 @@
 import type { AppConfig } from '../config/types.js';
 import { buildAcl } from '../sip/identify.js';
 import type { InviteHandler } from '../sip/port.js';
-import { CallSession, type CallDeps, type CallPolicy } from './call-session.js';
+import type { MediaPool } from '../media/port.js';
+import { CallSession, type CallDeps, type CallPolicy, type MediaSettings } from './call-session.js';
 import type { CallRegistry } from './registry.js';
 
 /** The call policy as the call path sees it, derived once from config. */
@@ -24,6 +25,21 @@ export function callPolicyFromConfig(config: AppConfig): CallPolicy {
     },
     ringTimeoutMs: config.calls.ringTimeoutSec * 1000,
     maxDurationMs: config.calls.maxDurationSec * 1000,
+  };
+}
+
+/** Media settings from config, around a pool (null when media.mode is "none"). */
+export function mediaSettingsFromConfig(config: AppConfig, pool: MediaPool | null): MediaSettings | null {
+  if (config.media.mode !== 'anchor' || !pool) return null;
+  const m = config.media;
+  return {
+    pool,
+    onNoMediaServer: m.onNoMediaServer,
+    ringback: m.ringback,
+    recordingDir: m.recording.dir,
+    consentAnnouncement: m.recording.consentAnnouncement,
+    pin: { enabled: m.pin.enabled, prompt: m.pin.prompt, maxDigits: m.pin.maxDigits, timeoutMs: m.pin.timeoutSec * 1000, tries: m.pin.tries },
+    recordingSettleMs: 200,
   };
 }
 

@@ -181,6 +181,21 @@ export const schema = {
       doc: 'When no media server is healthy: "reject" with 503, or "signalling-only" without recording (sessions that require recording are still rejected)',
       format: ['reject', 'signalling-only'], default: 'reject', env: 'MB_MEDIA_ON_NO_SERVER',
     },
+    eslListenAddress: {
+      doc: 'Address maskbridge listens on for FreeSWITCH outbound event-socket connections (must be reachable from FreeSWITCH)',
+      format: String, default: '127.0.0.1', env: 'MB_MEDIA_ESL_LISTEN_ADDRESS',
+    },
+    ringback: {
+      doc: 'What the caller hears while the other party rings (FreeSWITCH file or tone_stream)',
+      format: String, default: 'tone_stream://%(2000,4000,440,480);loops=-1', env: 'MB_MEDIA_RINGBACK',
+    },
+    pin: {
+      enabled: { doc: 'Ask a caller who is not a participant for a PIN (DTMF) to find the session', format: 'bool', default: false, env: 'MB_PIN_ENABLED' },
+      prompt: { doc: 'Audio file asking for the PIN', format: String, default: '', env: 'MB_PIN_PROMPT' },
+      maxDigits: { doc: 'PIN length', format: 'count', default: 6, env: 'MB_PIN_MAX_DIGITS' },
+      timeoutSec: { doc: 'Seconds to wait for the digits of one try', format: 'count', default: 10, env: 'MB_PIN_TIMEOUT_SEC' },
+      tries: { doc: 'Tries before the unknown-caller treatment', format: 'count', default: 3, env: 'MB_PIN_TRIES' },
+    },
     recording: {
       enabledByDefault: { doc: 'Record calls of sessions that do not say', format: 'bool', default: true, env: 'MB_RECORDING_DEFAULT' },
       dir: { doc: 'Recording directory as seen by FreeSWITCH (shared volume)', format: String, default: '/var/lib/maskbridge/recordings', env: 'MB_RECORDING_DIR' },

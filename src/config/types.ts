@@ -36,6 +36,9 @@ export interface AppConfig {
     mode: 'none' | 'anchor';
     servers: string[];
     onNoMediaServer: 'reject' | 'signalling-only';
+    eslListenAddress: string;
+    ringback: string;
+    pin: { enabled: boolean; prompt: string; maxDigits: number; timeoutSec: number; tries: number };
     recording: { enabledByDefault: boolean; dir: string; consentAnnouncement: string };
   };
 }

@@ -18,6 +18,7 @@ export interface Keys {
   cdr: string;
   session(id: string): string;
   route(virtualNumber: string, caller: string): string;
+  pin(virtualNumber: string, pin: string): string;
   sessionPrefix: string;
 }
 
@@ -28,6 +29,7 @@ export function keys(prefix: string): Keys {
     sessionPrefix: `${prefix}session:`,
     session: (id) => `${prefix}session:${id}`,
     route: (v, caller) => `${prefix}route:${v}:${caller}`,
+    pin: (v, pin) => `${prefix}pin:${v}:${pin}`,
   };
 }
 
@@ -46,7 +48,14 @@ export interface SessionRecord {
   createdAt: number | undefined;
   closedAt: number | undefined;
   label: string | undefined;
+  /** Audio played to A (when A is the one called) before connecting. */
+  whisperA: string | undefined;
+  /** Audio played to B (when B is the one called) before connecting. */
+  whisperB: string | undefined;
 }
+
+/** Audio file names the backend may put in a session: no spaces, no "..", nothing FreeSWITCH would parse. */
+export const AUDIO_FILE_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_./:-]{1,200}$/;
 
 export type Role = 'a' | 'b';
 
@@ -88,6 +97,9 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
   const createdAt = parseEpochMs(hash.created_at);
   const closedAt = parseEpochMs(hash.closed_at);
   if (Number.isNaN(createdAt) || Number.isNaN(closedAt)) fail('created_at/closed_at is not epoch milliseconds');
+  for (const f of ['whisper_a', 'whisper_b'] as const) {
+    if (hash[f] !== undefined && !AUDIO_FILE_PATTERN.test(hash[f] as string)) fail(`field ${f} is not a plain audio file name`);
+  }
   return {
     id,
     virtualNumber: v as string,
@@ -99,6 +111,8 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
     createdAt,
     closedAt,
     label: hash.label,
+    whisperA: hash.whisper_a,
+    whisperB: hash.whisper_b,
   };
 }
 
@@ -123,6 +137,34 @@ export function interpretLookup(
   if (typeof id !== 'string' || !SESSION_ID_PATTERN.test(id)) {
     return { kind: 'malformed', key: routeKey, problem: 'route value is not a session id' };
   }
+  return resolveSession(k, routeKey, virtualNumber, id, flat, now, (s) => (s.a === caller ? 'a' : s.b === caller ? 'b' : null));
+}
+
+/**
+ * Interprets a PIN lookup: the PIN key holds "{sessionId}:{a|b}", the participant the caller
+ * speaks for (e.g. a customer calling from another phone); the call goes to the other one.
+ */
+export function interpretPinLookup(k: Keys, virtualNumber: string, pin: string, reply: RawLookupReply, now: number): LookupResult {
+  const pinKey = k.pin(virtualNumber, pin);
+  if (!Array.isArray(reply) || reply.length === 0) return { kind: 'unknown' };
+  const [value, flat] = reply;
+  if (value === '!wrongtype') return { kind: 'malformed', key: pinKey, problem: 'PIN key is not a string' };
+  const m = typeof value === 'string' ? /^([A-Za-z0-9._:-]{1,128}):([ab])$/.exec(value) : null;
+  if (!m) return { kind: 'malformed', key: pinKey, problem: 'PIN value is not "{sessionId}:a" or "{sessionId}:b"' };
+  const role = m[2] as Role;
+  return resolveSession(k, pinKey, virtualNumber, m[1] as string, flat, now, () => role);
+}
+
+function resolveSession(
+  k: Keys,
+  refKey: string,
+  virtualNumber: string,
+  id: string,
+  flat: unknown,
+  now: number,
+  roleOf: (s: SessionRecord) => Role | null,
+): LookupResult {
+  const routeKey = refKey;
   const sessionKey = k.session(id);
   if (!Array.isArray(flat)) return { kind: 'malformed', key: sessionKey, problem: 'session key is not a hash' };
   const hash: Record<string, string> = {};
@@ -137,10 +179,8 @@ export function interpretLookup(
   if (session.virtualNumber !== virtualNumber) {
     return { kind: 'malformed', key: routeKey, problem: 'route points to a session on another virtual number' };
   }
-  let callerRole: Role;
-  if (session.a === caller) callerRole = 'a';
-  else if (session.b === caller) callerRole = 'b';
-  else return { kind: 'malformed', key: routeKey, problem: 'route points to a session the caller is not part of' };
+  const callerRole = roleOf(session);
+  if (!callerRole) return { kind: 'malformed', key: routeKey, problem: 'route points to a session the caller is not part of' };
   if (session.status === 'closed') return { kind: 'closed', session, why: 'closed' };
   if (session.expiresAt <= now) return { kind: 'closed', session, why: 'expired' };
   return { kind: 'found', session, callerRole, peer: callerRole === 'a' ? session.b : session.a };
@@ -154,6 +194,18 @@ if not id then return {} end
 local ok2, h = pcall(redis.call, 'HGETALL', ARGV[1] .. id)
 if not ok2 then return {id, 0} end
 return {id, h}
+`;
+
+/** The PIN lookup: one round trip. KEYS[1] = PIN key, ARGV[1] = session key prefix. */
+export const PIN_LOOKUP_SCRIPT = `
+local ok, v = pcall(redis.call, 'GET', KEYS[1])
+if not ok then return {'!wrongtype'} end
+if not v then return {} end
+local id = string.match(v, '^(.*):[ab]$')
+if not id then return {v, 0} end
+local ok2, h = pcall(redis.call, 'HGETALL', ARGV[1] .. id)
+if not ok2 then return {v, 0} end
+return {v, h}
 `;
 
 /**

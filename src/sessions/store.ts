@@ -2,8 +2,10 @@ import {
   CLOSE_SCRIPT,
   CREATE_SCRIPT,
   LOOKUP_SCRIPT,
+  PIN_LOOKUP_SCRIPT,
   SESSION_ID_PATTERN,
   interpretLookup,
+  interpretPinLookup,
   keys as contractKeys,
   parseSessionHash,
   type Keys,
@@ -17,6 +19,8 @@ import { runScript, StoreUnavailableError, withDeadline, type Redis } from './re
 export interface SessionLookup {
   /** Resolves the pair; throws StoreUnavailableError when Redis cannot answer in time. */
   lookup(virtualNumber: string, caller: string): Promise<LookupResult>;
+  /** Resolves a PIN entered on V to a session and the participant the caller speaks for. */
+  lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult>;
 }
 
 export interface NewSession {
@@ -73,6 +77,20 @@ export class SessionStore implements SessionLookup {
       throw new StoreUnavailableError(err);
     }
     return interpretLookup(this.keys, virtualNumber, caller, reply as unknown[], this.now());
+  }
+
+  async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {
+    if (!/^\d{1,16}$/.test(pin)) return { kind: 'unknown' };
+    let reply: unknown;
+    try {
+      reply = await withDeadline(
+        runScript(this.redis, PIN_LOOKUP_SCRIPT, [this.keys.pin(virtualNumber, pin)], [this.keys.sessionPrefix]),
+        this.lookupTimeoutMs,
+      );
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+    return interpretPinLookup(this.keys, virtualNumber, pin, reply as unknown[], this.now());
   }
 
   async create(s: NewSession): Promise<SessionRecord> {

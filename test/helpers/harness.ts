@@ -11,6 +11,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import type { LookupResult, SessionRecord } from '../../src/sessions/contract.js';
 import { StoreUnavailableError } from '../../src/sessions/redis.js';
 import type { SessionLookup } from '../../src/sessions/store.js';
+import type { MediaSettings } from '../../src/calls/call-session.js';
 import { FakeSipPort } from './fake-sip.js';
 
 export const V = '+912240001000';
@@ -29,6 +30,8 @@ export class MemoryCdrSink implements CdrSink {
 /** A SessionLookup over an in-memory map, with a switch to simulate Redis being down. */
 export class FakeSessions implements SessionLookup {
   readonly sessions = new Map<string, SessionRecord>();
+  /** `${V}:${pin}` -> the session and the participant the PIN speaks for. */
+  readonly pins = new Map<string, { id: string; role: 'a' | 'b' }>();
   down = false;
   calls = 0;
   constructor(private readonly now: () => number = Date.now) {}
@@ -36,7 +39,7 @@ export class FakeSessions implements SessionLookup {
   add(s: Partial<SessionRecord> & { id: string }): SessionRecord {
     const rec: SessionRecord = {
       virtualNumber: V, a: A, b: B, status: 'open', expiresAt: this.now() + 3600_000,
-      record: undefined, createdAt: this.now(), closedAt: undefined, label: undefined, ...s,
+      record: undefined, createdAt: this.now(), closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, ...s,
     };
     this.sessions.set(rec.id, rec);
     return rec;
@@ -54,6 +57,16 @@ export class FakeSessions implements SessionLookup {
     }
     return { kind: 'unknown' };
   }
+
+  async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {
+    this.calls++;
+    if (this.down) throw new StoreUnavailableError(new Error('connection refused'));
+    const ref = this.pins.get(`${virtualNumber}:${pin}`);
+    const s = ref ? this.sessions.get(ref.id) : undefined;
+    if (!ref || !s) return { kind: 'unknown' };
+    if (s.status === 'closed' || s.expiresAt <= this.now()) return { kind: 'closed', session: s, why: s.status === 'closed' ? 'closed' : 'expired' };
+    return { kind: 'found', session: s, callerRole: ref.role, peer: ref.role === 'a' ? s.b : s.a };
+  }
 }
 
 export interface Harness {
@@ -66,7 +79,7 @@ export interface Harness {
   logs: Array<Record<string, unknown>>;
 }
 
-export function createHarness(overrides: Record<string, unknown> = {}): Harness {
+export function createHarness(overrides: Record<string, unknown> = {}, media: MediaSettings | null = null): Harness {
   const config = loadConfig({ files: ['config/default.json', 'config/test.json'], overrides });
   const logs: Array<Record<string, unknown>> = [];
   const stream = new Writable({
@@ -85,6 +98,7 @@ export function createHarness(overrides: Record<string, unknown> = {}): Harness 
     sip, sessions, cdr, metrics, log,
     fmt: numberFormatter(config.log.redactNumbers),
     policy: callPolicyFromConfig(config),
+    media,
     now: Date.now,
     isDraining: () => registry.isDraining,
   }, registry));

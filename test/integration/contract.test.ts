@@ -71,6 +71,16 @@ describe('sessions written with plain redis-cli commands (docs/redis-contract.md
   });
 });
 
+describe('PIN keys', () => {
+  it('a PIN written as documented resolves to the session and the participant it speaks for', async () => {
+    runRedisCli(server.port, docExample('create'));
+    runRedisCli(server.port, docExample('pin'));
+    expect(await store.lookupByPin(V, '424242')).toMatchObject({ kind: 'found', callerRole: 'a', peer: B, session: { id: 'order-1001' } });
+    expect(await store.lookupByPin(V, '000000')).toEqual({ kind: 'unknown' });
+    expect(await store.lookupByPin(V, '42a')).toEqual({ kind: 'unknown' });
+  });
+});
+
 describe('malformed records count as no session and name their key', () => {
   it.each([
     ['a route without its session (half-written)', `SET mb:route:${V}:${A} order-9`, 'mb:session:order-9'],

@@ -47,7 +47,8 @@ beforeAll(async () => {
   const registry = new CallRegistry(log);
   sip.onInvite(createInviteHandler({
     sip, sessions: store, cdr, metrics: new Metrics(), log, fmt: numberFormatter(true),
-    policy: callPolicyFromConfig(config), now: Date.now, isDraining: () => false,
+    policy: callPolicyFromConfig(config),
+    media: null, now: Date.now, isDraining: () => false,
   }, registry));
 });
 

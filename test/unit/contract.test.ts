@@ -57,3 +57,20 @@ describe('parseSessionHash', () => {
     expect(() => parseSessionHash('mb:session:s1', 's1', {})).toThrow(/mb:session:s1/);
   });
 });
+
+describe('interpretPinLookup', () => {
+  it('resolves a PIN to the participant it speaks for and calls the other one', async () => {
+    const { interpretPinLookup } = await import('../../src/sessions/contract.js');
+    expect(interpretPinLookup(k, V, '4242', ['s1:a', flat(good)], NOW)).toMatchObject({ kind: 'found', callerRole: 'a', peer: B });
+    expect(interpretPinLookup(k, V, '4242', ['s1:b', flat(good)], NOW)).toMatchObject({ kind: 'found', callerRole: 'b', peer: A });
+    expect(interpretPinLookup(k, V, '4242', [], NOW)).toEqual({ kind: 'unknown' });
+    expect(interpretPinLookup(k, V, '4242', ['s1:c', 0], NOW)).toMatchObject({ kind: 'malformed', key: `mb:pin:${V}:4242` });
+    expect(interpretPinLookup(k, V, '4242', ['s1:a', flat({ ...good, status: 'closed' })], NOW)).toMatchObject({ kind: 'closed' });
+  });
+
+  it('refuses whisper file names FreeSWITCH would parse', () => {
+    expect(() => parseSessionHash('mb:session:s1', 's1', { ...good, whisper_b: 'a.wav!b.wav' })).toThrow(/whisper_b/);
+    expect(() => parseSessionHash('mb:session:s1', 's1', { ...good, whisper_b: '../../etc/passwd' })).toThrow(/whisper_b/);
+    expect(parseSessionHash('mb:session:s1', 's1', { ...good, whisper_b: '/sounds/driver-order.wav' }).whisperB).toBe('/sounds/driver-order.wav');
+  });
+});

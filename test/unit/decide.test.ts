@@ -9,7 +9,7 @@ const policy: DecisionPolicy = {
 };
 const session: SessionRecord = {
   id: 's1', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', status: 'open',
-  expiresAt: 2e12, record: undefined, createdAt: undefined, closedAt: undefined, label: undefined,
+  expiresAt: 2e12, record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined,
 };
 
 describe('decide', () => {

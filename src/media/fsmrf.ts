@@ -1,0 +1,205 @@
+/**
+ * The drachtio-fsmrf implementation of the media port: a pool of FreeSWITCH servers, each
+ * (re)connected with backoff and tracked for health, and thin endpoint wrappers.
+ */
+import type Srf from 'drachtio-srf';
+import Mrf from 'drachtio-fsmrf';
+import type { Logger } from '../log/logger.js';
+import { pickLeastLoaded } from '../policy/media.js';
+import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer } from './port.js';
+
+export interface MediaServerAddress {
+  host: string;
+  port: number;
+  secret: string;
+}
+
+/** Parses "host:port:secret" entries of media.servers; throws naming the bad entry. */
+export function parseMediaServers(entries: string[]): MediaServerAddress[] {
+  return entries.map((entry) => {
+    const [host, port, ...rest] = entry.split(':');
+    const secret = rest.join(':');
+    if (!host || !port || !/^\d+$/.test(port) || !secret) throw new Error(`media.servers entry "${entry.replace(/:[^:]*$/, ':***')}" is not host:port:secret`);
+    return { host, port: Number(port), secret };
+  });
+}
+
+class FsEndpoint implements MediaEndpoint {
+  private released = false;
+  private endedCbs: Array<() => void> = [];
+
+  constructor(private readonly ep: Mrf.Endpoint, private readonly log: Logger, private readonly onRelease: () => void) {
+    ep.on('destroy', () => {
+      if (this.released) return;
+      this.released = true;
+      this.onRelease();
+      for (const cb of this.endedCbs) cb();
+    });
+  }
+
+  get id(): string {
+    return this.ep.uuid;
+  }
+  get localSdp(): string {
+    return this.ep.local.sdp;
+  }
+  async play(file: string): Promise<void> {
+    await this.ep.play(file);
+  }
+  startLoop(file: string): void {
+    this.ep.executeAsync('playback', file);
+  }
+  async stopPlayback(): Promise<void> {
+    await this.ep.api('uuid_break', `${this.ep.uuid} all`);
+  }
+  async collectDigits(opts: { prompt: string; maxDigits: number; timeoutMs: number }): Promise<string> {
+    const r = await this.ep.playCollect({
+      file: opts.prompt, min: 1, max: opts.maxDigits, tries: 1, timeout: opts.timeoutMs, digitTimeout: 3000, terminators: '#',
+    });
+    return r.digits ?? '';
+  }
+  async modify(remoteSdp: string): Promise<string> {
+    return this.ep.modify(remoteSdp);
+  }
+  async bridge(other: MediaEndpoint): Promise<void> {
+    await this.ep.bridge(other.id);
+  }
+  async startRecording(path: string): Promise<void> {
+    await this.ep.set('RECORD_STEREO', 'true');
+    const evt = await this.ep.api('uuid_record', `${this.ep.uuid} start ${path}`);
+    const body = evt.getBody();
+    if (!body.startsWith('+OK')) throw new MediaError(`recording did not start: ${body.trim()}`);
+  }
+  async stopRecording(path: string): Promise<void> {
+    await this.ep.api('uuid_record', `${this.ep.uuid} stop ${path}`);
+  }
+  onEnded(cb: () => void): void {
+    this.endedCbs.push(cb);
+  }
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease();
+    try {
+      await this.ep.destroy();
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'endpoint already gone');
+    }
+  }
+}
+
+/** One FreeSWITCH server: connection, health, and the endpoints this app holds on it. */
+class FsServer implements MediaServer {
+  ms: Mrf.MediaServer | null = null;
+  healthy = false;
+  active = 0;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly mrf: Mrf,
+    readonly addr: MediaServerAddress,
+    private readonly listenAddress: string,
+    private readonly log: Logger,
+  ) {}
+
+  get name(): string {
+    return `${this.addr.host}:${this.addr.port}`;
+  }
+
+  connect(): void {
+    if (this.stopped) return;
+    this.mrf
+      .connect({ address: this.addr.host, port: this.addr.port, secret: this.addr.secret, listenAddress: this.listenAddress })
+      .then((ms) => {
+        this.ms = ms;
+        this.healthy = true;
+        this.attempt = 0;
+        this.log.info({ server: this.name }, 'media server connected');
+        ms.on('error', (err) => this.log.warn({ server: this.name, err: err.message }, 'media server error'));
+        ms.on('end', () => this.lost('event socket closed'));
+      })
+      .catch((err: Error) => this.lost(err.message));
+  }
+
+  private lost(why: string): void {
+    if (this.healthy || this.attempt === 0) this.log.error({ server: this.name, err: why }, 'media server unavailable; reconnecting');
+    this.healthy = false;
+    try {
+      this.ms?.disconnect();
+    } catch {
+      // already closed
+    }
+    this.ms = null;
+    if (this.stopped || this.timer) return;
+    const delay = Math.min(500 * 2 ** this.attempt++, 15_000);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, delay);
+    this.timer.unref();
+  }
+
+  async createEndpoint(remoteSdp?: string): Promise<MediaEndpoint> {
+    const ms = this.ms;
+    if (!ms || !this.healthy) throw new MediaError(`media server ${this.name} is not connected`);
+    this.active++;
+    let ep: Mrf.Endpoint;
+    try {
+      ep = await ms.createEndpoint(remoteSdp ? { remoteSdp, codecs: ['PCMU', 'PCMA'] } : {});
+    } catch (err) {
+      this.active--;
+      throw new MediaError(`cannot create a channel on ${this.name}: ${(err as Error).message}`);
+    }
+    let counted = true;
+    return new FsEndpoint(ep, this.log, () => {
+      if (counted) this.active--;
+      counted = false;
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    try {
+      this.ms?.disconnect();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+export class FsMediaPool implements MediaPool {
+  private readonly servers: FsServer[];
+
+  constructor(srf: Srf, addresses: MediaServerAddress[], listenAddress: string, log: Logger) {
+    const mrf = new Mrf(srf);
+    this.servers = addresses.map((a) => new FsServer(mrf, a, listenAddress, log));
+  }
+
+  start(): void {
+    for (const s of this.servers) s.connect();
+  }
+
+  stop(): void {
+    for (const s of this.servers) s.stop();
+  }
+
+  /** Least-loaded healthy server (src/policy/media.ts). */
+  pick(): MediaServer | null {
+    const loads = this.servers.map((s) => ({
+      server: s,
+      healthy: s.healthy && s.ms !== null,
+      active: s.active,
+      currentSessions: s.ms?.currentSessions ?? 0,
+      maxSessions: s.ms?.maxSessions ?? 0,
+      cpuIdle: s.ms?.cpuIdle ?? 0,
+    }));
+    return pickLeastLoaded(loads)?.server ?? null;
+  }
+
+  health(): Array<{ server: string; healthy: boolean; active: number }> {
+    return this.servers.map((s) => ({ server: s.name, healthy: s.healthy, active: s.active }));
+  }
+}

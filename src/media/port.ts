@@ -1,0 +1,43 @@
+/**
+ * The media port: what the call logic needs from a media server (FreeSWITCH behind
+ * drachtio-fsmrf). src/media/fsmrf.ts implements it; test/helpers/fake-media.ts fakes it.
+ */
+
+/** One FreeSWITCH channel the app drives. */
+export interface MediaEndpoint {
+  readonly id: string;
+  /** The media server's SDP for this channel (its address, never a party's). */
+  readonly localSdp: string;
+  /** Plays a file or tone stream; resolves when done, rejects when it cannot be played. */
+  play(file: string): Promise<void>;
+  /** Starts a looping tone/file without waiting (ringback); stopped by stopPlayback(). */
+  startLoop(file: string): void;
+  stopPlayback(): Promise<void>;
+  /** Plays `prompt` and collects up to `maxDigits` DTMF digits ('' on timeout). */
+  collectDigits(opts: { prompt: string; maxDigits: number; timeoutMs: number }): Promise<string>;
+  /** Gives the channel the party's (new) SDP; resolves with the channel's answer. */
+  modify(remoteSdp: string): Promise<string>;
+  bridge(other: MediaEndpoint): Promise<void>;
+  /** Starts a stereo recording of this channel: what it receives on one channel, what it sends on the other. */
+  startRecording(path: string): Promise<void>;
+  stopRecording(path: string): Promise<void>;
+  /** Called once if the media server drops the channel. */
+  onEnded(cb: () => void): void;
+  /** Hangs the channel up. Idempotent; never rejects. */
+  release(): Promise<void>;
+}
+
+export interface MediaServer {
+  readonly name: string;
+  /** With the party's SDP: the channel answers it. Without: the channel makes an offer (localSdp). */
+  createEndpoint(remoteSdp?: string): Promise<MediaEndpoint>;
+}
+
+export interface MediaPool {
+  /** The least-loaded healthy server, or null when none is healthy. */
+  pick(): MediaServer | null;
+}
+
+export class MediaError extends Error {
+  override readonly name = 'MediaError';
+}

@@ -1,0 +1,121 @@
+/** A fake of the project's own media port (src/media/port.ts), recording what the app asks of it. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer } from '../../src/media/port.js';
+
+/** A valid stereo 8 kHz 16-bit WAV of `seconds`. */
+export function wavBytes(seconds: number): Buffer {
+  const dataBytes = Math.round(seconds * 8000) * 4;
+  const b = Buffer.alloc(44 + dataBytes);
+  b.write('RIFF', 0);
+  b.writeUInt32LE(36 + dataBytes, 4);
+  b.write('WAVE', 8);
+  b.write('fmt ', 12);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(2, 22);
+  b.writeUInt32LE(8000, 24);
+  b.writeUInt32LE(32000, 28);
+  b.writeUInt16LE(4, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36);
+  b.writeUInt32LE(dataBytes, 40);
+  return b;
+}
+
+export class FakeEndpoint implements MediaEndpoint {
+  released = 0;
+  readonly localSdp: string;
+  readonly modifies: string[] = [];
+  private endedCbs: Array<() => void> = [];
+
+  constructor(readonly id: string, readonly remoteSdp: string | undefined, private readonly server: FakeMediaServer) {
+    this.localSdp = `v=0\r\no=FreeSWITCH 1 1 IN IP4 127.0.0.50\r\ns=FreeSWITCH\r\nc=IN IP4 127.0.0.50\r\nt=0 0\r\nm=audio ${20000 + Number(id.replace(/\D/g, ''))} RTP/AVP 0\r\n`;
+  }
+
+  private op(what: string): void {
+    this.server.ops.push(`${what} ${this.id}`);
+  }
+  async play(file: string): Promise<void> {
+    this.op(`play:${file}`);
+    if (this.server.failPlayback) throw new MediaError('File Not Found');
+  }
+  startLoop(file: string): void {
+    this.op(`loop:${file}`);
+  }
+  async stopPlayback(): Promise<void> {
+    this.op('stop-playback');
+  }
+  async collectDigits(opts: { prompt: string }): Promise<string> {
+    this.op(`collect:${opts.prompt}`);
+    if (this.server.digits.length === 0 && this.server.holdDigits) {
+      // The caller is still thinking: the prompt ends only when the channel goes.
+      return new Promise((_, reject) => (this.pending = reject));
+    }
+    return this.server.digits.shift() ?? '';
+  }
+  private pending: ((err: Error) => void) | null = null;
+  async modify(remoteSdp: string): Promise<string> {
+    this.modifies.push(remoteSdp);
+    this.op('modify');
+    return this.localSdp;
+  }
+  async bridge(other: MediaEndpoint): Promise<void> {
+    this.op(`bridge:${other.id}`);
+  }
+  async startRecording(path: string): Promise<void> {
+    this.op('record-start');
+    if (this.server.failRecording) throw new MediaError('recording did not start: -ERR');
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, wavBytes(this.server.recordedSeconds));
+  }
+  async stopRecording(): Promise<void> {
+    this.op('record-stop');
+  }
+  onEnded(cb: () => void): void {
+    this.endedCbs.push(cb);
+  }
+  async release(): Promise<void> {
+    this.pending?.(new MediaError('channel released'));
+    this.released++;
+    this.op('release');
+  }
+  /** FreeSWITCH drops the channel. */
+  drop(): void {
+    for (const cb of this.endedCbs) cb();
+  }
+}
+
+export class FakeMediaServer implements MediaServer {
+  readonly endpoints: FakeEndpoint[] = [];
+  readonly ops: string[] = [];
+  healthy = true;
+  failRecording = false;
+  failPlayback = false;
+  recordedSeconds = 1;
+  /** Digits the caller will key, one entry per prompt ('' = timeout). */
+  digits: string[] = [];
+  /** When out of digits, keep the prompt waiting instead of timing out. */
+  holdDigits = false;
+
+  constructor(readonly name = 'fs1') {}
+
+  async createEndpoint(remoteSdp?: string): Promise<MediaEndpoint> {
+    const ep = new FakeEndpoint(`ep${this.endpoints.length + 1}`, remoteSdp, this);
+    this.endpoints.push(ep);
+    this.ops.push(`create ${ep.id}${remoteSdp ? ' answering' : ' offering'}`);
+    return ep;
+  }
+
+  /** Every channel handed out has been released exactly once. */
+  get allReleasedOnce(): boolean {
+    return this.endpoints.length > 0 && this.endpoints.every((e) => e.released === 1);
+  }
+}
+
+export class FakeMediaPool implements MediaPool {
+  constructor(readonly servers: FakeMediaServer[]) {}
+  pick(): MediaServer | null {
+    return this.servers.find((s) => s.healthy) ?? null;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The parts of drachtio-fsmrf 4.1.x that src/media/fsmrf.ts uses (the package ships no types).
+ * Checked against node_modules/drachtio-fsmrf/lib/{mrf,mediaserver,endpoint}.js.
+ */
+declare module 'drachtio-fsmrf' {
+  import { EventEmitter } from 'node:events';
+  import type Srf from 'drachtio-srf';
+
+  namespace Mrf {
+    interface ConnectOptions {
+      address: string;
+      port?: number;
+      secret?: string;
+      listenAddress?: string;
+      listenPort?: number;
+      advertisedAddress?: string;
+      advertisedPort?: number;
+      profile?: string;
+    }
+
+    interface EslEvent {
+      getHeader(name: string): string | undefined;
+      getBody(): string;
+    }
+
+    interface PlayCollectOptions {
+      file: string;
+      min?: number;
+      max?: number;
+      tries?: number;
+      timeout?: number;
+      digitTimeout?: number;
+      terminators?: string;
+      invalidFile?: string;
+    }
+
+    class Endpoint extends EventEmitter {
+      readonly uuid: string;
+      readonly local: { sdp: string; mediaIp: string; mediaPort: string };
+      readonly remote: { sdp: string };
+      readonly connected: boolean;
+      readonly dialog: Srf.Dialog;
+      play(file: string | string[]): Promise<{ playbackSeconds?: string; playbackMilliseconds?: string }>;
+      playCollect(opts: PlayCollectOptions): Promise<{ digits?: string; terminatorUsed?: string }>;
+      bridge(other: Endpoint | string): Promise<void>;
+      modify(sdp: string): Promise<string>;
+      api(command: string, args?: string | string[]): Promise<EslEvent>;
+      execute(app: string, arg?: string): Promise<EslEvent>;
+      executeAsync(app: string, arg?: string): void;
+      set(name: string | Record<string, string>, value?: string): Promise<void>;
+      destroy(): Promise<void>;
+      on(event: 'destroy', listener: () => void): this;
+      on(event: 'dtmf', listener: (evt: { dtmf: string }) => void): this;
+    }
+
+    class MediaServer extends EventEmitter {
+      readonly address: string;
+      maxSessions: number;
+      currentSessions: number;
+      cpuIdle: number;
+      createEndpoint(opts?: { remoteSdp?: string; codecs?: string[]; headers?: Record<string, string> }): Promise<Endpoint>;
+      api(command: string): Promise<string>;
+      connected(): boolean;
+      disconnect(): void;
+      on(event: 'end' | 'ready' | 'connect', listener: () => void): this;
+      on(event: 'error', listener: (err: Error) => void): this;
+      on(event: 'channel::open' | 'channel::close', listener: (evt: { uuid: string; countOfChannels: number }) => void): this;
+    }
+  }
+
+  class Mrf extends EventEmitter {
+    constructor(srf: Srf, opts?: { customEvents?: string[] });
+    connect(opts: Mrf.ConnectOptions): Promise<Mrf.MediaServer>;
+  }
+
+  export = Mrf;
+}
