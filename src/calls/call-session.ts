@@ -244,6 +244,7 @@ export class CallSession {
       this.recording = { paths, ep: epA };
       try {
         await epA.startRecording(paths.partial);
+        this.log.debug({ path: paths.partial }, 'recording started');
       } catch (err) {
         this.recording.error = (err as Error).message;
         this.log.error({ err: this.recording.error }, 'recording failed to start; the call goes on unrecorded');
@@ -260,6 +261,7 @@ export class CallSession {
     if (this.isOver()) return;
     try {
       await epA.bridge(epB);
+      this.log.debug({ a: epA.id, b: epB.id }, 'media bridged');
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'media bridge failed; ending the call');
       this.endConnected('error');

@@ -33,7 +33,11 @@ export async function startMaskbridge(opts: {
   const app = createApp(config, { log });
   await app.start();
   const deadline = Date.now() + 10_000;
-  while (!(app.health().drachtio && app.health().redis)) {
+  const ready = () => {
+    const h = app.health();
+    return h.drachtio && h.redis && h.media.every((m) => m.healthy);
+  };
+  while (!ready()) {
     if (Date.now() > deadline) throw new Error(`maskbridge did not connect: ${JSON.stringify(app.health())}`);
     await new Promise((r) => setTimeout(r, 50));
   }

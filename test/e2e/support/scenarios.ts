@@ -16,6 +16,25 @@ const reply = (status: string, extra = '') =>
 const CALLER_FROM = 'From: "Alice Customer" <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
 const CALLER_TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
 
+/** Media options: which G.711 payload the SDP offers, and where RTP should go (default: sipp's own -mp port). */
+export interface MediaOpts {
+  /** 0 = PCMU, 8 = PCMA (sipp's g711a.pcap is PCMA). */
+  payload?: 0 | 8;
+  /** Send RTP to this port instead of sipp's (a test socket that counts what it receives). */
+  rtpPort?: number;
+  /** A pcap whose RTP sipp plays once the call is answered (both directions media-tested). */
+  pcap?: string;
+}
+
+function sdpMedia(m: MediaOpts): string {
+  const pt = m.payload ?? 0;
+  const port = m.rtpPort ?? '[media_port]';
+  return `m=audio ${port} RTP/AVP ${pt} 101\na=rtpmap:${pt} ${pt === 8 ? 'PCMA' : 'PCMU'}/8000`;
+}
+
+const playPcap = (m: MediaOpts) =>
+  m.pcap ? `  <nop>\n    <action>\n      <exec play_pcap_audio="${m.pcap}"/>\n    </action>\n  </nop>` : '';
+
 /** The INVITE a carrier delivers, with the caller's number in every identity header and the SDP. */
 const TRUNK_INVITE = `
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -45,8 +64,7 @@ s=Call from [caller]
 i=[caller]
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
+@MEDIA@
 a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-15
 a=sendrecv`;
@@ -74,22 +92,26 @@ Content-Length: 0`;
 
 const PROVISIONALS = ['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`);
 
-export type UacPlan =
+export type UacPlan = (
   | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number }
-  | { outcome: 'reject'; status: number }
-  | { outcome: 'cancel'; afterMs?: number };
+  | { outcome: 'reject'; status: number; earlyMedia?: boolean }
+  | { outcome: 'cancel'; afterMs?: number; ringing?: 180 | 183 }
+) & { media?: MediaOpts };
 
 /** The trunk side: delivers [caller]'s call to [service] and plays out `plan`. */
 export function uacScenario(plan: UacPlan): string {
   // A CANCEL, and the ACK of a failure, reuse the INVITE's branch. sipp's [branch-N] means
   // "the branch of the scenario element N places back", so it is computed from the position.
-  const parts = [send(TRUNK_INVITE, true)];
+  const media = plan.media ?? {};
+  const parts = [send(TRUNK_INVITE.replace('@MEDIA@', sdpMedia(media)), true)];
   const inviteBranch = () => `[branch-${parts.length}]`;
   if (plan.outcome === 'reject') {
-    parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="${plan.status}"/>`);
+    parts.push(`  <recv response="100" optional="true"/>`);
+    if (plan.earlyMedia) parts.push(`  <recv response="183"/>`);
+    parts.push(`  <recv response="${plan.status}" timeout="15000"/>`);
     parts.push(send(ACK_FAILURE.replace('[branch-1]', inviteBranch())));
   } else if (plan.outcome === 'cancel') {
-    parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="180"/>`, `  <pause milliseconds="${plan.afterMs ?? 300}"/>`);
+    parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="${plan.ringing ?? 180}"/>`, `  <pause milliseconds="${plan.afterMs ?? 300}"/>`);
     parts.push(send(`
 CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=${inviteBranch()}
@@ -102,7 +124,8 @@ Content-Length: 0`));
     parts.push(`  <recv response="200"/>`, `  <recv response="487"/>`);
     parts.push(send(ACK_FAILURE.replace('[branch-1]', inviteBranch())));
   } else {
-    parts.push(...PROVISIONALS, `  <recv response="200" rrs="true"/>`, send(ACK_2XX));
+    parts.push(...PROVISIONALS, `  <recv response="200" rrs="true" timeout="15000"/>`, send(ACK_2XX));
+    if (media.pcap) parts.push(playPcap(media));
     if (plan.hangup === 'caller') {
       parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
       parts.push(send(`
@@ -117,17 +140,18 @@ Max-Forwards: 70
 Content-Length: 0`, true));
       parts.push(`  <recv response="200"/>`);
     } else {
-      parts.push(`  <recv request="BYE" timeout="10000"/>`, reply('200 OK'));
+      parts.push(`  <recv request="BYE" timeout="20000"/>`, reply('200 OK'));
     }
   }
   parts.push(`  <timewait milliseconds="300"/>`);
   return xml('trunk caller', parts.join('\n'));
 }
 
-export type UasPlan =
+export type UasPlan = (
   | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number }
   | { outcome: 'reject'; status: number; reason: string }
-  | { outcome: 'ring-until-cancel' };
+  | { outcome: 'ring-until-cancel' }
+) & { media?: MediaOpts };
 
 /**
  * The other participant's phone behind the outbound gateway. It answers with its own identity
@@ -177,9 +201,9 @@ s=Bob [$callee]
 i=[$callee]
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000`, true));
+${sdpMedia(plan.media ?? {})}`, true));
     parts.push(`  <recv request="ACK"/>`);
+    if (plan.media?.pcap) parts.push(playPcap(plan.media));
     if (plan.hangup === 'callee') {
       parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
       parts.push(send(`
@@ -193,7 +217,7 @@ Max-Forwards: 70
 Content-Length: 0`, true));
       parts.push(`  <recv response="200"/>`);
     } else {
-      parts.push(`  <recv request="BYE" timeout="10000"/>`, reply('200 OK'));
+      parts.push(`  <recv request="BYE" timeout="20000"/>`, reply('200 OK'));
     }
   }
   parts.push(`  <timewait milliseconds="300"/>`);

@@ -1,0 +1,133 @@
+/**
+ * End to end with media: sipp (sending RTP from sipp's G.711 pcap on both legs) against a real
+ * drachtio-server, FreeSWITCH (driven by drachtio-fsmrf) and Redis, with maskbridge in anchor mode.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readWav, rms, toneShare, writeToneWav } from './support/audio.js';
+import { writeTonePcap } from './support/pcap.js';
+import { A, B, Bed, occurrences } from './support/bed.js';
+import { channelCount, resolveFreeswitch } from './support/freeswitch.js';
+import { resolveDrachtio } from './support/servers.js';
+import { sippAvailable } from './support/sipp.js';
+
+const CONSENT_HZ = 1000;
+const CALLER_HZ = 400;
+const CALLEE_HZ = 700;
+const drachtio = resolveDrachtio();
+const freeswitch = resolveFreeswitch();
+const skipReason = sippAvailable()
+  ?? (drachtio.ok ? null : drachtio.reason)
+  ?? (freeswitch.ok ? null : freeswitch.reason);
+if (skipReason) console.warn(`[e2e] media suite skipped: ${skipReason}`);
+
+describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const bed = new Bed();
+
+  beforeAll(() => bed.start(drachtio, freeswitch, (b) => {
+    const consent = join(b.dir, 'consent.wav');
+    const announcement = join(b.dir, 'not-in-service.wav');
+    writeToneWav(consent, CONSENT_HZ, 1.5);
+    writeToneWav(announcement, 600, 1.2);
+    writeTonePcap(join(b.dir, 'caller.pcap'), CALLER_HZ, 12);
+    writeTonePcap(join(b.dir, 'callee.pcap'), CALLEE_HZ, 12);
+    return {
+      media: {
+        mode: 'anchor',
+        servers: [`${b.fs!.esl.host}:${b.fs!.esl.port}:${b.fs!.esl.secret}`],
+        eslListenAddress: '127.0.0.1',
+        recording: { enabledByDefault: true, dir: b.fs!.recordingsDir, consentAnnouncement: consent },
+      },
+      calls: { unknownCaller: { announcement } },
+    };
+  }), 120_000);
+  afterAll(() => bed.stop());
+  beforeEach(() => bed.flush());
+  afterEach(async () => {
+    // No FreeSWITCH channel may outlive a scenario.
+    let count = -1;
+    for (let i = 0; i < 30 && count !== 0; i++) {
+      count = await channelCount(bed.fs!.esl);
+      if (count !== 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(count).toBe(0);
+  });
+
+  it('records a two-way call in stereo, consent first, as long as the talk time', async () => {
+    await bed.openSession({ record: true });
+    const r = await bed.call(
+      'recorded', A,
+      { outcome: 'answer', hangup: 'caller', talkMs: 5000, media: { payload: 8, pcap: join(bed.dir, 'caller.pcap') } },
+      { outcome: 'answer', hangup: 'caller', media: { payload: 8, pcap: join(bed.dir, 'callee.pcap') } },
+    );
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(occurrences(r.callee!.messages, A)).toBe(0);
+    expect(occurrences(r.caller.messages, B)).toBe(0);
+
+    const cdr = await bed.cdr();
+    expect(cdr).toMatchObject({ disposition: 'answered', media: 'anchored', recording_failed: '0' });
+    const path = cdr.recording_path as string;
+    expect(path.startsWith(bed.fs!.recordingsDir)).toBe(true);
+    expect(existsSync(path)).toBe(true);
+    expect(existsSync(path.replace(/\.wav$/, '.partial.wav'))).toBe(false);
+
+    const wav = readWav(path);
+    expect(wav.channels).toHaveLength(2);
+    const [caller, callee] = wav.channels as [Int16Array, Int16Array];
+    const seconds = caller.length / wav.sampleRate;
+    const talk = (Date.parse(cdr.ended_at as string) - Date.parse(cdr.answered_at as string)) / 1000;
+    expect(Math.abs(seconds - talk)).toBeLessThan(1);
+    expect(Number(cdr.recording_duration_sec)).toBeCloseTo(seconds, 0);
+    // Once bridged (after the consent prompt), each channel carries its own party: the caller's
+    // tone on one, the callee's on the other.
+    const from = Math.round(2 * wav.sampleRate);
+    const to = Math.round(3.5 * wav.sampleRate);
+    expect(rms(caller, from, to)).toBeGreaterThan(500);
+    expect(rms(callee, from, to)).toBeGreaterThan(500);
+    expect(toneShare(caller, wav.sampleRate, CALLER_HZ, from, to)).toBeGreaterThan(0.5);
+    expect(toneShare(callee, wav.sampleRate, CALLEE_HZ, from, to)).toBeGreaterThan(0.5);
+    // The consent prompt opens the recording, on the channel of what the caller hears.
+    const share = toneShare(callee, wav.sampleRate, CONSENT_HZ, Math.round(0.2 * wav.sampleRate), Math.round(1.2 * wav.sampleRate));
+    expect(share).toBeGreaterThan(0.5);
+  });
+
+  it('the callee hanging up ends the call and frees both channels', async () => {
+    await bed.openSession({ record: false });
+    const r = await bed.call('callee-bye', A, { outcome: 'answer', hangup: 'callee' }, { outcome: 'answer', hangup: 'callee', talkMs: 2500 });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'callee', media: 'anchored' });
+  });
+
+  it('a CANCEL while the callee rings frees both channels', async () => {
+    await bed.openSession();
+    const r = await bed.call('cancel', A, { outcome: 'cancel', afterMs: 300, ringing: 183 }, { outcome: 'ring-until-cancel' });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'cancelled' });
+  });
+
+  it('a busy callee frees both channels', async () => {
+    await bed.openSession();
+    const r = await bed.call('busy', A, { outcome: 'reject', status: 486, earlyMedia: true }, { outcome: 'reject', status: 486, reason: 'Busy Here' });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'busy' });
+  });
+
+  it('plays the unknown-caller announcement, then hangs up', async () => {
+    const sock: Socket = createSocket('udp4');
+    let packets = 0;
+    sock.on('message', () => packets++);
+    const port = await new Promise<number>((resolve) => sock.bind(0, '127.0.0.1', () => resolve(sock.address().port)));
+    try {
+      const r = await bed.call('announce', '+919800000001', { outcome: 'reject', status: 404, earlyMedia: true, media: { rtpPort: port } }, null);
+      expect(r.caller.code, r.caller.stderr).toBe(0);
+      expect(packets).toBeGreaterThan(40); // 1.2 s of 20 ms packets, give or take
+      expect(await bed.cdr()).toMatchObject({ disposition: 'unknown-caller', final_status: '404' });
+    } finally {
+      sock.close();
+    }
+  });
+});

@@ -1,0 +1,104 @@
+/** The end-to-end test bed: Redis, drachtio-server, optionally FreeSWITCH, and maskbridge, plus sipp calls. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import { RedisServer } from '../../helpers/redis-server.js';
+import type { FreeswitchTarget } from './freeswitch.js';
+import { startMaskbridge, type StartedApp } from './maskbridge.js';
+import { uacScenario, uasScenario, type UacPlan, type UasPlan } from './scenarios.js';
+import { freeUdpPort, type DrachtioTarget, type Resolved } from './servers.js';
+import { startSipp, type SippResult } from './sipp.js';
+
+export const V = '+912240001000';
+export const A = '+919812341234';
+export const B = '+919876549876';
+
+/** How often a number appears, in any form: its last 10 digits are in E.164, 00-, 0- and national forms alike. */
+export function occurrences(text: string, e164: string): number {
+  return text.split(e164.slice(-10)).length - 1;
+}
+
+export class Bed {
+  dir = '';
+  redis!: RedisServer;
+  drachtio!: DrachtioTarget;
+  fs: FreeswitchTarget | null = null;
+  mb!: StartedApp;
+  gatewayPort = 0;
+
+  async start(
+    drachtio: Resolved<DrachtioTarget>,
+    fs: Resolved<FreeswitchTarget> | null,
+    overrides: (bed: Bed) => Record<string, unknown> = () => ({}),
+  ): Promise<void> {
+    if (!drachtio.ok || (fs && !fs.ok)) throw new Error('servers not available');
+    this.dir = mkdtempSync(join(tmpdir(), 'mb-e2e-'));
+    this.redis = await RedisServer.start();
+    this.drachtio = await drachtio.start(this.dir);
+    if (fs?.ok) this.fs = await fs.start(this.dir);
+    this.gatewayPort = await freeUdpPort();
+    this.mb = await startMaskbridge({ dir: this.dir, drachtio: this.drachtio, redisUrl: this.redis.url, gatewayPort: this.gatewayPort, overrides: overrides(this) });
+  }
+
+  async stop(): Promise<void> {
+    await this.mb?.app.stop();
+    await this.fs?.stop();
+    await this.drachtio?.stop();
+    await this.redis?.stop();
+  }
+
+  private async redisClient() {
+    const c = createClient({ url: this.redis.url });
+    await c.connect();
+    return c;
+  }
+
+  async flush(): Promise<void> {
+    const c = await this.redisClient();
+    await c.flushAll();
+    await c.quit();
+  }
+
+  async openSession(opts: { expiresInMs?: number; record?: boolean } = {}): Promise<void> {
+    await this.mb.app.store.create({
+      id: 'order-e2e', virtualNumber: V, a: A, b: B, expiresAt: Date.now() + (opts.expiresInMs ?? 600_000),
+      ...(opts.record !== undefined ? { record: opts.record } : {}),
+    });
+  }
+
+  /** Waits for the n-th CDR (1-based) and returns it. */
+  async cdr(n = 1): Promise<Record<string, string>> {
+    const c = await this.redisClient();
+    try {
+      for (let i = 0; i < 100; i++) {
+        const entries = await c.xRange('mb:cdr', '-', '+');
+        if (entries.length >= n) return entries[n - 1]!.message as Record<string, string>;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await c.quit();
+    }
+    throw new Error(`CDR #${n} was not written`);
+  }
+
+  /** One call: sipp as the trunk's caller, and (unless null) sipp as the called phone behind the gateway. */
+  async call(name: string, from: string, uac: UacPlan, uas: UasPlan | null, localIp = '127.0.0.1'): Promise<{ caller: SippResult; callee: SippResult | null }> {
+    const callee = uas
+      ? startSipp({ name: `${name}-callee`, scenarioXml: uasScenario(uas), dir: this.dir, localIp: '127.0.0.1', localPort: this.gatewayPort, timeoutSec: 40 })
+      : null;
+    await new Promise((r) => setTimeout(r, 150));
+    const caller = startSipp({
+      name: `${name}-caller`, scenarioXml: uacScenario(uac), dir: this.dir, localIp, localPort: await freeUdpPort(localIp),
+      remote: `${this.drachtio.sip.host}:${this.drachtio.sip.port}`, service: V, keys: { caller: from }, timeoutSec: 40,
+    });
+    const callerResult = await caller.done;
+    let calleeResult: SippResult | null = null;
+    if (callee) {
+      const timer = setTimeout(callee.kill, 10_000);
+      calleeResult = await callee.done;
+      clearTimeout(timer);
+    }
+    return { caller: callerResult, callee: calleeResult };
+  }
+}
