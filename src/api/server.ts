@@ -73,7 +73,7 @@ function toOut(s: SessionRecord) {
 export type Api = ReturnType<typeof buildApi>;
 
 export function buildApi(deps: ApiDeps) {
-  const app = Fastify({ loggerInstance: deps.log.child({ component: 'api' }, { level: 'warn' }), ajv: { customOptions: { allErrors: false } } })
+  const app = Fastify({ loggerInstance: deps.log.child({ component: 'api' }, { level: 'warn' }), ajv: { customOptions: { allErrors: false, removeAdditional: false } } })
     .withTypeProvider<TypeBoxTypeProvider>();
 
   void app.register(swagger, {
@@ -108,57 +108,61 @@ export function buildApi(deps: ApiDeps) {
     }
   };
 
-  app.post('/v1/sessions', {
-    onRequest: auth,
-    schema: { body: CreateBody, response: { 201: SessionOut, 400: ErrorOut, 409: ErrorOut }, security: [{ bearer: [] }] },
-  }, async (req, reply) => {
-    const body = req.body;
-    if ((body.expiresAt === undefined) === (body.ttlSeconds === undefined)) {
-      throw new SessionInputError('expiresAt', 'give exactly one of expiresAt and ttlSeconds');
-    }
-    const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : Date.now() + (body.ttlSeconds as number) * 1000;
-    const created = await deps.store.create({
-      id: body.id,
-      virtualNumber: e164('virtualNumber', body.virtualNumber),
-      a: e164('a', body.a),
-      b: e164('b', body.b),
-      expiresAt,
-      ...(body.record !== undefined ? { record: body.record } : {}),
-      ...(body.label !== undefined ? { label: body.label } : {}),
+  // Routes go in a plugin registered after swagger, so swagger's onRoute hook sees them all.
+  void app.register(async (instance) => {
+    const r = instance.withTypeProvider<TypeBoxTypeProvider>();
+    r.post('/v1/sessions', {
+      onRequest: auth,
+      schema: { body: CreateBody, response: { 201: SessionOut, 400: ErrorOut, 409: ErrorOut }, security: [{ bearer: [] }] },
+    }, async (req, reply) => {
+      const body = req.body;
+      if ((body.expiresAt === undefined) === (body.ttlSeconds === undefined)) {
+        throw new SessionInputError('expiresAt', 'give exactly one of expiresAt and ttlSeconds');
+      }
+      const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : Date.now() + (body.ttlSeconds as number) * 1000;
+      const created = await deps.store.create({
+        id: body.id,
+        virtualNumber: e164('virtualNumber', body.virtualNumber),
+        a: e164('a', body.a),
+        b: e164('b', body.b),
+        expiresAt,
+        ...(body.record !== undefined ? { record: body.record } : {}),
+        ...(body.label !== undefined ? { label: body.label } : {}),
+      });
+      return reply.code(201).send(toOut(created));
     });
-    return reply.code(201).send(toOut(created));
-  });
 
-  app.get('/v1/sessions/:id', {
-    onRequest: auth,
-    schema: { params: Type.Object({ id: Id }), response: { 200: SessionOut, 404: ErrorOut }, security: [{ bearer: [] }] },
-  }, async (req, reply) => {
-    const s = await deps.store.get(req.params.id);
-    if (!s) return reply.code(404).send({ error: 'no such session' });
-    return toOut(s);
-  });
+    r.get('/v1/sessions/:id', {
+      onRequest: auth,
+      schema: { params: Type.Object({ id: Id }), response: { 200: SessionOut, 404: ErrorOut }, security: [{ bearer: [] }] },
+    }, async (req, reply) => {
+      const s = await deps.store.get(req.params.id);
+      if (!s) return reply.code(404).send({ error: 'no such session' });
+      return toOut(s);
+    });
 
-  app.delete('/v1/sessions/:id', {
-    onRequest: auth,
-    schema: { params: Type.Object({ id: Id }), response: { 204: Type.Null(), 404: ErrorOut }, security: [{ bearer: [] }] },
-  }, async (req, reply) => {
-    const closed = await deps.store.close(req.params.id);
-    if (!closed) return reply.code(404).send({ error: 'no such session' });
-    return reply.code(204).send(null);
-  });
+    r.delete('/v1/sessions/:id', {
+      onRequest: auth,
+      schema: { params: Type.Object({ id: Id }), response: { 204: Type.Null(), 404: ErrorOut }, security: [{ bearer: [] }] },
+    }, async (req, reply) => {
+      const closed = await deps.store.close(req.params.id);
+      if (!closed) return reply.code(404).send({ error: 'no such session' });
+      return reply.code(204).send(null);
+    });
 
-  app.get('/healthz', async (_req, reply) => {
-    const h = deps.health();
-    const mediaOk = h.media.length === 0 || h.media.some((m) => m.healthy);
-    return reply.code(h.redis && h.drachtio && mediaOk && !h.draining ? 200 : 503).send(h);
-  });
+    r.get('/healthz', async (_req, reply) => {
+      const h = deps.health();
+      const mediaOk = h.media.length === 0 || h.media.some((m) => m.healthy);
+      return reply.code(h.redis && h.drachtio && mediaOk && !h.draining ? 200 : 503).send(h);
+    });
 
-  app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
+    r.get('/metrics', async (_req, reply) => {
+      reply.header('content-type', deps.metrics.registry.contentType);
+      return deps.metrics.registry.metrics();
+    });
 
-  app.get('/openapi.json', async () => app.swagger());
+    r.get('/openapi.json', async () => app.swagger());
+  });
 
   return app;
 }
