@@ -38,7 +38,12 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const srf = new Srf();
   const sip = new DrachtioSipPort(srf, log);
   const pool = config.media.mode === 'anchor'
-    ? new FsMediaPool(srf, parseMediaServers(config.media.servers), config.media.eslListenAddress, log)
+    ? new FsMediaPool(
+        srf,
+        parseMediaServers(config.media.servers),
+        { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: config.media.eslAdvertiseAddress },
+        log,
+      )
     : null;
   let drachtioConnected = false;
 

@@ -105,6 +105,21 @@ convict.addFormat({
   },
 });
 
+convict.addFormat({
+  name: 'media-servers',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of host:port:secret');
+    value.forEach((entry, i) => {
+      if (typeof entry !== 'string' || !/^[A-Za-z0-9.-]+:\d{1,5}:.+$/.test(entry)) {
+        throw new Error(`entry ${i + 1} is not host:port:secret`);
+      }
+    });
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
 const treatment = (status: number, reason: string, envPrefix: string, what: string) => ({
   status: { doc: `SIP status for ${what}`, format: 'sip-failure-status', default: status, env: `${envPrefix}_STATUS` },
   reason: { doc: `SIP reason phrase for ${what}`, format: String, default: reason, env: `${envPrefix}_REASON` },
@@ -175,7 +190,7 @@ export const schema = {
     mode: { doc: '"none": signalling-only B2BUA; "anchor": media through FreeSWITCH with recording', format: ['none', 'anchor'], default: 'none', env: 'MB_MEDIA_MODE' },
     servers: {
       doc: 'FreeSWITCH event sockets as host:port:secret, comma separated',
-      format: 'string-list', default: [] as string[], env: 'MB_MEDIA_SERVERS', sensitive: true,
+      format: 'media-servers', default: [] as string[], env: 'MB_MEDIA_SERVERS', sensitive: true,
     },
     onNoMediaServer: {
       doc: 'When no media server is healthy: "reject" with 503, or "signalling-only" without recording (sessions that require recording are still rejected)',
@@ -184,6 +199,14 @@ export const schema = {
     eslListenAddress: {
       doc: 'Address maskbridge listens on for FreeSWITCH outbound event-socket connections (must be reachable from FreeSWITCH)',
       format: String, default: '127.0.0.1', env: 'MB_MEDIA_ESL_LISTEN_ADDRESS',
+    },
+    eslListenPort: {
+      doc: 'Port for those connections (0 = any free port; set one in containers)',
+      format: 'tcp-port', default: 0, env: 'MB_MEDIA_ESL_LISTEN_PORT',
+    },
+    eslAdvertiseAddress: {
+      doc: 'Address FreeSWITCH is told to connect back to, when it differs from the listen address (e.g. a container name); empty = the listen address',
+      format: String, default: '', env: 'MB_MEDIA_ESL_ADVERTISE_ADDRESS',
     },
     ringback: {
       doc: 'What the caller hears while the other party rings (FreeSWITCH file or tone_stream)',

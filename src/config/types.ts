@@ -37,6 +37,8 @@ export interface AppConfig {
     servers: string[];
     onNoMediaServer: 'reject' | 'signalling-only';
     eslListenAddress: string;
+    eslListenPort: number;
+    eslAdvertiseAddress: string;
     ringback: string;
     pin: { enabled: boolean; prompt: string; maxDigits: number; timeoutSec: number; tries: number };
     recording: { enabledByDefault: boolean; dir: string; consentAnnouncement: string };

@@ -8,6 +8,13 @@ import type { Logger } from '../log/logger.js';
 import { pickLeastLoaded } from '../policy/media.js';
 import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer } from './port.js';
 
+/** Where FreeSWITCH connects back to this app (drachtio-fsmrf's outbound event socket). */
+export interface EslListen {
+  address: string;
+  port: number;
+  advertise: string;
+}
+
 export interface MediaServerAddress {
   host: string;
   port: number;
@@ -100,7 +107,7 @@ class FsServer implements MediaServer {
   constructor(
     private readonly mrf: Mrf,
     readonly addr: MediaServerAddress,
-    private readonly listenAddress: string,
+    private readonly listen: EslListen,
     private readonly log: Logger,
   ) {}
 
@@ -111,7 +118,15 @@ class FsServer implements MediaServer {
   connect(): void {
     if (this.stopped) return;
     this.mrf
-      .connect({ address: this.addr.host, port: this.addr.port, secret: this.addr.secret, listenAddress: this.listenAddress })
+      .connect({
+        address: this.addr.host,
+        port: this.addr.port,
+        secret: this.addr.secret,
+        listenAddress: this.listen.address,
+        // Each server gets its own listener; a fixed port is only usable with one server.
+        ...(this.listen.port ? { listenPort: this.listen.port } : {}),
+        ...(this.listen.advertise ? { advertisedAddress: this.listen.advertise } : {}),
+      })
       .then((ms) => {
         this.ms = ms;
         this.healthy = true;
@@ -173,9 +188,9 @@ class FsServer implements MediaServer {
 export class FsMediaPool implements MediaPool {
   private readonly servers: FsServer[];
 
-  constructor(srf: Srf, addresses: MediaServerAddress[], listenAddress: string, log: Logger) {
+  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger) {
     const mrf = new Mrf(srf);
-    this.servers = addresses.map((a) => new FsServer(mrf, a, listenAddress, log));
+    this.servers = addresses.map((a, i) => new FsServer(mrf, a, { ...listen, port: listen.port ? listen.port + i : 0 }, log));
   }
 
   start(): void {

@@ -3,7 +3,7 @@
  * drachtio-server, FreeSWITCH (driven by drachtio-fsmrf) and Redis, with maskbridge in anchor mode.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readWav, rms, toneShare, writeToneWav } from './support/audio.js';
@@ -27,8 +27,11 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
   const bed = new Bed();
 
   beforeAll(() => bed.start(drachtio, freeswitch, (b) => {
-    const consent = join(b.dir, 'consent.wav');
-    const announcement = join(b.dir, 'not-in-service.wav');
+    // Prompts go where FreeSWITCH can read them (a testbed container shares only the recordings folder).
+    const sounds = join(b.fs!.recordingsDir, '.e2e-sounds');
+    mkdirSync(sounds, { recursive: true });
+    const consent = join(sounds, 'consent.wav');
+    const announcement = join(sounds, 'not-in-service.wav');
     writeToneWav(consent, CONSENT_HZ, 1.5);
     writeToneWav(announcement, 600, 1.2);
     writeTonePcap(join(b.dir, 'caller.pcap'), CALLER_HZ, 12);

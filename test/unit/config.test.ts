@@ -42,6 +42,17 @@ describe('config', () => {
     expect((error as Error).message).toContain(value);
   });
 
+  it('refuses a malformed media server entry without echoing its secret', () => {
+    let message = '';
+    try {
+      loadConfig({ env: { MB_MEDIA_SERVERS: 'fs1:80x:s3cr3t-pw' } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('media.servers');
+    expect(message).not.toContain('s3cr3t-pw');
+  });
+
   it('refuses unknown keys in a file', () => {
     expect(() => loadConfig({ overrides: { calls: { ringTimeout: 5 } } })).toThrow(/calls.ringTimeout/);
   });

@@ -4,7 +4,7 @@
  * (host:port:secret of its event socket; it must then share MB_E2E_RECORDINGS_DIR with this host).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { freePort } from '../../helpers/redis-server.js';
@@ -41,9 +41,16 @@ async function startFreeswitch(bin: string, modDir: string, dir: string): Promis
   const sipPort = await freeUdpPort();
   const rtpStart = 30000 + Math.floor(Math.random() * 200) * 100;
   const secret = 'ClueCon';
+  // The shipped config (docker/freeswitch/freeswitch.xml), with loopback values from the environment.
   const conf = join(dir, 'fs-conf');
   mkdirSync(conf, { recursive: true });
-  writeFileSync(join(conf, 'freeswitch.xml'), freeswitchXml({ eslPort, sipPort, secret, rtpStart, rtpEnd: rtpStart + 99 }));
+  copyFileSync('docker/freeswitch/freeswitch.xml', join(conf, 'freeswitch.xml'));
+  const env = {
+    ...process.env,
+    MB_FS_ESL_IP: '127.0.0.1', MB_FS_ESL_PORT: String(eslPort), MB_FS_ESL_PASSWORD: secret, MB_FS_ESL_ACL: '127.0.0.0/8',
+    MB_FS_SIP_IP: '127.0.0.1', MB_FS_SIP_PORT: String(sipPort), MB_FS_RTP_IP: '127.0.0.1', MB_FS_EXT_RTP_IP: '127.0.0.1',
+    MB_FS_RTP_START: String(rtpStart), MB_FS_RTP_END: String(rtpStart + 99),
+  };
   const run = (d: string) => {
     const p = join(dir, 'fs', d);
     mkdirSync(p, { recursive: true });
@@ -51,7 +58,7 @@ async function startFreeswitch(bin: string, modDir: string, dir: string): Promis
   };
   const args = ['-nonat', '-nonatmap', '-nc', '-nf', '-np', '-base', run('base'), '-mod', modDir, '-conf', conf];
   for (const d of ['log', 'run', 'db', 'temp', 'storage', 'recordings', 'cache', 'certs', 'scripts', 'htdocs', 'grammar', 'sounds']) args.push(`-${d}`, run(d));
-  const proc = spawn(bin, args, { stdio: 'ignore' });
+  const proc = spawn(bin, args, { stdio: 'ignore', env });
   proc.on('error', () => undefined);
   await waitForTcp('127.0.0.1', eslPort, 30_000);
   // The event socket opens before sofia's profile is up; wait until the profile answers.
@@ -110,106 +117,4 @@ export async function channelCount(esl: FreeswitchTarget['esl']): Promise<number
   const m = /(\d+) total/.exec(body);
   if (!m) throw new Error(`unexpected reply: ${body}`);
   return Number(m[1]);
-}
-
-/** A minimal FreeSWITCH for drachtio-fsmrf: event socket, the drachtio_mrf profile, its dialplan. Loopback only. */
-function freeswitchXml(p: { eslPort: number; sipPort: number; secret: string; rtpStart: number; rtpEnd: number }): string {
-  return `<?xml version="1.0"?>
-<document type="freeswitch/xml">
-  <!-- Plain RTP only. With enable-3pcc FreeSWITCH answers a no-SDP INVITE before the dialplan
-       runs, so this has to be a global default, not a dialplan variable; otherwise the offer
-       carries an RTP/SAVP m-line and the echoed answer switches SRTP on. -->
-  <X-PRE-PROCESS cmd="set" data="rtp_secure_media=forbidden"/>
-  <X-PRE-PROCESS cmd="set" data="rtp_secure_media_inbound=forbidden"/>
-  <X-PRE-PROCESS cmd="set" data="rtp_secure_media_outbound=forbidden"/>
-  <section name="configuration">
-    <configuration name="switch.conf">
-      <settings>
-        <param name="colorize-console" value="false"/>
-        <param name="loglevel" value="info"/>
-        <param name="max-sessions" value="2000"/>
-        <param name="sessions-per-second" value="500"/>
-        <param name="rtp-start-port" value="${p.rtpStart}"/>
-        <param name="rtp-end-port" value="${p.rtpEnd}"/>
-        <param name="dump-cores" value="no"/>
-      </settings>
-    </configuration>
-    <configuration name="modules.conf">
-      <modules>
-        <load module="mod_logfile"/>
-        <load module="mod_event_socket"/>
-        <load module="mod_sofia"/>
-        <load module="mod_commands"/>
-        <load module="mod_dptools"/>
-        <load module="mod_dialplan_xml"/>
-        <load module="mod_sndfile"/>
-        <load module="mod_native_file"/>
-        <load module="mod_tone_stream"/>
-      </modules>
-    </configuration>
-    <configuration name="logfile.conf">
-      <settings><param name="rotate-on-hup" value="true"/></settings>
-      <profiles><profile name="default"><settings><param name="rollover" value="10485760"/></settings>
-        <mappings><map name="all" value="info,notice,warning,err,crit,alert"/></mappings></profile></profiles>
-    </configuration>
-    <configuration name="acl.conf">
-      <network-lists>
-        <list name="loopback_only" default="deny"><node type="allow" cidr="127.0.0.0/8"/></list>
-      </network-lists>
-    </configuration>
-    <configuration name="event_socket.conf">
-      <settings>
-        <param name="nat-map" value="false"/>
-        <param name="listen-ip" value="127.0.0.1"/>
-        <param name="listen-port" value="${p.eslPort}"/>
-        <param name="password" value="${p.secret}"/>
-        <param name="apply-inbound-acl" value="loopback_only"/>
-      </settings>
-    </configuration>
-    <configuration name="sofia.conf">
-      <global_settings><param name="log-level" value="0"/></global_settings>
-      <profiles>
-        <profile name="drachtio_mrf">
-          <settings>
-            <param name="context" value="mrf"/>
-            <param name="dialplan" value="XML"/>
-            <param name="sip-ip" value="127.0.0.1"/>
-            <param name="sip-port" value="${p.sipPort}"/>
-            <param name="rtp-ip" value="127.0.0.1"/>
-            <param name="ext-sip-ip" value="127.0.0.1"/>
-            <param name="ext-rtp-ip" value="127.0.0.1"/>
-            <param name="disable-register" value="true"/>
-            <param name="auth-calls" value="false"/>
-            <param name="apply-inbound-acl" value="loopback_only"/>
-            <param name="enable-3pcc" value="true"/>
-            <param name="inbound-late-negotiation" value="true"/>
-            <param name="inbound-codec-negotiation" value="greedy"/>
-            <param name="inbound-codec-prefs" value="PCMA,PCMU"/>
-            <param name="outbound-codec-prefs" value="PCMA,PCMU"/>
-            <param name="dtmf-type" value="rfc2833"/>
-            <param name="rfc2833-pt" value="101"/>
-            <param name="rtp-timer-name" value="soft"/>
-            <param name="send-display-update" value="false"/>
-            <param name="pass-callee-id" value="false"/>
-            <param name="caller-id-type" value="none"/>
-          </settings>
-        </profile>
-      </profiles>
-    </configuration>
-  </section>
-  <section name="dialplan">
-    <context name="mrf">
-      <extension name="drachtio-fsmrf">
-        <condition field="\${sip_user_agent}" expression="^drachtio-fsmrf:(.*)$">
-          <action application="answer"/>
-          <action application="set" data="hangup_after_bridge=false"/>
-          <action application="set" data="park_after_bridge=true"/>
-          <action application="set" data="playback_terminators=none"/>
-          <action application="socket" data="\${sip_h_X-esl-outbound} async full"/>
-        </condition>
-      </extension>
-    </context>
-  </section>
-</document>
-`;
 }
