@@ -61,3 +61,11 @@ describe('config', () => {
     expect(() => loadConfig({ files: ['config/nope.json'] })).toThrow(/config\/nope.json/);
   });
 });
+
+describe('docs/configuration.md', () => {
+  it('lists every key of the schema as generated (npx tsx scripts/gen-config-doc.ts)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { renderConfigDoc } = await import('../../src/config/doc.js');
+    expect(readFileSync('docs/configuration.md', 'utf8')).toContain(renderConfigDoc());
+  });
+});
