@@ -105,6 +105,21 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
     expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'callee', media: 'anchored' });
   });
 
+  it('hold and unhold (re-INVITEs) from either party are answered and the call stays up', async () => {
+    await bed.openSession({ record: false });
+    const r = await bed.call(
+      'hold', A,
+      { outcome: 'answer', hangup: 'caller', talkMs: 1500, holdUnhold: true },
+      { outcome: 'answer', hangup: 'caller', holdUnhold: true },
+    );
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    // Each side's re-INVITEs were answered by its own media channel: no re-INVITE crossed over.
+    expect(r.caller.messages.match(/^INVITE /gm)).toHaveLength(3);
+    expect(r.callee!.messages.match(/^INVITE /gm)).toHaveLength(3);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
+  });
+
   it('a CANCEL while the callee rings frees both channels', async () => {
     await bed.openSession();
     const r = await bed.call('cancel', A, { outcome: 'cancel', afterMs: 300, ringing: 183 }, { outcome: 'ring-until-cancel' });

@@ -93,7 +93,7 @@ Content-Length: 0`;
 const PROVISIONALS = ['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`);
 
 export type UacPlan = (
-  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number }
+  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number; holdUnhold?: boolean }
   | { outcome: 'reject'; status: number; earlyMedia?: boolean }
   | { outcome: 'cancel'; afterMs?: number; ringing?: 180 | 183 }
 ) & { media?: MediaOpts };
@@ -126,6 +126,35 @@ Content-Length: 0`));
   } else {
     parts.push(...PROVISIONALS, `  <recv response="200" rrs="true" timeout="15000"/>`, send(ACK_2XX));
     if (media.pcap) parts.push(playPcap(media));
+    let cseq = 2;
+    if (plan.holdUnhold) {
+      for (const direction of ['sendonly', 'sendrecv']) {
+        parts.push(`  <pause milliseconds="400"/>`);
+        parts.push(send(`
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: ${cseq} INVITE
+Contact: <sip:[caller]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[caller] 53655765 ${cseq} IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+${sdpMedia(media)}
+a=${direction}`, true));
+        parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
+        parts.push(send(ACK_2XX.replace('CSeq: 1 ACK', `CSeq: ${cseq} ACK`)));
+        cseq++;
+      }
+    }
     if (plan.hangup === 'caller') {
       parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
       parts.push(send(`
@@ -135,7 +164,7 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 ${CALLER_FROM}
 ${CALLER_TO}[peer_tag_param]
 Call-ID: [call_id]
-CSeq: 2 BYE
+CSeq: ${cseq} BYE
 Max-Forwards: 70
 Content-Length: 0`, true));
       parts.push(`  <recv response="200"/>`);
@@ -148,7 +177,7 @@ Content-Length: 0`, true));
 }
 
 export type UasPlan = (
-  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number }
+  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number; holdUnhold?: boolean }
   | { outcome: 'reject'; status: number; reason: string }
   | { outcome: 'ring-until-cancel' }
 ) & { media?: MediaOpts };
@@ -159,12 +188,12 @@ export type UasPlan = (
  */
 export function uasScenario(plan: UasPlan): string {
   // sipp refuses variables that are set but never used, so capture only what the plan needs.
-  const byCallee = plan.outcome === 'answer' && plan.hangup === 'callee';
+  const sendsInDialog = plan.outcome === 'answer' && (plan.hangup === 'callee' || plan.holdUnhold === true);
   const captures = `
   <recv request="INVITE" rrs="true">
     <action>
       <ereg regexp="[+]?[0-9]+" search_in="hdr" header="To:" assign_to="callee"/>${plan.outcome === 'ring-until-cancel' ? `
-      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invcseq"/>` : ''}${byCallee ? `
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invcseq"/>` : ''}${sendsInDialog ? `
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="fromhdr"/>
       <ereg regexp=".*" search_in="hdr" header="To:" assign_to="tohdr"/>
       <ereg regexp="sips?:[^&gt;;]*" search_in="hdr" header="Contact:" assign_to="contacturi"/>` : ''}
@@ -204,17 +233,38 @@ t=0 0
 ${sdpMedia(plan.media ?? {})}`, true));
     parts.push(`  <recv request="ACK"/>`);
     if (plan.media?.pcap) parts.push(playPcap(plan.media));
-    if (plan.hangup === 'callee') {
-      parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
-      parts.push(send(`
-BYE [$contacturi] SIP/2.0
+    let cseq = 1;
+    const inDialog = (method: string, n: number, extra = '') => `
+${method} [$contacturi] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: [$tohdr];tag=[pid]SIPpTag01[call_number]
 To: [$fromhdr]
 Call-ID: [call_id]
-CSeq: 1 BYE
+CSeq: ${n} ${method}
 Max-Forwards: 70
-Content-Length: 0`, true));
+${extra}`;
+    if (plan.holdUnhold) {
+      for (const direction of ['sendonly', 'sendrecv']) {
+        parts.push(`  <pause milliseconds="400"/>`);
+        parts.push(send(inDialog('INVITE', cseq, `Contact: <sip:[$callee]@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[$callee] 1 ${cseq + 1} IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+${sdpMedia(plan.media ?? {})}
+a=${direction}`), true));
+        parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
+        parts.push(send(inDialog('ACK', cseq, 'Content-Length: 0')));
+        cseq++;
+      }
+    }
+    if (plan.hangup === 'callee') {
+      parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
+      parts.push(send(inDialog('BYE', cseq, 'Content-Length: 0'), true));
       parts.push(`  <recv response="200"/>`);
     } else {
       parts.push(`  <recv request="BYE" timeout="20000"/>`, reply('200 OK'));
