@@ -5,7 +5,7 @@
 import Srf from 'drachtio-srf';
 import { buildApi, type Api, type Health } from './api/server.js';
 import { CallRegistry } from './calls/registry.js';
-import { callPolicyFromConfig, createInviteHandler, mediaSettingsFromConfig } from './calls/handler.js';
+import { callPolicyFromConfig, createInviteHandler, mediaSettingsFromConfig, optionsResponder } from './calls/handler.js';
 import { RedisCdrSink } from './cdr/redis-sink.js';
 import type { AppConfig } from './config/types.js';
 import { createLogger, numberFormatter, type Logger } from './log/logger.js';
@@ -47,6 +47,8 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     : null;
   let drachtioConnected = false;
 
+  const policy = callPolicyFromConfig(config);
+  sip.onOptions(optionsResponder(policy.acl, () => registry.isDraining));
   sip.onInvite(
     createInviteHandler(
       {
@@ -56,7 +58,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         metrics,
         log,
         fmt: numberFormatter(config.log.redactNumbers),
-        policy: callPolicyFromConfig(config),
+        policy,
         media: mediaSettingsFromConfig(config, pool),
         now: Date.now,
         isDraining: () => registry.isDraining,

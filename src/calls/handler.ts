@@ -1,3 +1,4 @@
+import { isIP, type BlockList } from 'node:net';
 import type { AppConfig } from '../config/types.js';
 import { buildAcl } from '../sip/identify.js';
 import type { InviteHandler } from '../sip/port.js';
@@ -40,6 +41,19 @@ export function mediaSettingsFromConfig(config: AppConfig, pool: MediaPool | nul
     consentAnnouncement: m.recording.consentAnnouncement,
     pin: { enabled: m.pin.enabled, prompt: m.pin.prompt, maxDigits: m.pin.maxDigits, timeoutMs: m.pin.timeoutSec * 1000, tries: m.pin.tries },
     recordingSettleMs: 200,
+  };
+}
+
+/**
+ * What an OPTIONS keep-alive gets: 403 off the trunk ACL, 503 while draining (so the carrier
+ * moves traffic away), else 200.
+ */
+export function optionsResponder(acl: BlockList, isDraining: () => boolean): (source: string) => number {
+  return (source) => {
+    const addr = source.replace(/^::ffff:/, '');
+    const family = isIP(addr);
+    if (family === 0 || !acl.check(addr, family === 6 ? 'ipv6' : 'ipv4')) return 403;
+    return isDraining() ? 503 : 200;
   };
 }
 

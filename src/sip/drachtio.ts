@@ -120,6 +120,12 @@ export class DrachtioSipPort implements SipPort {
     this.srf.invite((req, res) => handler(new DrachtioInboundCall(this.srf, req, res, this.log)));
   }
 
+  onOptions(statusFor: (sourceAddress: string) => number): void {
+    // srf.options() exists (one delegate per SIP method, lib/srf.js) but is missing from its typings.
+    const srf = this.srf as unknown as { options(handler: (req: Req, res: Res) => void): void };
+    srf.options((req, res) => res.send(statusFor(req.source_address)));
+  }
+
   dial(request: OutboundRequest, events: OutboundEvents): OutboundAttempt {
     let sent: Req | null = null;
     let cancelRequested = false;

@@ -76,5 +76,7 @@ export type InviteHandler = (call: InboundCall) => void;
 export interface SipPort {
   /** Registers the one handler that receives every new INVITE. */
   onInvite(handler: InviteHandler): void;
+  /** Answers out-of-dialog OPTIONS (carrier keep-alives) with the status the handler returns for the source. */
+  onOptions(statusFor: (sourceAddress: string) => number): void;
   dial(req: OutboundRequest, events: OutboundEvents): OutboundAttempt;
 }

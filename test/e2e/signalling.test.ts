@@ -87,6 +87,13 @@ describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (ski
     expect(await bed.cdr()).toMatchObject({ disposition: 'busy', final_status: '486' });
   });
 
+  it('answers OPTIONS keep-alives: 200 to the trunk, 403 to anyone else', async () => {
+    const trunk = await bed.options('options-trunk', 200);
+    expect(trunk.code, trunk.stderr).toBe(0);
+    const other = await bed.options('options-other', 403, '127.0.0.2');
+    expect(other.code, other.stderr).toBe(0);
+  });
+
   it('a call from outside the trunk (127.0.0.2) gets 403', async () => {
     await bed.openSession();
     const r = await bed.call('acl', A, { outcome: 'reject', status: 403 }, null, '127.0.0.2');

@@ -148,6 +148,10 @@ export class FakeSipPort implements SipPort {
   onInvite(handler: InviteHandler): void {
     this.handler = handler;
   }
+  optionsStatus: ((source: string) => number) | null = null;
+  onOptions(statusFor: (source: string) => number): void {
+    this.optionsStatus = statusFor;
+  }
   dial(req: OutboundRequest, events: OutboundEvents): OutboundAttempt {
     const d = new FakeDial(req, events);
     this.dials.push(d);

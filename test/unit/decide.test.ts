@@ -44,3 +44,18 @@ describe('mapCalleeFailure', () => {
     expect(mapCalleeFailure(from).status).toBe(to);
   });
 });
+
+describe('OPTIONS keep-alives', () => {
+  it('answer 200 to the trunk, 503 while draining, 403 to anyone else', async () => {
+    const { optionsResponder } = await import('../../src/calls/handler.js');
+    const { buildAcl } = await import('../../src/sip/identify.js');
+    let draining = false;
+    const status = optionsResponder(buildAcl(['198.51.100.0/28']), () => draining);
+    expect(status('198.51.100.7')).toBe(200);
+    expect(status('::ffff:198.51.100.7')).toBe(200);
+    expect(status('203.0.113.1')).toBe(403);
+    expect(status('garbage')).toBe(403);
+    draining = true;
+    expect(status('198.51.100.7')).toBe(503);
+  });
+});

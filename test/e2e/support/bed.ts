@@ -6,7 +6,7 @@ import { createClient } from 'redis';
 import { RedisServer } from '../../helpers/redis-server.js';
 import type { FreeswitchTarget } from './freeswitch.js';
 import { startMaskbridge, type StartedApp } from './maskbridge.js';
-import { uacScenario, uasScenario, type UacPlan, type UasPlan } from './scenarios.js';
+import { optionsScenario, uacScenario, uasScenario, type UacPlan, type UasPlan } from './scenarios.js';
 import { freeUdpPort, type DrachtioTarget, type Resolved } from './servers.js';
 import { startSipp, type SippResult } from './sipp.js';
 
@@ -80,6 +80,14 @@ export class Bed {
       await c.quit();
     }
     throw new Error(`CDR #${n} was not written`);
+  }
+
+  /** An OPTIONS ping from `localIp`; resolves with sipp's exit code (0 when `status` came back). */
+  async options(name: string, status: number, localIp = '127.0.0.1'): Promise<SippResult> {
+    return startSipp({
+      name, scenarioXml: optionsScenario(status), dir: this.dir, localIp, localPort: await freeUdpPort(localIp),
+      remote: `${this.drachtio.sip.host}:${this.drachtio.sip.port}`, timeoutSec: 10,
+    }).done;
   }
 
   /** One call: sipp as the trunk's caller, and (unless null) sipp as the called phone behind the gateway. */

@@ -273,3 +273,16 @@ a=${direction}`), true));
   parts.push(`  <timewait milliseconds="300"/>`);
   return xml('called phone', parts.join('\n'));
 }
+
+/** An OPTIONS keep-alive from the trunk, expecting `status`. */
+export function optionsScenario(status: number): string {
+  return xml('options ping', [send(`
+OPTIONS sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:ping@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+Content-Length: 0`, true), `  <recv response="${status}"/>`].join('\n'));
+}
