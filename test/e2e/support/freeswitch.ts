@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { freePort } from '../../helpers/redis-server.js';
-import { freeUdpPort, onPath, stopProcess, waitForTcp, type Resolved } from './servers.js';
+import { freeUdpPort, onPath, stopProcess, waitForTcp, type Resolved, type StartOptions } from './servers.js';
 
 export interface FreeswitchTarget {
   esl: { host: string; port: number; secret: string };
@@ -33,13 +33,14 @@ export function resolveFreeswitch(env: NodeJS.ProcessEnv = process.env): Resolve
   const modDir = env.MB_E2E_FREESWITCH_MODULES ?? [join(dirname(bin), '..', 'mod'), join(dirname(bin), '..', 'lib', 'freeswitch', 'mod'), '/usr/lib/freeswitch/mod']
     .find((d) => existsSync(join(d, 'mod_sofia.so')));
   if (!modDir) return { ok: false, reason: `FreeSWITCH at ${bin} has no mod_sofia.so next to it; set MB_E2E_FREESWITCH_MODULES` };
-  return { ok: true, start: (dir) => startFreeswitch(bin, modDir, dir) };
+  return { ok: true, start: (dir, opts) => startFreeswitch(bin, modDir, dir, opts ?? {}) };
 }
 
-async function startFreeswitch(bin: string, modDir: string, dir: string): Promise<FreeswitchTarget> {
+async function startFreeswitch(bin: string, modDir: string, dir: string, opts: StartOptions): Promise<FreeswitchTarget> {
   const eslPort = await freePort();
   const sipPort = await freeUdpPort();
-  const rtpStart = 30000 + Math.floor(Math.random() * 200) * 100;
+  const rtpPorts = opts.rtpPorts ?? 100;
+  const rtpStart = 20000 + Math.floor(Math.random() * 20) * 100;
   const secret = 'ClueCon';
   // The shipped config (docker/freeswitch/freeswitch.xml), with loopback values from the environment.
   const conf = join(dir, 'fs-conf');
@@ -49,7 +50,7 @@ async function startFreeswitch(bin: string, modDir: string, dir: string): Promis
     ...process.env,
     MB_FS_ESL_IP: '127.0.0.1', MB_FS_ESL_PORT: String(eslPort), MB_FS_ESL_PASSWORD: secret, MB_FS_ESL_ACL: '127.0.0.0/8',
     MB_FS_SIP_IP: '127.0.0.1', MB_FS_SIP_PORT: String(sipPort), MB_FS_RTP_IP: '127.0.0.1', MB_FS_EXT_RTP_IP: '127.0.0.1',
-    MB_FS_RTP_START: String(rtpStart), MB_FS_RTP_END: String(rtpStart + 99),
+    MB_FS_RTP_START: String(rtpStart), MB_FS_RTP_END: String(rtpStart + rtpPorts - 1),
   };
   const run = (d: string) => {
     const p = join(dir, 'fs', d);

@@ -56,7 +56,13 @@ export interface DrachtioTarget {
   stop(): Promise<void>;
 }
 
-export type Resolved<T> = { ok: true; start: (dir: string) => Promise<T> } | { ok: false; reason: string };
+/** Options for servers this suite starts itself (ignored for running ones). */
+export interface StartOptions {
+  /** RTP ports to give FreeSWITCH (4 per anchored call: two channels, RTP and RTCP). Default 100. */
+  rtpPorts?: number;
+}
+
+export type Resolved<T> = { ok: true; start: (dir: string, opts?: StartOptions) => Promise<T> } | { ok: false; reason: string };
 
 export function resolveDrachtio(env: NodeJS.ProcessEnv = process.env): Resolved<DrachtioTarget> {
   if (env.MB_E2E_DRACHTIO_ADMIN && env.MB_E2E_DRACHTIO_SIP) {

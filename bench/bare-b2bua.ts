@@ -1,0 +1,56 @@
+/**
+ * The baseline for bench/sipp-load.ts: the least a drachtio-srf B2BUA can do. Every INVITE is
+ * bridged with srf.createB2BUA to sip:{called number}@{uas}, rewriting only From to the virtual
+ * number; no lookup, no policy, no scrubbing, no CDR, no logging. BYE on one leg ends the other.
+ *
+ *   node --import tsx bench/bare-b2bua.ts '{"admin":{"host":"127.0.0.1","port":9022,"secret":"cymru"},"uas":"127.0.0.1:5070","virtualNumber":"+912240001000"}'
+ */
+import Srf from 'drachtio-srf';
+import { serveChild, type Running } from './lib/server-child.js';
+
+export interface BareConfig {
+  admin: { host: string; port: number; secret: string };
+  /** host:port of the called phones (the sipp UAS). */
+  uas: string;
+  virtualNumber: string;
+}
+
+const end = (dialog: Srf.Dialog): void => {
+  // destroy() returns a promise when given no callback; a BYE on a gone dialog may reject.
+  Promise.resolve(dialog.destroy()).catch(() => undefined);
+};
+
+export async function startBare(cfg: BareConfig): Promise<Running> {
+  const srf = new Srf();
+  const counts = { invites: 0, bridged: 0, failed: 0 };
+  srf.invite((req, res) => {
+    counts.invites++;
+    srf.createB2BUA(req, res, `sip:${req.calledNumber}@${cfg.uas}`, {
+      headers: { From: `<sip:${cfg.virtualNumber}@localhost>` },
+    }).then(
+      ({ uas, uac }) => {
+        counts.bridged++;
+        uas.on('destroy', () => end(uac));
+        uac.on('destroy', () => end(uas));
+      },
+      () => counts.failed++,
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('drachtio connect timeout')), 10_000);
+    srf.on('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    srf.on('error', () => undefined); // srf retries; the timeout above bounds start-up
+    srf.connect(cfg.admin);
+  });
+  return {
+    async stop() {
+      srf.disconnect();
+      return counts;
+    },
+  };
+}
+
+serveChild(() => startBare(JSON.parse(process.argv[2] ?? '{}') as BareConfig));

@@ -1,0 +1,195 @@
+/**
+ * sipp under load for bench/sipp-load.ts: the two scenarios, the command lines, and readers for
+ * the files sipp writes (-trace_stat, -trace_rtt). Ideas from test/e2e/support/scenarios.ts, but
+ * lean: one caller number per call from an injection file ([field0]), no identity-header zoo.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const xml = (name: string, body: string) =>
+  `<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="${name}">\n${body}\n</scenario>\n`;
+
+const send = (msg: string, attrs = '') =>
+  `  <send${attrs}>\n    <![CDATA[\n${msg.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n\n    ]]>\n  </send>`;
+
+const FROM = 'From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
+const TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
+
+/**
+ * The trunk: INVITE (response-time timer "invite" starts), provisional responses, 200 (timer
+ * stops), ACK, hold, BYE from the caller.
+ */
+export function uacScenario(holdMs: number): string {
+  return xml('bench trunk caller', [
+    send(`
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+${FROM}
+${TO}
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+P-Asserted-Identity: <sip:[field0]@carrier.example>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv`, ' retrans="500" start_rtd="invite"'),
+    ...['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`),
+    '  <recv response="200" rrs="true" rtd="invite"/>',
+    send(`
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${FROM}
+${TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0`),
+    `  <pause milliseconds="${holdMs}"/>`,
+    send(`
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${FROM}
+${TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0`, ' retrans="500"'),
+    '  <recv response="200"/>',
+    '  <timewait milliseconds="500"/>',
+  ].join('\n'));
+}
+
+const reply = (status: string, extra = '') =>
+  send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`);
+
+/** The called phone behind the gateway: answers at once (180, 200), waits for ACK and BYE. */
+export function uasScenario(): string {
+  const to = '[last_To:];tag=[pid]SIPpTag01[call_number]';
+  return xml('bench called phone', [
+    '  <recv request="INVITE"/>',
+    send(`SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\n[last_CSeq:]\nContact: <sip:[local_ip]:[local_port]>\nContent-Length: 0`),
+    send(`
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+${to}
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000`, ' retrans="500"'),
+    '  <recv request="ACK"/>',
+    '  <recv request="BYE"/>',
+    reply('200 OK'),
+    '  <timewait milliseconds="500"/>',
+  ].join('\n'));
+}
+
+/** One caller per line, SEQUENTIAL: call n uses line n as [field0]. */
+export function writeInjectionFile(path: string, callers: string[]): void {
+  writeFileSync(path, `SEQUENTIAL\n${callers.map((c) => `${c};`).join('\n')}\n`);
+}
+
+export interface SippProcess {
+  name: string;
+  pid: number | null;
+  /** Resolves with sipp's exit code (null when killed). */
+  done: Promise<number | null>;
+  kill(): void;
+  stderr(): string;
+}
+
+/** Starts sipp in the foreground with cwd = dir, so its trace files land there. */
+export function runSipp(name: string, dir: string, args: string[]): SippProcess {
+  const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(null));
+  });
+  return { name, pid: child.pid ?? null, done, kill: () => child.kill('SIGKILL'), stderr: () => stderr };
+}
+
+/** The last row of a -trace_stat csv as name -> value (cumulative "(C)" columns are the totals). */
+export function readStatCsv(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim());
+  const head = lines[0]?.split(';') ?? [];
+  const last = lines.at(-1)?.split(';') ?? [];
+  return Object.fromEntries(head.map((h, i) => [h.trim(), (last[i] ?? '').trim()]));
+}
+
+/**
+ * sipp's own INVITE->200 response times (ms) from the *_rtt.csv files of `dir` whose name starts
+ * with `prefix`. sipp measures them on its clock tick: whole milliseconds, in practice steps of
+ * several ms, so readShortMessages() is the precise source.
+ */
+export function readRttMs(dir: string, prefix: string): number[] {
+  const out: number[] = [];
+  for (const f of readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith('_rtt.csv'))) {
+    // Header "Date_ms;response_time_ms;rtd_no", then one line per measured call.
+    const lines = readFileSync(join(dir, f), 'utf8').split('\n');
+    const col = (lines[0] ?? '').split(';').findIndex((h) => h.trim() === 'response_time_ms');
+    for (const line of lines.slice(1)) {
+      const v = Number(line.split(';')[col < 0 ? 1 : col]);
+      if (line.trim() && Number.isFinite(v)) out.push(v);
+    }
+  }
+  return out;
+}
+
+export interface CallTimings {
+  /** First INVITE sent -> first 180/183 received, ms, per call that got one. */
+  toRinging: number[];
+  /** First INVITE sent -> first 200 received for the INVITE, ms, per answered call. */
+  toAnswer: number[];
+}
+
+/**
+ * Per-call timings from a -trace_shortmsg log (tab separated: date, time, epoch seconds with
+ * microseconds, S/R, Call-ID, CSeq, first line). sipp stamps each line with gettimeofday()
+ * when it handles the message, so these keep microseconds.
+ */
+export function readShortMessages(path: string): CallTimings {
+  const calls = new Map<string, { invite?: number; ringing?: number; answer?: number }>();
+  if (!existsSync(path)) return { toRinging: [], toAnswer: [] };
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const [, , epoch, dir, callId, cseq, first] = line.split('\t');
+    if (!callId || !cseq?.endsWith('INVITE') || !first) continue;
+    const t = Number(epoch) * 1000;
+    let c = calls.get(callId);
+    if (!c) calls.set(callId, (c = {}));
+    if (dir === 'S' && first.startsWith('INVITE ')) c.invite ??= t;
+    else if (dir === 'R' && /^SIP\/2\.0 18[03] /.test(first)) c.ringing ??= t;
+    else if (dir === 'R' && first.startsWith('SIP/2.0 200 ')) c.answer ??= t;
+  }
+  const out: CallTimings = { toRinging: [], toAnswer: [] };
+  for (const c of calls.values()) {
+    if (c.invite === undefined) continue;
+    if (c.ringing !== undefined) out.toRinging.push(c.ringing - c.invite);
+    if (c.answer !== undefined) out.toAnswer.push(c.answer - c.invite);
+  }
+  return out;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The benchmarks (npm run bench); results and how to read them: docs/benchmarks.md.
+# Not tests: nothing here passes or fails a build. Each benchmark prints markdown tables and its
+# targets; the script exits non-zero only when a benchmark itself broke (wrong answers, errors).
+#
+#   1. bench/lookup.ts      SessionStore.lookup vs GET against a throwaway redis-server
+#   2. bench/invite-cpu.ts  CPU per call attempt of the call path, SIP port faked
+#   3. bench/sipp-load.ts   sipp at 100 and 300 calls/s through drachtio-server: maskbridge vs a
+#                           bare drachtio-srf B2BUA; skipped when drachtio-server is not found
+#                           (MB_E2E_DRACHTIO_BIN, or `drachtio` on PATH)
+#
+# Everything runs on 127.0.0.1 and stops by itself; each run is bounded in requests and time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+for bin in redis-server sipp; do
+  command -v "$bin" >/dev/null || echo "bench: $bin not found (scripts/install-deps.sh installs it)" >&2
+done
+
+status=0
+for b in lookup invite-cpu sipp-load; do
+  echo "=== bench/$b.ts"
+  npx tsx "bench/$b.ts" || { echo "bench/$b.ts failed with $?" >&2; status=1; }
+done
+exit $status
