@@ -32,7 +32,11 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger(config.log);
   const redis: Redis = createRedis({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }, log);
   const store = new SessionStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs);
-  const cdr = new RedisCdrSink(redis, { streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile }, log);
+  const cdr = new RedisCdrSink(
+    redis,
+    { streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4 },
+    log,
+  );
   const metrics = new Metrics({ defaultMetrics: true });
   const registry = new CallRegistry(log);
   const srf = new Srf();

@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import type { Redis } from '../sessions/redis.js';
+import { withDeadline, type Redis } from '../sessions/redis.js';
 import { cdrToFields, type Cdr, type CdrSink } from './cdr.js';
 
 export interface RedisCdrSinkOptions {
@@ -10,6 +10,8 @@ export interface RedisCdrSinkOptions {
   /** JSON-lines file holding records not yet in Redis; survives restarts. */
   spoolFile: string;
   retryMs?: number;
+  /** A write that gets no answer in this time is spooled (a later duplicate is possible: CDR ids are unique). */
+  timeoutMs?: number;
 }
 
 /**
@@ -112,7 +114,7 @@ export class RedisCdrSink implements CdrSink {
     const options = this.opts.maxLen > 0
       ? { TRIM: { strategy: 'MAXLEN' as const, strategyModifier: '~' as const, threshold: this.opts.maxLen } }
       : undefined;
-    await this.redis.xAdd(this.opts.streamKey, '*', cdrToFields(cdr), options);
+    await withDeadline(this.redis.xAdd(this.opts.streamKey, '*', cdrToFields(cdr), options), this.opts.timeoutMs ?? 2000);
   }
 }
 

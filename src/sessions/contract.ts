@@ -8,7 +8,12 @@
  *
  * Everything here is pure: key names, validation of what is read, and the record types.
  */
-import { isE164 } from '../numbers/normalise.js';
+/**
+ * E.164 shape. Stored records are checked against this on every lookup (cheap); numbers are
+ * fully validated (libphonenumber-js) where they enter: the API, the CLI, SessionStore.create.
+ */
+const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
+const isE164Shape = (v: string | undefined): v is string => v !== undefined && E164_SHAPE.test(v);
 
 export const SCHEMA_VERSION = '1';
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -85,9 +90,9 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
   };
   if (Object.keys(hash).length === 0) fail('session hash is missing (half-written or already expired)');
   const { v, a, b, status, expires_at: expiresAtText, record } = hash;
-  if (!v || !isE164(v)) fail('field v is not an E.164 number');
-  if (!a || !isE164(a)) fail('field a is not an E.164 number');
-  if (!b || !isE164(b)) fail('field b is not an E.164 number');
+  if (!isE164Shape(v)) fail('field v is not an E.164 number');
+  if (!isE164Shape(a)) fail('field a is not an E.164 number');
+  if (!isE164Shape(b)) fail('field b is not an E.164 number');
   if (a === b) fail('fields a and b are the same number');
   if (a === v || b === v) fail('a participant equals the virtual number');
   if (status !== 'open' && status !== 'closed') fail('field status is neither "open" nor "closed"');

@@ -20,14 +20,15 @@ export interface RedisOptions {
 
 /**
  * A node-redis client that fails fast instead of queueing: no offline queue (commands
- * issued while disconnected reject at once), a per-command timeout, bounded reconnect backoff.
- * Connection errors are logged, never thrown at the process.
+ * issued while disconnected reject at once) and bounded reconnect backoff. Callers bound each
+ * round trip with `withDeadline` (node-redis's own `timeout` option is not used: it only covers
+ * the wait before a command is written, and its timer fires and builds an error after every
+ * reply). Connection errors are logged, never thrown at the process.
  */
 export function createRedis(opts: RedisOptions, log: Logger): Redis {
   const client: Redis = createClient({
     url: opts.url,
     disableOfflineQueue: true,
-    commandOptions: { timeout: opts.commandTimeoutMs },
     socket: {
       connectTimeout: Math.max(opts.commandTimeoutMs, 1000),
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),

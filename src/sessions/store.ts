@@ -59,8 +59,8 @@ export class SessionStore implements SessionLookup {
   constructor(
     private readonly redis: Redis,
     readonly prefix: string,
-    /** Bound on one lookup round trip; past it the call fails closed. */
-    private readonly lookupTimeoutMs: number,
+    /** Bound on one round trip; past it a lookup fails closed (and the API answers 503). */
+    private readonly timeoutMs: number,
     private readonly now: () => number = Date.now,
   ) {
     this.keys = contractKeys(prefix);
@@ -71,7 +71,7 @@ export class SessionStore implements SessionLookup {
     try {
       reply = await withDeadline(
         runScript(this.redis, LOOKUP_SCRIPT, [this.keys.route(virtualNumber, caller)], [this.keys.sessionPrefix]),
-        this.lookupTimeoutMs,
+        this.timeoutMs,
       );
     } catch (err) {
       throw new StoreUnavailableError(err);
@@ -85,7 +85,7 @@ export class SessionStore implements SessionLookup {
     try {
       reply = await withDeadline(
         runScript(this.redis, PIN_LOOKUP_SCRIPT, [this.keys.pin(virtualNumber, pin)], [this.keys.sessionPrefix]),
-        this.lookupTimeoutMs,
+        this.timeoutMs,
       );
     } catch (err) {
       throw new StoreUnavailableError(err);
@@ -103,12 +103,12 @@ export class SessionStore implements SessionLookup {
     if (s.record !== undefined) fields.push('record', s.record ? '1' : '0');
     if (s.label) fields.push('label', s.label);
     const pxat = s.expiresAt + (s.retainMs ?? DEFAULT_RETAIN_MS);
-    const reply = (await runScript(
+    const reply = (await this.bounded(runScript(
       this.redis,
       CREATE_SCRIPT,
       [this.keys.session(s.id), this.keys.route(s.virtualNumber, s.a), this.keys.route(s.virtualNumber, s.b), this.keys.schema],
       [s.id, String(now), String(pxat), this.prefix, ...fields],
-    )) as string[];
+    ))) as string[];
     if (reply[0] === 'conflict') throw new SessionConflictError(String(reply[1]));
     const created = await this.get(s.id);
     if (!created) throw new Error(`session ${s.id} vanished right after it was created`);
@@ -118,7 +118,7 @@ export class SessionStore implements SessionLookup {
   /** Reads a session; throws MalformedRecordError if what is stored breaks the contract. */
   async get(id: string): Promise<SessionRecord | null> {
     if (!SESSION_ID_PATTERN.test(id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
-    const hash = await this.redis.hGetAll(this.keys.session(id));
+    const hash = await this.bounded(this.redis.hGetAll(this.keys.session(id)));
     if (Object.keys(hash).length === 0) return null;
     return parseSessionHash(this.keys.session(id), id, hash as Record<string, string>);
   }
@@ -126,8 +126,13 @@ export class SessionStore implements SessionLookup {
   /** Closes a session: calls stop connecting at once. Returns false when there is no such session. */
   async close(id: string): Promise<boolean> {
     if (!SESSION_ID_PATTERN.test(id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
-    const reply = await runScript(this.redis, CLOSE_SCRIPT, [this.keys.session(id)], [String(this.now())]);
+    const reply = await this.bounded(runScript(this.redis, CLOSE_SCRIPT, [this.keys.session(id)], [String(this.now())]));
     return Number(reply) === 1;
+  }
+
+  /** Management calls (create, get, close) get a few lookup timeouts: they are not on the call path. */
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    return withDeadline(work, this.timeoutMs * 4);
   }
 }
 

@@ -71,6 +71,25 @@ describe('CDR stream', () => {
     sink.close();
   });
 
+  it('spools a CDR that a frozen Redis does not take in time, and it reaches the stream once Redis thaws', async () => {
+    await redis.del('mb:cdr');
+    const spool = join(mkdtempSync(join(tmpdir(), 'mb-cdr-')), 'spool.jsonl');
+    const sink = new RedisCdrSink(redis, { streamKey: 'mb:cdr', maxLen: 0, spoolFile: spool, retryMs: 100, timeoutMs: 150 }, log);
+    server.pause();
+    try {
+      sink.write(cdr(9));
+      await until(async () => sink.backlog === 1, 2000);
+      expect(readFileSync(spool, 'utf8')).toContain('cdr-9');
+    } finally {
+      server.resume();
+    }
+    await until(async () => sink.backlog === 0, 10_000);
+    // The first write may land too once Redis thaws: consumers de-duplicate on the CDR id.
+    const ids = new Set((await redis.xRange('mb:cdr', '-', '+')).map((e) => e.message.id));
+    expect([...ids]).toEqual(['cdr-9']);
+    sink.close();
+  });
+
   it('replays a spool left by a previous process at start', async () => {
     await redis.del('mb:cdr');
     const spool = join(mkdtempSync(join(tmpdir(), 'mb-cdr-')), 'spool.jsonl');
