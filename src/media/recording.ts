@@ -39,33 +39,49 @@ export interface WavInfo {
   bytes: number;
 }
 
-/** Reads a RIFF/WAVE header (PCM): channels, rate and the duration of the data chunk. */
+export interface WavLayout {
+  channels: number;
+  sampleRate: number;
+  byteRate: number;
+  /** Where the samples start, and how many bytes of them there are (as far as the buffer goes). */
+  dataOffset: number;
+  dataBytes: number;
+}
+
+/**
+ * Walks the RIFF chunks of a PCM WAV held in `head` (the file's first bytes). `fileBytes` is the
+ * file's size: a file still being written has a placeholder data size, so the bytes on disk win.
+ */
+export function parseWavHeader(head: Buffer, fileBytes = head.length): WavLayout {
+  if (head.toString('ascii', 0, 4) !== 'RIFF' || head.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not a WAV file');
+  let off = 12;
+  let channels = 0;
+  let sampleRate = 0;
+  let byteRate = 0;
+  while (off + 8 <= head.length) {
+    const id = head.toString('ascii', off, off + 4);
+    const size = head.readUInt32LE(off + 4);
+    if (id === 'fmt ') {
+      channels = head.readUInt16LE(off + 10);
+      sampleRate = head.readUInt32LE(off + 12);
+      byteRate = head.readUInt32LE(off + 16);
+    } else if (id === 'data') {
+      return { channels, sampleRate, byteRate, dataOffset: off + 8, dataBytes: Math.min(size, fileBytes - (off + 8)) };
+    }
+    off += 8 + size + (size % 2);
+  }
+  throw new Error('no data chunk');
+}
+
+/** Channels, rate and duration of a WAV file on disk. */
 export function readWavInfo(path: string): WavInfo {
   const bytes = statSync(path).size;
   const fd = openSync(path, 'r');
   try {
     const head = Buffer.alloc(Math.min(bytes, 4096));
     readSync(fd, head, 0, head.length, 0);
-    if (head.toString('ascii', 0, 4) !== 'RIFF' || head.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not a WAV file');
-    let off = 12;
-    let channels = 0;
-    let sampleRate = 0;
-    let byteRate = 0;
-    while (off + 8 <= head.length) {
-      const id = head.toString('ascii', off, off + 4);
-      const size = head.readUInt32LE(off + 4);
-      if (id === 'fmt ') {
-        channels = head.readUInt16LE(off + 10);
-        sampleRate = head.readUInt32LE(off + 12);
-        byteRate = head.readUInt32LE(off + 16);
-      } else if (id === 'data') {
-        // A file still open has a placeholder size; trust the bytes on disk then.
-        const dataBytes = Math.min(size, bytes - (off + 8));
-        return { channels, sampleRate, durationSec: byteRate ? dataBytes / byteRate : 0, bytes };
-      }
-      off += 8 + size + (size % 2);
-    }
-    throw new Error('no data chunk');
+    const w = parseWavHeader(head, bytes);
+    return { channels: w.channels, sampleRate: w.sampleRate, durationSec: w.byteRate ? w.dataBytes / w.byteRate : 0, bytes };
   } finally {
     closeSync(fd);
   }

@@ -67,30 +67,23 @@ export class SessionStore implements SessionLookup {
   }
 
   async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
-    let reply: unknown;
-    try {
-      reply = await withDeadline(
-        runScript(this.redis, LOOKUP_SCRIPT, [this.keys.route(virtualNumber, caller)], [this.keys.sessionPrefix]),
-        this.timeoutMs,
-      );
-    } catch (err) {
-      throw new StoreUnavailableError(err);
-    }
-    return interpretLookup(this.keys, virtualNumber, caller, reply as unknown[], this.now());
+    const reply = await this.callPath(LOOKUP_SCRIPT, this.keys.route(virtualNumber, caller));
+    return interpretLookup(this.keys, virtualNumber, caller, reply, this.now());
   }
 
   async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {
     if (!/^\d{1,16}$/.test(pin)) return { kind: 'unknown' };
-    let reply: unknown;
+    const reply = await this.callPath(PIN_LOOKUP_SCRIPT, this.keys.pin(virtualNumber, pin));
+    return interpretPinLookup(this.keys, virtualNumber, pin, reply, this.now());
+  }
+
+  /** One lookup script round trip within the call-path deadline; any failure is StoreUnavailableError. */
+  private async callPath(script: string, key: string): Promise<unknown[]> {
     try {
-      reply = await withDeadline(
-        runScript(this.redis, PIN_LOOKUP_SCRIPT, [this.keys.pin(virtualNumber, pin)], [this.keys.sessionPrefix]),
-        this.timeoutMs,
-      );
+      return (await withDeadline(runScript(this.redis, script, [key], [this.keys.sessionPrefix]), this.timeoutMs)) as unknown[];
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
-    return interpretPinLookup(this.keys, virtualNumber, pin, reply as unknown[], this.now());
   }
 
   async create(s: NewSession): Promise<SessionRecord> {

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { MediaSettings } from '../../src/calls/call-session.js';
 import { FakeMediaPool, FakeMediaServer } from '../helpers/fake-media.js';
-import { A, B, V, createHarness, inviteFrom, settle } from '../helpers/harness.js';
+import { A, B, V, createHarness, inviteFrom } from '../helpers/harness.js';
+import { until } from '../helpers/until.js';
+
+/** The fakes answer on the next turns of the event loop: poll every turn. */
+const soon = (cond: () => boolean) => until(cond, 2000, 0);
 
 afterEach(() => {
   vi.useRealTimers();
@@ -28,22 +32,14 @@ function mediaHarness(opts: { overrides?: Record<string, unknown>; media?: Parti
   return { ...h, fs: servers[0]!, dir };
 }
 
-/** Waits until the predicate holds (the call path awaits several fake operations). */
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met');
-    await settle();
-  }
-}
 
 async function connectAnchored(h: ReturnType<typeof mediaHarness>, caller = A) {
   const call = h.sip.invite(inviteFrom(caller));
-  await until(() => h.sip.dials.length === 1);
+  await soon(() => h.sip.dials.length === 1);
   const dial = h.sip.dials[0]!;
   dial.progress(180);
   const legB = dial.answer();
-  await until(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
+  await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
   return { call, dial, legB };
 }
 
@@ -82,7 +78,7 @@ describe('recording', () => {
     h.sessions.add({ id: 'm3', record: true });
     const { call } = await connectAnchored(h);
     call.leg!.remoteHangup();
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     const rec = h.cdr.records[0]!.recording!;
     expect(rec.failed).toBe(false);
     expect(rec.path.startsWith(h.dir)).toBe(true);
@@ -101,7 +97,7 @@ describe('recording', () => {
     h.sessions.add({ id: 'm4' });
     const { call } = await connectAnchored(h);
     call.leg!.remoteHangup();
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.cdr.records[0]!.recording).toBeNull();
     expect(h.fs.ops.some((o) => o.startsWith('record-start'))).toBe(false);
   });
@@ -111,7 +107,7 @@ describe('recording', () => {
     h.sessions.add({ id: 'm5', record: false });
     const { call } = await connectAnchored(h);
     call.leg!.remoteHangup();
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.cdr.records[0]!.recording).toBeNull();
   });
 
@@ -122,7 +118,7 @@ describe('recording', () => {
     const { call } = await connectAnchored(h);
     expect(h.fs.ops).toContain('bridge:ep2 ep1');
     call.leg!.remoteHangup();
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.cdr.records[0]).toMatchObject({ disposition: 'answered', recording: { failed: true } });
     expect(h.logs.some((l) => l.msg === 'recording failed to start; the call goes on unrecorded')).toBe(true);
   });
@@ -156,7 +152,7 @@ describe('no healthy media server', () => {
     const h = mediaHarness({ servers: [fs] });
     h.sessions.add({ id: 'm9' });
     const call = h.sip.invite(inviteFrom(A));
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(call.finalStatus).toBe(503);
     expect(h.sip.dials).toHaveLength(0);
     expect(h.cdr.records[0]).toMatchObject({ disposition: 'media-unavailable' });
@@ -168,12 +164,12 @@ describe('no healthy media server', () => {
     const h = mediaHarness({ servers: [fs], media: { onNoMediaServer: 'signalling-only' } });
     h.sessions.add({ id: 'm10' });
     const call = h.sip.invite(inviteFrom(A));
-    await until(() => h.sip.dials.length === 1);
+    await soon(() => h.sip.dials.length === 1);
     expect(h.sip.dials[0]!.req.sdp).toContain('127.0.0.5');
     h.sip.dials[0]!.answer();
-    await until(() => call.leg !== null);
+    await soon(() => call.leg !== null);
     call.leg!.remoteHangup();
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.cdr.records[0]).toMatchObject({ media: 'signalling-only-fallback', recording: null, disposition: 'answered' });
   });
 
@@ -183,7 +179,7 @@ describe('no healthy media server', () => {
     const h = mediaHarness({ servers: [fs], media: { onNoMediaServer: 'signalling-only' } });
     h.sessions.add({ id: 'm11', record: true });
     const call = h.sip.invite(inviteFrom(A));
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(call.finalStatus).toBe(503);
     expect(h.sip.dials).toHaveLength(0);
   });
@@ -193,7 +189,7 @@ describe('every teardown path releases every media channel once', () => {
   const cases: Array<[string, (h: ReturnType<typeof mediaHarness>) => Promise<void>]> = [
     ['CANCEL while ringing', async (h) => {
       const call = h.sip.invite(inviteFrom(A));
-      await until(() => h.sip.dials.length === 1);
+      await soon(() => h.sip.dials.length === 1);
       call.cancel();
     }],
     ['BYE from the caller', async (h) => {
@@ -206,7 +202,7 @@ describe('every teardown path releases every media channel once', () => {
     }],
     ['callee busy', async (h) => {
       h.sip.invite(inviteFrom(A));
-      await until(() => h.sip.dials.length === 1);
+      await soon(() => h.sip.dials.length === 1);
       h.sip.dials[0]!.fail(486);
     }],
     ['media server dropping a channel mid-call', async (h) => {
@@ -218,7 +214,7 @@ describe('every teardown path releases every media channel once', () => {
     const h = mediaHarness();
     h.sessions.add({ id: 'm12', record: true });
     await run(h);
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.fs.endpoints.length).toBe(2);
     expect(h.fs.allReleasedOnce).toBe(true);
   });
@@ -250,7 +246,7 @@ describe('announcements', () => {
   it('plays the unknown-caller announcement as early media, then rejects', async () => {
     const h = mediaHarness({ overrides: { media: { mode: 'anchor' }, calls: { unknownCaller: { announcement: 'not-in-service.wav' } } } });
     const call = h.sip.invite(inviteFrom('+919800000001'));
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(call.responses.map((r) => r.status)).toEqual([183, 404]);
     expect(h.fs.ops).toContain('play:not-in-service.wav ep1');
     expect(h.fs.allReleasedOnce).toBe(true);
@@ -261,7 +257,7 @@ describe('announcements', () => {
     const h = mediaHarness({ overrides: { media: { mode: 'anchor' }, calls: { closedSession: { announcement: 'order-closed.wav' } } } });
     h.sessions.add({ id: 'm14', status: 'closed' });
     const call = h.sip.invite(inviteFrom(A));
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(call.responses.map((r) => r.status)).toEqual([183, 410]);
     expect(h.fs.ops).toContain('play:order-closed.wav ep1');
   });
@@ -270,7 +266,7 @@ describe('announcements', () => {
     const h = mediaHarness({ overrides: { media: { mode: 'anchor' }, calls: { unknownCaller: { announcement: 'missing.wav' } } } });
     h.fs.failPlayback = true;
     const call = h.sip.invite(inviteFrom('+919800000001'));
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(call.finalStatus).toBe(404);
   });
 });
@@ -290,15 +286,15 @@ describe('PIN entry by DTMF', () => {
     const h = pinHarness();
     h.fs.digits = ['111111', '', '424242'];
     const call = h.sip.invite(inviteFrom('+919800000001'));
-    await until(() => h.sip.dials.length === 1);
+    await soon(() => h.sip.dials.length === 1);
     expect(call.finalStatus).toBe(200);
     expect(h.fs.ops.filter((o) => o.startsWith('collect:enter-pin.wav'))).toHaveLength(3);
     expect(h.sip.dials[0]!.req.uri).toContain(B);
     expect(h.sip.dials[0]!.req.headers.From).toContain(V);
     h.sip.dials[0]!.answer();
-    await until(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
+    await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
     call.leg!.remoteHangup();
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.cdr.records[0]).toMatchObject({ sessionId: 'm15', direction: 'a->b', disposition: 'answered' });
     expect(h.fs.allReleasedOnce).toBe(true);
   });
@@ -307,7 +303,7 @@ describe('PIN entry by DTMF', () => {
     const h = pinHarness();
     h.fs.digits = ['1', '2', '3'];
     const call = h.sip.invite(inviteFrom('+919800000001'));
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.sip.dials).toHaveLength(0);
     expect(h.fs.ops.filter((o) => o.startsWith('collect:'))).toHaveLength(3);
     expect(h.fs.ops).toContain('play:goodbye.wav ep1');
@@ -320,9 +316,9 @@ describe('PIN entry by DTMF', () => {
     const h = pinHarness();
     h.fs.holdDigits = true;
     const call = h.sip.invite(inviteFrom('+919800000001'));
-    await until(() => h.fs.ops.some((o) => o.startsWith('collect:')));
+    await soon(() => h.fs.ops.some((o) => o.startsWith('collect:')));
     call.leg!.remoteHangup();
-    await until(() => h.cdr.records.length === 1);
+    await soon(() => h.cdr.records.length === 1);
     expect(h.cdr.records[0]).toMatchObject({ endedBy: 'caller' });
     expect(h.fs.allReleasedOnce).toBe(true);
   });

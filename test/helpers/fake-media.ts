@@ -1,26 +1,13 @@
 /** A fake of the project's own media port (src/media/port.ts), recording what the app asks of it. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { encodeWav } from './wav.js';
 import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer } from '../../src/media/port.js';
 
-/** A valid stereo 8 kHz 16-bit WAV of `seconds`. */
+/** A valid stereo 8 kHz 16-bit WAV of `seconds` (silence). */
 export function wavBytes(seconds: number): Buffer {
-  const dataBytes = Math.round(seconds * 8000) * 4;
-  const b = Buffer.alloc(44 + dataBytes);
-  b.write('RIFF', 0);
-  b.writeUInt32LE(36 + dataBytes, 4);
-  b.write('WAVE', 8);
-  b.write('fmt ', 12);
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(2, 22);
-  b.writeUInt32LE(8000, 24);
-  b.writeUInt32LE(32000, 28);
-  b.writeUInt16LE(4, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36);
-  b.writeUInt32LE(dataBytes, 40);
-  return b;
+  const frames = Math.round(seconds * 8000);
+  return encodeWav([new Int16Array(frames), new Int16Array(frames)]);
 }
 
 export class FakeEndpoint implements MediaEndpoint {

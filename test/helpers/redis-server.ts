@@ -1,34 +1,8 @@
 /** Starts a throwaway redis-server on a free loopback port (tests and benchmarks). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { freePort, waitForTcp } from './net.js';
 
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`redis-server did not listen on ${port} within ${timeoutMs} ms`);
-}
+export { freePort };
 
 export class RedisServer {
   private proc: ChildProcess | null = null;
@@ -49,7 +23,7 @@ export class RedisServer {
       stdio: 'ignore',
     });
     this.proc.on('error', () => undefined);
-    await waitForPort(this.port, 5000);
+    await waitForTcp('127.0.0.1', this.port, 5000);
   }
 
   /** Freezes the server (SIGSTOP): connections stay open, answers stop. */

@@ -8,6 +8,7 @@ import type { Cdr } from '../../src/cdr/cdr.js';
 import { RedisCdrSink } from '../../src/cdr/redis-sink.js';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 const log = pino({ level: 'silent' });
 let server: RedisServer;
@@ -19,13 +20,6 @@ const cdr = (n: number): Cdr => ({
   finalStatus: 200, disposition: 'answered', endedBy: 'caller', media: 'none', recording: null,
 });
 
-async function until(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   server = await RedisServer.start();

@@ -11,6 +11,7 @@ import { SessionStore } from '../../src/sessions/store.js';
 import { FakeSipPort, type FakeInboundCall } from '../helpers/fake-sip.js';
 import { A, B, MemoryCdrSink, V, inviteFrom } from '../helpers/harness.js';
 import { RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 const TIMEOUT_MS = 200;
 let server: RedisServer;
@@ -27,13 +28,6 @@ async function finalStatusOf(call: FakeInboundCall, withinMs: number): Promise<{
   return { status: call.finalStatus, ms: Date.now() - t0 };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   server = await RedisServer.start();

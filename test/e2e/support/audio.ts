@@ -1,24 +1,11 @@
 /** Small audio helpers for the media end-to-end checks: make a tone WAV, read and measure a WAV. */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { parseWavHeader } from '../../../src/media/recording.js';
+import { encodeWav, tone } from '../../helpers/wav.js';
 
 /** Writes a mono 8 kHz 16-bit PCM WAV holding a sine tone. */
 export function writeToneWav(path: string, hz: number, seconds: number, amplitude = 12000): void {
-  const n = Math.round(seconds * 8000);
-  const b = Buffer.alloc(44 + n * 2);
-  b.write('RIFF', 0);
-  b.writeUInt32LE(36 + n * 2, 4);
-  b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(8000, 24);
-  b.writeUInt32LE(16000, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36);
-  b.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / 8000)), 44 + i * 2);
-  writeFileSync(path, b);
+  writeFileSync(path, encodeWav([tone(hz, seconds, amplitude)]));
 }
 
 export interface Pcm {
@@ -29,25 +16,13 @@ export interface Pcm {
 /** Reads a 16-bit PCM WAV into per-channel sample arrays. */
 export function readWav(path: string): Pcm {
   const b = readFileSync(path);
-  if (b.toString('ascii', 0, 4) !== 'RIFF') throw new Error('not a WAV');
-  let off = 12;
-  let channels = 0;
-  let sampleRate = 0;
-  while (off + 8 <= b.length) {
-    const id = b.toString('ascii', off, off + 4);
-    const size = b.readUInt32LE(off + 4);
-    if (id === 'fmt ') {
-      channels = b.readUInt16LE(off + 10);
-      sampleRate = b.readUInt32LE(off + 12);
-    } else if (id === 'data') {
-      const frames = Math.floor(Math.min(size, b.length - off - 8) / (2 * channels));
-      const out = Array.from({ length: channels }, () => new Int16Array(frames));
-      for (let f = 0; f < frames; f++) for (let c = 0; c < channels; c++) out[c]![f] = b.readInt16LE(off + 8 + (f * channels + c) * 2);
-      return { sampleRate, channels: out };
-    }
-    off += 8 + size + (size % 2);
+  const w = parseWavHeader(b);
+  const frames = Math.floor(w.dataBytes / (2 * w.channels));
+  const out = Array.from({ length: w.channels }, () => new Int16Array(frames));
+  for (let f = 0; f < frames; f++) {
+    for (let c = 0; c < w.channels; c++) out[c]![f] = b.readInt16LE(w.dataOffset + (f * w.channels + c) * 2);
   }
-  throw new Error('no data chunk');
+  return { sampleRate: w.sampleRate, channels: out };
 }
 
 export function rms(samples: Int16Array, from = 0, to = samples.length): number {

@@ -11,9 +11,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '../../helpers/redis-server.js';
+import { freePort, waitForTcp } from '../../helpers/net.js';
+
+export { waitForTcp };
 
 export function onPath(bin: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
@@ -31,23 +32,6 @@ export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
     });
     if (ok) return port;
   }
-}
-
-export async function waitForTcp(host: string, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, host);
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
 }
 
 export interface DrachtioTarget {
