@@ -12,6 +12,7 @@ import { A, B, Bed, occurrences } from './support/bed.js';
 import { channelCount, resolveFreeswitch } from './support/freeswitch.js';
 import { resolveDrachtio } from './support/servers.js';
 import { sippAvailable } from './support/sipp.js';
+import { until } from '../helpers/until.js';
 
 const CONSENT_HZ = 1000;
 const CALLER_HZ = 400;
@@ -132,6 +133,23 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
     const r = await bed.call('busy', A, { outcome: 'reject', status: 486, earlyMedia: true }, { outcome: 'reject', status: 486, reason: 'Busy Here' });
     expect(r.caller.code, r.caller.stderr).toBe(0);
     expect(await bed.cdr()).toMatchObject({ disposition: 'busy' });
+  });
+
+  it('with FreeSWITCH down calls get 503 (reject policy), and maskbridge reconnects when it returns', async () => {
+    if (!bed.fs!.start) return; // a running testbed server is not ours to stop
+    await bed.openSession();
+    await bed.fs!.stop();
+    await until(() => bed.mb.app.health().media.every((m) => !m.healthy), 10_000);
+    const r = await bed.call('fs-down', A, { outcome: 'reject', status: 503 }, null);
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'media-unavailable', final_status: '503' });
+    await bed.fs!.start();
+    await until(() => bed.mb.app.health().media.every((m) => m.healthy), 30_000, 200);
+    await bed.flush();
+    await bed.openSession({ record: false });
+    const again = await bed.call('fs-back', A, { outcome: 'answer', hangup: 'caller', talkMs: 500 }, { outcome: 'answer', hangup: 'caller' });
+    expect(again.caller.code, again.caller.stderr).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'answered', media: 'anchored' });
   });
 
   it('plays the unknown-caller announcement, then hangs up', async () => {

@@ -3,7 +3,7 @@
  * dir (binary on PATH or MB_E2E_FREESWITCH_BIN), or a running one named by MB_E2E_FREESWITCH
  * (host:port:secret of its event socket; it must then share MB_E2E_RECORDINGS_DIR with this host).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,8 @@ export interface FreeswitchTarget {
   esl: { host: string; port: number; secret: string };
   recordingsDir: string;
   stop(): Promise<void>;
+  /** Starts it again on the same ports after stop(); absent for a server this suite did not start. */
+  start?(): Promise<void>;
 }
 
 export function resolveFreeswitch(env: NodeJS.ProcessEnv = process.env): Resolved<FreeswitchTarget> {
@@ -59,16 +61,29 @@ async function startFreeswitch(bin: string, modDir: string, dir: string, opts: S
   };
   const args = ['-nonat', '-nonatmap', '-nc', '-nf', '-np', '-base', run('base'), '-mod', modDir, '-conf', conf];
   for (const d of ['log', 'run', 'db', 'temp', 'storage', 'recordings', 'cache', 'certs', 'scripts', 'htdocs', 'grammar', 'sounds']) args.push(`-${d}`, run(d));
+  const esl = { host: '127.0.0.1', port: eslPort, secret };
+  let proc = await launch(bin, args, env, esl);
+  return {
+    esl,
+    recordingsDir: join(dir, 'recordings'),
+    stop: () => stopProcess(proc, 8000),
+    start: async () => {
+      proc = await launch(bin, args, env, esl);
+    },
+  };
+}
+
+async function launch(bin: string, args: string[], env: NodeJS.ProcessEnv, esl: FreeswitchTarget['esl']): Promise<ChildProcess> {
   const proc = spawn(bin, args, { stdio: 'ignore', env });
   proc.on('error', () => undefined);
-  await waitForTcp('127.0.0.1', eslPort, 30_000);
+  await waitForTcp(esl.host, esl.port, 30_000);
   // The event socket opens before sofia's profile is up; wait until the profile answers.
   const deadline = Date.now() + 20_000;
-  while (!(await eslApi({ host: '127.0.0.1', port: eslPort, secret }, 'sofia status').catch(() => '')).includes('drachtio_mrf')) {
+  while (!(await eslApi(esl, 'sofia status').catch(() => '')).includes('drachtio_mrf')) {
     if (Date.now() > deadline) throw new Error('FreeSWITCH profile drachtio_mrf did not come up');
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { esl: { host: '127.0.0.1', port: eslPort, secret }, recordingsDir: join(dir, 'recordings'), stop: () => stopProcess(proc, 8000) };
+  return proc;
 }
 
 /** One ESL `api` command over a fresh inbound connection; resolves with the reply body. */
