@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readWav, rms, toneShare, writeToneWav } from './support/audio.js';
-import { writeTonePcap } from './support/pcap.js';
+import { writeDtmfPcap, writeTonePcap } from './support/pcap.js';
 import { A, B, Bed, occurrences } from './support/bed.js';
 import { channelCount, resolveFreeswitch } from './support/freeswitch.js';
 import { resolveDrachtio } from './support/servers.js';
@@ -165,5 +165,43 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
     } finally {
       sock.close();
     }
+  });
+});
+
+describe.skipIf(skipReason !== null)(`PIN entry end to end${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const bed = new Bed();
+
+  beforeAll(() => bed.start(drachtio, freeswitch, (b) => {
+    const sounds = join(b.fs!.recordingsDir, '.e2e-sounds');
+    mkdirSync(sounds, { recursive: true });
+    const prompt = join(sounds, 'enter-pin.wav');
+    writeToneWav(prompt, 500, 0.5);
+    writeDtmfPcap(join(b.dir, 'pin.pcap'), '4242#');
+    return {
+      media: {
+        mode: 'anchor',
+        servers: [`${b.fs!.esl.host}:${b.fs!.esl.port}:${b.fs!.esl.secret}`],
+        eslListenAddress: '127.0.0.1',
+        recording: { enabledByDefault: false, dir: b.fs!.recordingsDir },
+        pin: { enabled: true, prompt, maxDigits: 4, timeoutSec: 8, tries: 2 },
+      },
+    };
+  }), 120_000);
+  afterAll(() => bed.stop());
+
+  it('a caller who is not a participant keys a PIN by DTMF and reaches the other participant', async () => {
+    await bed.openSession();
+    await bed.pin('4242', 'a');
+    const r = await bed.call('pin', '+919800000001', { outcome: 'answer', hangup: 'caller', talkMs: 2500, dtmf: join(bed.dir, 'pin.pcap') }, { outcome: 'answer', hangup: 'caller' });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(r.callee!.messages).toMatch(new RegExp(`^INVITE sip:\\${B}@`, 'm'));
+    expect(await bed.cdr()).toMatchObject({ session_id: 'order-e2e', direction: 'a->b', disposition: 'answered' });
+    let count = -1;
+    for (let i = 0; i < 30 && count !== 0; i++) {
+      count = await channelCount(bed.fs!.esl);
+      if (count !== 0) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(count).toBe(0);
   });
 });

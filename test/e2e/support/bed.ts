@@ -67,6 +67,13 @@ export class Bed {
     });
   }
 
+  /** A PIN on V that speaks for participant `role` of the e2e session (docs/redis-contract.md). */
+  async pin(pin: string, role: 'a' | 'b'): Promise<void> {
+    const c = await this.redisClient();
+    await c.set(`mb:pin:${V}:${pin}`, `order-e2e:${role}`, { PX: 600_000 });
+    await c.quit();
+  }
+
   /** Waits for the n-th CDR (1-based) and returns it. */
   async cdr(n = 1): Promise<Record<string, string>> {
     const c = await this.redisClient();

@@ -93,7 +93,7 @@ Content-Length: 0`;
 const PROVISIONALS = ['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`);
 
 export type UacPlan = (
-  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number; holdUnhold?: boolean }
+  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number; holdUnhold?: boolean; /** pcap of RFC 2833 digits to key once answered */ dtmf?: string }
   | { outcome: 'reject'; status: number; earlyMedia?: boolean }
   | { outcome: 'cancel'; afterMs?: number; ringing?: 180 | 183 }
 ) & { media?: MediaOpts };
@@ -126,6 +126,7 @@ Content-Length: 0`));
   } else {
     parts.push(...PROVISIONALS, `  <recv response="200" rrs="true" timeout="15000"/>`, send(ACK_2XX));
     if (media.pcap) parts.push(playPcap(media));
+    if (plan.dtmf) parts.push(`  <pause milliseconds="500"/>`, playPcap({ pcap: plan.dtmf }));
     let cseq = 2;
     if (plan.holdUnhold) {
       for (const direction of ['sendonly', 'sendrecv']) {
