@@ -9,7 +9,7 @@ import type { BlockList } from 'node:net';
 import type { Cdr, CdrSink } from '../cdr/cdr.js';
 import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { MediaEndpoint, MediaPool, MediaServer } from '../media/port.js';
-import { ensureDir, finalizeRecording, recordingPaths, type RecordingPaths } from '../media/recording.js';
+import { CallRecorder } from '../media/recorder.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { decide, mapCalleeFailure, type DecisionPolicy } from '../policy/decide.js';
 import { whenNoMediaServer } from '../policy/media.js';
@@ -77,7 +77,7 @@ export class CallSession {
   private legA: CallLeg | null = null;
   private legB: CallLeg | null = null;
   private endpoints: MediaEndpoint[] = [];
-  private recording: { paths: RecordingPaths; ep: MediaEndpoint; error?: string } | null = null;
+  private recorder: CallRecorder | null = null;
   /** Disposition if the caller hangs up while in the PIN prompt. */
   private ivrDisposition: Disposition = 'unknown-caller';
   private timers: NodeJS.Timeout[] = [];
@@ -239,16 +239,10 @@ export class CallSession {
   private async startMedia(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined }): Promise<void> {
     const media = this.deps.media as MediaSettings;
     if (opts.record) {
-      const paths = recordingPaths(media.recordingDir, new Date(this.deps.now()), this.sessionId, this.callId);
-      ensureDir(paths);
-      this.recording = { paths, ep: epA };
-      try {
-        await epA.startRecording(paths.partial);
-        this.log.debug({ path: paths.partial }, 'recording started');
-      } catch (err) {
-        this.recording.error = (err as Error).message;
-        this.log.error({ err: this.recording.error }, 'recording failed to start; the call goes on unrecorded');
-      }
+      this.recorder = new CallRecorder(epA, {
+        dir: media.recordingDir, at: new Date(this.deps.now()), sessionId: this.sessionId, callId: this.callId, settleMs: media.recordingSettleMs,
+      }, this.log);
+      await this.recorder.start();
     }
     if (this.isOver()) return;
     if (media.consentAnnouncement) {
@@ -490,19 +484,9 @@ export class CallSession {
 
   /** Stops the recording, releases every media channel, and finalises the recording file. Never rejects. */
   private async release(): Promise<Cdr['recording']> {
-    const rec = this.recording;
-    if (rec && !rec.error) await rec.ep.stopRecording(rec.paths.partial).catch(() => undefined);
+    await this.recorder?.stop();
     await Promise.all(this.endpoints.map((ep) => ep.release()));
-    if (!rec) return null;
-    if (rec.error) return { path: '', durationSec: 0, bytes: 0, failed: true, error: rec.error };
-    try {
-      const info = await finalizeRecording(rec.paths, { settleMs: this.deps.media?.recordingSettleMs ?? 200 });
-      this.log.info({ path: info.path, durationSec: info.durationSec }, 'recording saved');
-      return { path: info.path, durationSec: Math.round(info.durationSec * 10) / 10, bytes: info.bytes, failed: false };
-    } catch (err) {
-      this.log.error({ err: (err as Error).message, path: rec.paths.partial }, 'recording failed');
-      return { path: rec.paths.partial, durationSec: 0, bytes: 0, failed: true, error: (err as Error).message };
-    }
+    return this.recorder ? this.recorder.finish() : null;
   }
 
   private clearTimers(): void {
