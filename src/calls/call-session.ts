@@ -221,7 +221,8 @@ export class CallSession {
     const media = this.deps.media as MediaSettings;
     const epA = answered?.ep ?? (await this.endpoint(server, this.call.info.sdp));
     if (!epA || this.isOver()) return;
-    if (!answered) this.call.progress(183, epA.localSdp);
+    // The media server's own SDP; scrubbed all the same, so no path sends the caller unscrubbed SDP.
+    if (!answered) this.call.progress(183, scrubSdp(epA.localSdp, [peer]));
     epA.startLoop(media.ringback);
     const epB = await this.endpoint(server);
     if (!epB || this.isOver()) return;
@@ -229,7 +230,7 @@ export class CallSession {
     this.placeCall(parties, peer, epB.localSdp, () => undefined, async (legB) => {
       await epB.modify(legB.remoteSdp);
       await epA.stopPlayback().catch(() => undefined);
-      const legA = this.legA ?? (await this.call.answer(epA.localSdp));
+      const legA = this.legA ?? (await this.call.answer(scrubSdp(epA.localSdp, [peer])));
       if (!this.connected(legA, legB, { a: (offer) => epA.modify(offer), b: (offer) => epB.modify(offer) })) return;
       await this.startMedia(epA, epB, opts);
     });
