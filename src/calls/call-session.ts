@@ -231,7 +231,11 @@ export class CallSession {
       await epB.modify(legB.remoteSdp);
       await epA.stopPlayback().catch(() => undefined);
       const legA = this.legA ?? (await this.call.answer(scrubSdp(epA.localSdp, [peer])));
-      if (!this.connected(legA, legB, { a: (offer) => epA.modify(offer), b: (offer) => epB.modify(offer) })) return;
+      const reinvites = {
+        a: (offer: string) => epA.modify(offer).then((ans) => scrubSdp(ans, [peer])),
+        b: (offer: string) => epB.modify(offer).then((ans) => scrubSdp(ans, [parties.caller])),
+      };
+      if (!this.connected(legA, legB, reinvites)) return;
       await this.startMedia(epA, epB, opts);
     });
   }

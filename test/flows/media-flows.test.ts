@@ -67,7 +67,7 @@ describe('media-anchored bridge', () => {
     const { call, legB } = await connectAnchored(h);
     const answer = await call.leg!.remoteReinvite('v=0\r\na=sendonly\r\n');
     expect(h.fs.endpoints[0]!.modifies).toContain('v=0\r\na=sendonly\r\n');
-    expect(answer).toBe(h.fs.endpoints[0]!.localSdp);
+    expect(answer).toContain(/^m=.*$/m.exec(h.fs.endpoints[0]!.localSdp)![0]);
     await legB.remoteReinvite('v=0\r\na=sendonly\r\nB');
     expect(h.fs.endpoints[1]!.modifies).toContain('v=0\r\na=sendonly\r\nB');
   });
