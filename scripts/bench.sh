@@ -8,6 +8,10 @@
 #   3. bench/sipp-load.ts   sipp at 100 and 300 calls/s through drachtio-server: maskbridge vs a
 #                           bare drachtio-srf B2BUA; skipped when drachtio-server is not found
 #                           (MB_E2E_DRACHTIO_BIN, or `drachtio` on PATH)
+#   4. bench/media-load.ts  media-anchored, recorded calls through drachtio-server and FreeSWITCH:
+#                           concurrent calls in steps with every recording checked, and INVITE->200
+#                           anchored vs signalling-only; skipped unless drachtio-server and
+#                           FreeSWITCH are both found (MB_E2E_FREESWITCH_BIN, or `freeswitch` on PATH)
 #
 # Everything runs on 127.0.0.1 and stops by itself; each run is bounded in requests and time.
 set -uo pipefail
@@ -18,7 +22,7 @@ for bin in redis-server sipp; do
 done
 
 status=0
-for b in lookup invite-cpu sipp-load; do
+for b in lookup invite-cpu sipp-load media-load; do
   echo "=== bench/$b.ts"
   npx tsx "bench/$b.ts" || { echo "bench/$b.ts failed with $?" >&2; status=1; }
 done

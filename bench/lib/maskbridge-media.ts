@@ -1,0 +1,108 @@
+/**
+ * maskbridge for bench/media-load.ts, in its own node process (bench/lib/server-child.ts), built
+ * by its composition root as in production: config/default.json plus this run's addresses, pino
+ * at 'info' (or as told) into a file (asynchronous), API off. Unlike bench/maskbridge-server.ts
+ * it takes a media mode: 'anchor' (FreeSWITCH, every call recorded) or 'none' (signalling only).
+ * While it runs it samples its live calls and media channels; the peaks come back in STATS.
+ *
+ *   node --import tsx bench/lib/maskbridge-media.ts '{"admin":{...},"redisUrl":"redis://...","gateway":"127.0.0.1:5070","dir":"/tmp/x","mode":"anchor","freeswitch":{...}}'
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log/logger.js';
+import { serveChild, type Running } from './server-child.js';
+
+export interface MediaServerConfig {
+  admin: { host: string; port: number; secret: string };
+  redisUrl: string;
+  gateway: string;
+  /** Where the log and the CDR spool go. */
+  dir: string;
+  mode: 'none' | 'anchor';
+  /** Needed for mode 'anchor': FreeSWITCH's event socket (host:port:secret) and the directory it records into. */
+  freeswitch?: { esl: string; recordingsDir: string };
+  logLevel: 'info' | 'warn' | 'debug';
+  /** Diagnostic, off by default: send each event-socket command in one TCP write (see eslOneWrite). */
+  eslOneWrite?: boolean;
+}
+
+interface EslConnection {
+  socket: { write(data: string): boolean };
+  emit(event: 'error', err: unknown): boolean;
+}
+
+/**
+ * Diagnostic patch of drachtio-modesl (the event-socket client under drachtio-fsmrf), in this
+ * process only. Its Connection.send() writes a command as several socket writes (the command,
+ * each header, the blank line); on a socket with Nagle's algorithm on, the last one waits for the
+ * ACK of the first, which FreeSWITCH delays (Linux: ~40 ms) because the command is incomplete.
+ * This sends the same bytes in one write, to measure what that costs.
+ */
+function eslOneWrite(): void {
+  const require = createRequire(import.meta.url);
+  const Connection = require('drachtio-modesl/lib/esl/Connection.js') as { prototype: { send(command: string, args?: Record<string, string>): void } };
+  Connection.prototype.send = function (this: EslConnection, command: string, args?: Record<string, string>): void {
+    const headers = Object.entries(args ?? {}).map(([k, v]) => `${k}: ${v}\n`).join('');
+    try {
+      this.socket.write(`${command}\n${headers}\n`);
+    } catch (err) {
+      this.emit('error', err);
+    }
+  };
+}
+
+export async function startMediaServer(cfg: MediaServerConfig): Promise<Running> {
+  if (cfg.mode === 'anchor' && !cfg.freeswitch) throw new Error('mode anchor needs freeswitch');
+  if (cfg.eslOneWrite) eslOneWrite();
+  const media = cfg.mode === 'anchor' && cfg.freeswitch
+    ? {
+        mode: 'anchor',
+        servers: [cfg.freeswitch.esl],
+        eslListenAddress: '127.0.0.1',
+        recording: { enabledByDefault: true, dir: cfg.freeswitch.recordingsDir },
+      }
+    : { mode: 'none' };
+  const config = loadConfig({
+    files: ['config/default.json'],
+    overrides: {
+      drachtio: cfg.admin,
+      redis: { url: cfg.redisUrl, keyPrefix: 'mb:' },
+      trunk: { inboundAllow: ['127.0.0.1/32'], outbound: { gateway: cfg.gateway } },
+      cdr: { spoolFile: join(cfg.dir, 'cdr-spool.jsonl') },
+      log: { level: cfg.logLevel },
+      api: { enabled: false },
+      media,
+    },
+  });
+  const log = createLogger(config.log, pino.destination({ dest: join(cfg.dir, `maskbridge-${cfg.mode}.log`), sync: false }));
+  const app = createApp(config, { log });
+  await app.start();
+  const ready = () => {
+    const h = app.health();
+    return h.drachtio && h.redis && h.media.every((m) => m.healthy);
+  };
+  const deadline = Date.now() + 15_000;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`maskbridge did not connect: ${JSON.stringify(app.health())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const peak = { liveCalls: 0, mediaChannels: 0 };
+  const sampler = setInterval(() => {
+    const h = app.health();
+    peak.liveCalls = Math.max(peak.liveCalls, h.liveCalls);
+    peak.mediaChannels = Math.max(peak.mediaChannels, h.media.reduce((n, m) => n + m.active, 0));
+  }, 100);
+  return {
+    async stop() {
+      clearInterval(sampler);
+      const live = app.registry.size;
+      await app.stop();
+      return { peakLiveCalls: peak.liveCalls, peakMediaChannels: peak.mediaChannels, liveCallsAtStop: live };
+    },
+  };
+}
+
+serveChild(() => startMediaServer(JSON.parse(process.argv[2] ?? '{}') as MediaServerConfig));
