@@ -55,6 +55,10 @@ declare module 'drachtio-fsmrf' {
 
     class MediaServer extends EventEmitter {
       readonly address: string;
+      /** The inbound event-socket connection (drachtio-modesl Connection). */
+      readonly conn: { socket?: import('node:net').Socket } | null;
+      /** Internal: the listener FreeSWITCH's outbound event sockets connect to (lib/mediaserver.js). */
+      readonly _server?: { server?: import('node:net').Server };
       maxSessions: number;
       currentSessions: number;
       cpuIdle: number;
