@@ -6,12 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-const xml = (name: string, body: string) =>
-  `<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="${name}">\n${body}\n</scenario>\n`;
-
-const send = (msg: string, attrs = '') =>
-  `  <send${attrs}>\n    <![CDATA[\n${msg.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n\n    ]]>\n  </send>`;
+import { send, xml } from '../../test/e2e/support/scenarios.js';
 
 const FROM = 'From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
 const TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';

@@ -6,11 +6,7 @@
  * per-message timeouts (sipp's -recv_timeout and -timeout bound the run).
  */
 
-const xml = (name: string, body: string) =>
-  `<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="${name}">\n${body}\n</scenario>\n`;
-
-const send = (msg: string, attrs = '') =>
-  `  <send${attrs}>\n    <![CDATA[\n${msg.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n\n    ]]>\n  </send>`;
+import { send, xml } from '../../test/e2e/support/scenarios.js';
 
 const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
 

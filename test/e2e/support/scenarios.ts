@@ -3,11 +3,13 @@
  * Any message a scenario does not expect makes sipp fail the call (exit code != 0).
  */
 
-const xml = (name: string, body: string) =>
+/** A sipp scenario document. */
+export const xml = (name: string, body: string) =>
   `<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="${name}">\n${body}\n</scenario>\n`;
 
-const send = (msg: string, retrans = false) =>
-  `  <send${retrans ? ' retrans="500"' : ''}>\n    <![CDATA[\n${msg.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n\n    ]]>\n  </send>`;
+/** A <send> of `msg`, one header per line; `attrs` is true for UDP retransmission or raw attributes. */
+export const send = (msg: string, attrs: boolean | string = false) =>
+  `  <send${typeof attrs === 'string' ? attrs : attrs ? ' retrans="500"' : ''}>\n    <![CDATA[\n${msg.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n\n    ]]>\n  </send>`;
 
 const reply = (status: string, extra = '') =>
   send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`);
