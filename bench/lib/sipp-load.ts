@@ -67,13 +67,19 @@ Content-Length: 0`, ' retrans="500"'),
   ].join('\n'));
 }
 
+/** sipp plays the RTP of `pcap` to the media address the other side gave. */
+export const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
+
 const reply = (status: string, extra = '') =>
   send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`);
 
-/** The called phone behind the gateway: answers at once (180, 200), waits for ACK and BYE. */
-export function uasScenario(): string {
+/**
+ * The called phone behind the gateway: answers at once (180, 200), waits for ACK and BYE.
+ * With `media`, it offers that SDP media section and plays `media.pcap` from the ACK on.
+ */
+export function uasScenario(media?: { sdp: string; pcap: string }): string {
   const to = '[last_To:];tag=[pid]SIPpTag01[call_number]';
-  return xml('bench called phone', [
+  return xml(media ? 'bench media called phone' : 'bench called phone', [
     '  <recv request="INVITE"/>',
     send(`SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\n[last_CSeq:]\nContact: <sip:[local_ip]:[local_port]>\nContent-Length: 0`),
     send(`
@@ -92,9 +98,9 @@ o=- 1 1 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000`, ' retrans="500"'),
+${media?.sdp ?? 'm=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000'}`, ' retrans="500"'),
     '  <recv request="ACK"/>',
+    ...(media ? [playPcap(media.pcap)] : []),
     '  <recv request="BYE"/>',
     reply('200 OK'),
     '  <timewait milliseconds="500"/>',

@@ -7,8 +7,8 @@
  */
 
 import { send, xml } from '../../test/e2e/support/scenarios.js';
+import { playPcap, uasScenario } from './sipp-load.js';
 
-const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
 
 /** PCMA only, plus telephone-event: the codec the pcaps carry. */
 const SDP_MEDIA = 'm=audio [media_port] RTP/AVP 8 101\na=rtpmap:8 PCMA/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\na=sendrecv';
@@ -72,34 +72,8 @@ Content-Length: 0`, ' retrans="500"'),
 
 /**
  * The called phone behind the gateway: 180 and 200 (PCMA) at once, then RTP from `pcap` from the
- * ACK until the BYE.
+ * ACK until the BYE (bench/lib/sipp-load.ts's phone, with media).
  */
 export function uasMediaScenario(pcap: string): string {
-  const to = '[last_To:];tag=[pid]SIPpTag01[call_number]';
-  return xml('bench media called phone', [
-    '  <recv request="INVITE"/>',
-    send(`SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\n[last_CSeq:]\nContact: <sip:[local_ip]:[local_port]>\nContent-Length: 0`),
-    send(`
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-${to}
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-${SDP_MEDIA}`, ' retrans="500"'),
-    '  <recv request="ACK"/>',
-    playPcap(pcap),
-    '  <recv request="BYE"/>',
-    send('SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0'),
-    '  <timewait milliseconds="500"/>',
-  ].join('\n'));
+  return uasScenario({ sdp: SDP_MEDIA, pcap });
 }
