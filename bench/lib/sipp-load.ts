@@ -11,12 +11,16 @@ import { send, xml } from '../../test/e2e/support/scenarios.js';
 const FROM = 'From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
 const TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
 
+/** sipp plays the RTP of `pcap` to the media address the other side gave. */
+export const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
+
 /**
  * The trunk: INVITE (response-time timer "invite" starts), provisional responses, 200 (timer
- * stops), ACK, hold, BYE from the caller.
+ * stops), ACK, hold, BYE from the caller. With `media`, it offers that SDP media section and
+ * plays `media.pcap` from the ACK on.
  */
-export function uacScenario(holdMs: number): string {
-  return xml('bench trunk caller', [
+export function uacScenario(holdMs: number, media?: { sdp: string; pcap: string }): string {
+  return xml(media ? 'bench media caller' : 'bench trunk caller', [
     send(`
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -35,10 +39,7 @@ o=- 53655765 2353687637 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv`, ' retrans="500" start_rtd="invite"'),
+${media?.sdp ?? 'm=audio [media_port] RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=sendrecv'}`, ' retrans="500" start_rtd="invite"'),
     ...['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`),
     '  <recv response="200" rrs="true" rtd="invite"/>',
     send(`
@@ -51,6 +52,7 @@ Call-ID: [call_id]
 CSeq: 1 ACK
 Max-Forwards: 70
 Content-Length: 0`),
+    ...(media ? [playPcap(media.pcap)] : []),
     `  <pause milliseconds="${holdMs}"/>`,
     send(`
 BYE [next_url] SIP/2.0
@@ -67,8 +69,6 @@ Content-Length: 0`, ' retrans="500"'),
   ].join('\n'));
 }
 
-/** sipp plays the RTP of `pcap` to the media address the other side gave. */
-export const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
 
 const reply = (status: string, extra = '') =>
   send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`);
