@@ -95,15 +95,6 @@ convict.addFormat({
   },
 });
 
-convict.addFormat({
-  name: 'string-list',
-  validate(value: unknown) {
-    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error('must be a list of strings');
-  },
-  coerce(value: unknown) {
-    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
-  },
-});
 
 convict.addFormat({
   name: 'media-servers',
@@ -226,7 +217,3 @@ export const schema = {
     },
   },
 } as const;
-
-export function buildConvict() {
-  return convict(schema);
-}
