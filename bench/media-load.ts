@@ -7,8 +7,7 @@
  *   env: BENCH_MEDIA_STEPS (50,100,150,200,250,300,400), BENCH_MEDIA_HOLD_S (30), BENCH_MEDIA_DELAY_CALLS (300),
  *        BENCH_MEDIA_DELAY_RATE (10), BENCH_MEDIA_DELAY_HOLD_S (3), BENCH_MEDIA_DELAY_ROUNDS (2),
  *        BENCH_MEDIA_PARTS (capacity,delay), BENCH_MEDIA_KEEP=1 (keep the recordings of passed runs),
- *        BENCH_MEDIA_LOG_LEVEL (info; or warn, debug), BENCH_MEDIA_ESL_ONE_WRITE=1 (diagnostic, see
- *        bench/lib/maskbridge-media.ts: patches the event-socket client in the maskbridge process)
+ *        BENCH_MEDIA_LOG_LEVEL (info; or warn, debug)
  *
  * 1. Capacity: steps of N concurrent calls. Each step gets a fresh drachtio-server, FreeSWITCH
  *    (4 RTP ports per call) and maskbridge process; sipp places N calls (-m N -l N), each from
@@ -53,7 +52,6 @@ const DELAY_ROUNDS = Number(process.env.BENCH_MEDIA_DELAY_ROUNDS ?? '2');
 const PARTS = list(process.env.BENCH_MEDIA_PARTS ?? 'capacity,delay');
 const KEEP = process.env.BENCH_MEDIA_KEEP === '1';
 const LOG_LEVEL = (process.env.BENCH_MEDIA_LOG_LEVEL ?? 'info') as MediaServerConfig['logLevel'];
-const ESL_ONE_WRITE = process.env.BENCH_MEDIA_ESL_ONE_WRITE === '1';
 /** The ramp never places calls slower than this (calls/s). */
 const MIN_RATE = 10;
 /** The target from the issue. */
@@ -324,7 +322,7 @@ async function measureLoad(opts: LoadOptions, shared: Shared, onExit: (stop: () 
   const gatewayPort = await freeUdpPort();
   const serverConfig: MediaServerConfig = {
     admin: servers.drachtio.admin, redisUrl: shared.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode,
-    logLevel: LOG_LEVEL, eslOneWrite: ESL_ONE_WRITE,
+    logLevel: LOG_LEVEL,
     ...(mode === 'anchor'
       ? { freeswitch: { esl: `${servers.fs.esl.host}:${servers.fs.esl.port}:${servers.fs.esl.secret}`, recordingsDir: servers.fs.recordingsDir } }
       : {}),
@@ -691,7 +689,6 @@ async function main(): Promise<void> {
       const version = await eslApi(servers.fs.esl, 'version').catch(() => '?');
       await stop();
       console.log(`${version.trim()} | ${sippVersion} | ${maxCalls} sessions, one caller per call | pcaps ${pcapSec} s, ${TONES.caller} Hz caller / ${TONES.callee} Hz callee | maskbridge log level ${LOG_LEVEL}\n`);
-      if (ESL_ONE_WRITE) console.log('DIAGNOSTIC: BENCH_MEDIA_ESL_ONE_WRITE=1, maskbridge runs with a patched event-socket client (not as shipped)\n');
     }
     const redisPid = findPid(`127.0.0.1:${redisServer.port}`) ?? findPid(`--port ${redisServer.port} `);
     const shared: Shared = { base, redis, redisUrl: redisServer.url, redisPid, injection, pcaps };

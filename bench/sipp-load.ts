@@ -126,7 +126,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
   const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
   const server = target === 'bare'
     ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V }, nodeArgs)
-    : await spawnChild('bench/maskbridge-server.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir }, nodeArgs);
+    : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info' }, nodeArgs);
   onExit(() => server.stop());
   if (target === 'maskbridge') await opts.redis.del('mb:cdr');
 

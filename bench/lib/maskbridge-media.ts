@@ -1,13 +1,13 @@
 /**
- * maskbridge for bench/media-load.ts, in its own node process (bench/lib/server-child.ts), built
- * by its composition root as in production: config/default.json plus this run's addresses, pino
- * at 'info' (or as told) into a file (asynchronous), API off. Unlike bench/maskbridge-server.ts
- * it takes a media mode: 'anchor' (FreeSWITCH, every call recorded) or 'none' (signalling only).
+ * maskbridge for the load benchmarks (bench/sipp-load.ts, bench/media-load.ts), in its own node
+ * process (bench/lib/server-child.ts), built by its composition root as in production:
+ * config/default.json plus this run's addresses, pino at 'info' (or as told) into a file
+ * (asynchronous, like stdout in production), API off. Media mode 'anchor' (FreeSWITCH, every call
+ * recorded) or 'none' (signalling only).
  * While it runs it samples its live calls and media channels; the peaks come back in STATS.
  *
  *   node --import tsx bench/lib/maskbridge-media.ts '{"admin":{...},"redisUrl":"redis://...","gateway":"127.0.0.1:5070","dir":"/tmp/x","mode":"anchor","freeswitch":{...}}'
  */
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
@@ -25,38 +25,10 @@ export interface MediaServerConfig {
   /** Needed for mode 'anchor': FreeSWITCH's event socket (host:port:secret) and the directory it records into. */
   freeswitch?: { esl: string; recordingsDir: string };
   logLevel: 'info' | 'warn' | 'debug';
-  /** Diagnostic, off by default: send each event-socket command in one TCP write (see eslOneWrite). */
-  eslOneWrite?: boolean;
-}
-
-interface EslConnection {
-  socket: { write(data: string): boolean };
-  emit(event: 'error', err: unknown): boolean;
-}
-
-/**
- * Diagnostic patch of drachtio-modesl (the event-socket client under drachtio-fsmrf), in this
- * process only. Its Connection.send() writes a command as several socket writes (the command,
- * each header, the blank line); on a socket with Nagle's algorithm on, the last one waits for the
- * ACK of the first, which FreeSWITCH delays (Linux: ~40 ms) because the command is incomplete.
- * This sends the same bytes in one write, to measure what that costs.
- */
-function eslOneWrite(): void {
-  const require = createRequire(import.meta.url);
-  const Connection = require('drachtio-modesl/lib/esl/Connection.js') as { prototype: { send(command: string, args?: Record<string, string>): void } };
-  Connection.prototype.send = function (this: EslConnection, command: string, args?: Record<string, string>): void {
-    const headers = Object.entries(args ?? {}).map(([k, v]) => `${k}: ${v}\n`).join('');
-    try {
-      this.socket.write(`${command}\n${headers}\n`);
-    } catch (err) {
-      this.emit('error', err);
-    }
-  };
 }
 
 export async function startMediaServer(cfg: MediaServerConfig): Promise<Running> {
   if (cfg.mode === 'anchor' && !cfg.freeswitch) throw new Error('mode anchor needs freeswitch');
-  if (cfg.eslOneWrite) eslOneWrite();
   const media = cfg.mode === 'anchor' && cfg.freeswitch
     ? {
         mode: 'anchor',

@@ -71,24 +71,14 @@ a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-15
 a=sendrecv`;
 
-const ACK_2XX = `
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${CALLER_FROM}
+/** The caller's ACK: to the dialog's remote target for a 2xx, or hop-by-hop (INVITE's branch) for a failure. */
+const ack = (kind: '2xx' | 'failure', branch = '[branch]', cseq = 1) => `
+ACK ${kind === '2xx' ? '[next_url]' : 'sip:[service]@[remote_ip]:[remote_port]'} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=${branch}
+${kind === '2xx' ? '[routes]\n' : ''}${CALLER_FROM}
 ${CALLER_TO}[peer_tag_param]
 Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0`;
-
-const ACK_FAILURE = `
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-1]
-${CALLER_FROM}
-${CALLER_TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
+CSeq: ${cseq} ACK
 Max-Forwards: 70
 Content-Length: 0`;
 
@@ -111,7 +101,7 @@ export function uacScenario(plan: UacPlan): string {
     parts.push(`  <recv response="100" optional="true"/>`);
     if (plan.earlyMedia) parts.push(`  <recv response="183"/>`);
     parts.push(`  <recv response="${plan.status}" timeout="15000"/>`);
-    parts.push(send(ACK_FAILURE.replace('[branch-1]', inviteBranch())));
+    parts.push(send(ack('failure', inviteBranch())));
   } else if (plan.outcome === 'cancel') {
     parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="${plan.ringing ?? 180}"/>`, `  <pause milliseconds="${plan.afterMs ?? 300}"/>`);
     parts.push(send(`
@@ -124,9 +114,9 @@ CSeq: 1 CANCEL
 Max-Forwards: 70
 Content-Length: 0`));
     parts.push(`  <recv response="200"/>`, `  <recv response="487"/>`);
-    parts.push(send(ACK_FAILURE.replace('[branch-1]', inviteBranch())));
+    parts.push(send(ack('failure', inviteBranch())));
   } else {
-    parts.push(...PROVISIONALS, `  <recv response="200" rrs="true" timeout="15000"/>`, send(ACK_2XX));
+    parts.push(...PROVISIONALS, `  <recv response="200" rrs="true" timeout="15000"/>`, send(ack('2xx')));
     if (media.pcap) parts.push(playPcap(media));
     if (plan.dtmf) parts.push(`  <pause milliseconds="500"/>`, playPcap({ pcap: plan.dtmf }));
     let cseq = 2;
@@ -154,7 +144,7 @@ t=0 0
 ${sdpMedia(media)}
 a=${direction}`, true));
         parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
-        parts.push(send(ACK_2XX.replace('CSeq: 1 ACK', `CSeq: ${cseq} ACK`)));
+        parts.push(send(ack('2xx', '[branch]', cseq)));
         cseq++;
       }
     }
