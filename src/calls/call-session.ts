@@ -309,6 +309,7 @@ export class CallSession {
     this.timers.push(setTimeout(() => this.onRingTimeout(), policy.ringTimeoutMs));
     attempt.answered.then(
       async (legB) => {
+        this.attempt = null; // answered: nothing left to cancel
         if (this.state !== 'dialing') {
           void legB.hangup(); // answered after cancel or timeout: release it
           return;
@@ -323,7 +324,10 @@ export class CallSession {
           else this.fail(500, 'Server Internal Error', 'failed', 'error');
         }
       },
-      (err: unknown) => this.onCalleeFailed(err),
+      (err: unknown) => {
+        this.attempt = null;
+        this.onCalleeFailed(err);
+      },
     );
   }
 

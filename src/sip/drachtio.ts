@@ -129,7 +129,10 @@ export class DrachtioSipPort implements SipPort {
   dial(request: OutboundRequest, events: OutboundEvents): OutboundAttempt {
     let sent: Req | null = null;
     let cancelRequested = false;
+    // A CANCEL only means something before the final response; after it, it is a stray request.
+    let settled = false;
     const cancelSent = (): void => {
+      if (settled) return;
       try {
         sent?.cancel();
       } catch (err) {
@@ -147,8 +150,12 @@ export class DrachtioSipPort implements SipPort {
     const opts: Srf.CreateUACOptions = { headers: { ...request.headers, ...SDP }, localSdp: request.sdp };
     if (request.auth) opts.auth = request.auth;
     const answered = (this.srf.createUAC(request.uri, opts, callbacks as never) as Promise<Srf.Dialog>).then(
-      (dialog) => new DrachtioLeg(dialog, this.log) as CallLeg,
+      (dialog) => {
+        settled = true;
+        return new DrachtioLeg(dialog, this.log) as CallLeg;
+      },
       (err: Error & { status?: number; reason?: string }) => {
+        settled = true;
         throw new OutboundFailure(typeof err.status === 'number' ? err.status : 503, err.reason ?? err.message);
       },
     );

@@ -89,6 +89,19 @@ describe('A calls V and B answers', () => {
     expect(h.cdr.records[0]).toMatchObject({ disposition: 'answered', endedBy: 'callee' });
   });
 
+  it('never asks to CANCEL the INVITE B answered when the call ends', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-4c' });
+    const call = h.sip.invite(inviteFrom(A));
+    await settle();
+    h.sip.dials[0]!.answer();
+    await settle();
+    call.leg!.remoteHangup();
+    await settle();
+    expect(h.cdr.records).toHaveLength(1);
+    expect(h.sip.dials[0]!.cancelRequests).toBe(0);
+  });
+
   it('relays re-INVITEs (hold) between the legs with scrubbed SDP', async () => {
     const h = createHarness();
     h.sessions.add({ id: 'order-5' });

@@ -118,6 +118,8 @@ export class FakeInboundCall implements InboundCall {
 
 export class FakeDial {
   cancelled = false;
+  /** Every cancel() the app asked for, including ones the port ignores (after the answer). */
+  cancelRequests = 0;
   leg: FakeLeg | null = null;
   private settle!: { resolve: (leg: CallLeg) => void; reject: (err: unknown) => void };
   readonly answered: Promise<CallLeg>;
@@ -158,6 +160,7 @@ export class FakeSipPort implements SipPort {
     return {
       answered: d.answered,
       cancel: () => {
+        d.cancelRequests++;
         if (d.cancelled || d.leg) return;
         d.cancelled = true;
         if (!this.holdCancels) d.fail(487);
