@@ -303,7 +303,7 @@ export class CallSession {
     const { policy, sip } = this.deps;
     const req = buildOutboundRequest({ ...policy.outbound, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
     this.state = 'dialing';
-    this.log.info({ direction: this.direction, callee: this.deps.fmt(peer), media: this.mediaMode }, 'calling the other party');
+    this.log.debug({ direction: this.direction, callee: this.deps.fmt(peer), media: this.mediaMode }, 'calling the other party');
     const attempt = sip.dial(req, { onProgress: (status, body) => this.state === 'dialing' && onProgress(status, body) });
     this.attempt = attempt;
     this.timers.push(setTimeout(() => this.onRingTimeout(), policy.ringTimeoutMs));
@@ -341,7 +341,7 @@ export class CallSession {
     this.state = 'connected';
     this.answeredAt = this.deps.now();
     this.clearTimers();
-    this.log.info('call connected');
+    this.log.debug('call connected');
     legB.onEnded(() => this.endConnected('callee'));
     legA.onReinvite(reinvites.a);
     legB.onReinvite(reinvites.b);
@@ -455,7 +455,6 @@ export class CallSession {
 
   private endConnected(endedBy: EndedBy): void {
     if (this.state !== 'connected') return;
-    this.log.info({ endedBy }, 'call ended');
     this.finish(200, 'answered', endedBy);
   }
 
@@ -469,7 +468,7 @@ export class CallSession {
     void this.legA?.hangup();
     void this.legB?.hangup();
     void this.release().then((recording) => {
-      this.deps.cdr.write({
+      const cdr: Cdr = {
         id: randomUUID(),
         callId: this.callId,
         sessionId: this.sessionId,
@@ -484,7 +483,13 @@ export class CallSession {
         endedBy,
         media: this.mediaMode,
         recording,
-      });
+      };
+      this.deps.cdr.write(cdr);
+      // The call's one info line (the steps before it are at debug): what the CDR says, numbers aside.
+      this.log.info({
+        disposition, status: finalStatus, endedBy, direction: this.direction, media: this.mediaMode, durationSec: cdr.durationSec,
+        ...(recording ? { recording: recording.failed ? 'failed' : recording.path } : {}),
+      }, 'call finished');
       this.deps.metrics.calls.inc({ disposition });
       this.deps.metrics.activeCalls.dec();
       this.resolveDone();

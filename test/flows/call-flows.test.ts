@@ -312,6 +312,20 @@ describe('logging', () => {
     expect(JSON.stringify(h.logs)).not.toContain(A.slice(1));
   });
 
+  it('logs an answered call at info level once, when it ends, with what its CDR says', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-17b' });
+    const call = h.sip.invite(inviteFrom(A));
+    await settle();
+    h.sip.dials[0]!.answer();
+    await settle();
+    call.leg!.remoteHangup();
+    await settle();
+    const info = h.logs.filter((l) => l.callId === call.info.callId && (l.level as number) >= 30);
+    expect(info).toHaveLength(1);
+    expect(info[0]).toMatchObject({ msg: 'call finished', sessionId: 'order-17b', disposition: 'answered', status: 200, endedBy: 'caller', direction: 'a->b' });
+  });
+
   it('logs numbers in full when redaction is off', async () => {
     const h = createHarness({ log: { redactNumbers: false } });
     h.sessions.add({ id: 'order-18' });
