@@ -16,6 +16,34 @@ const DIALLABLE = /^[+\d\s().-]+$/;
  * visual separators. Throws NumberFormatError for anything that is not a valid number.
  */
 export function toE164(raw: string, defaultRegion: string): string {
+  const key = `${defaultRegion}:${raw}`;
+  const known = memo.get(key);
+  if (typeof known === 'string') return known;
+  if (known) throw new NumberFormatError(raw, known.problem);
+  try {
+    const e164 = parseE164(raw, defaultRegion);
+    remember(key, e164);
+    return e164;
+  } catch (err) {
+    if (err instanceof NumberFormatError) remember(key, { problem: err.problem });
+    throw err;
+  }
+}
+
+/**
+ * Results of toE164 by region and input, at most MEMO_LIMIT, oldest dropped first. Parsing with
+ * libphonenumber-js costs tens of µs and sits on every INVITE's path; the same virtual numbers
+ * and callers come back all day.
+ */
+const MEMO_LIMIT = 20_000;
+const memo = new Map<string, string | { problem: string }>();
+
+function remember(key: string, value: string | { problem: string }): void {
+  if (memo.size >= MEMO_LIMIT) memo.delete(memo.keys().next().value as string);
+  memo.set(key, value);
+}
+
+function parseE164(raw: string, defaultRegion: string): string {
   const input = decodeUser(raw).trim();
   if (input.length === 0) throw new NumberFormatError(raw, 'empty');
   if (input.length > 32 || !DIALLABLE.test(input)) throw new NumberFormatError(raw, 'unexpected characters');

@@ -25,11 +25,26 @@ export function buildAcl(entries: string[]): BlockList {
 
 /** 403 unless the INVITE comes from an allowed trunk address. */
 export function checkSource(acl: BlockList, info: InviteInfo): void {
-  const addr = info.sourceAddress.replace(/^::ffff:/, '');
-  const family = isIP(addr);
-  if (family === 0 || !acl.check(addr, family === 6 ? 'ipv6' : 'ipv4')) {
+  if (!allowed(acl, info.sourceAddress)) {
     throw new SipRejection(403, 'Forbidden', 'rejected-acl', `source ${info.sourceAddress} is not an allowed trunk`);
   }
+}
+
+/** Verdicts by ACL and source address: trunks are few, and BlockList#check costs tens of µs. */
+const verdicts = new WeakMap<BlockList, Map<string, boolean>>();
+const VERDICT_LIMIT = 4096;
+
+function allowed(acl: BlockList, source: string): boolean {
+  let known = verdicts.get(acl);
+  if (!known) verdicts.set(acl, (known = new Map()));
+  const cached = known.get(source);
+  if (cached !== undefined) return cached;
+  const addr = source.replace(/^::ffff:/, '');
+  const family = isIP(addr);
+  const ok = family !== 0 && acl.check(addr, family === 6 ? 'ipv6' : 'ipv4');
+  if (known.size >= VERDICT_LIMIT) known.clear();
+  known.set(source, ok);
+  return ok;
 }
 
 export interface CallParties {

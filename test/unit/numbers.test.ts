@@ -30,6 +30,18 @@ describe('toE164', () => {
     if (problem) expect(() => toE164(input, 'IN')).toThrow(problem);
   });
 
+  it('gives the same answer the second time (results are remembered per region)', () => {
+    expect(toE164('9812341234', 'IN')).toBe('+919812341234');
+    expect(toE164('9812341234', 'IN')).toBe('+919812341234');
+    expect(toE164('2025550143', 'US')).toBe('+12025550143');
+    expect(() => toE164('2025550143', 'IN')).not.toThrow();
+    expect(toE164('2025550143', 'IN')).toBe('+912025550143');
+    for (let i = 0; i < 2; i++) {
+      expect(() => toE164('+1234', 'IN')).toThrow(NumberFormatError);
+      expect(() => toE164('+1234', 'IN')).toThrow('wrong length');
+    }
+  });
+
   it('isE164 accepts only canonical form', () => {
     expect(isE164('+919812341234')).toBe(true);
     expect(isE164('919812341234')).toBe(false);
