@@ -10,7 +10,6 @@
  * SDP: rewritten so no field echoes a party (o= username, s=, i=, u=, e=, p=, k= and media i=),
  * then any line still carrying a protected number is dropped.
  */
-import { parse, write } from 'sdp-transform';
 import type { InviteInfo, OutboundRequest } from './port.js';
 
 export const LEAK_HEADERS = [
@@ -78,29 +77,42 @@ export function containsNumber(text: string, numbers: string[]): boolean {
   return numberNeedles(numbers).some((needle) => text.includes(needle));
 }
 
-/** Rewrites identifying SDP fields; returns '' for an empty body. Never throws. */
+/**
+ * Rewrites identifying SDP fields; returns '' for an empty body. Never throws.
+ *
+ * A line filter, not a parse and re-write: every line is kept byte for byte except
+ *   o=  the username becomes "-" (the session id and version stay: re-offers must keep them),
+ *   s=  becomes "s=-",
+ *   i=, u=, e=, p=, k= (session or media level) and a=label: are dropped,
+ * and then any line still holding a protected number is dropped. Nothing else needs to be
+ * understood to do that, and nothing is reordered or normalised on the way through.
+ */
 export function scrubSdp(sdp: string, protectedNumbers: string[]): string {
   if (!sdp || !sdp.trim()) return '';
-  let out: string;
-  try {
-    const s = parse(sdp) as ReturnType<typeof parse> & Record<string, unknown>;
-    if (s.origin) s.origin.username = '-';
-    s.name = '-';
-    for (const field of ['description', 'uri', 'email', 'phone', 'key'] as const) delete s[field];
-    for (const m of s.media ?? []) {
-      const media = m as typeof m & Record<string, unknown>;
-      delete media.description;
-      delete media.label;
-    }
-    out = write(s);
-  } catch {
-    out = sdp;
-  }
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
   const needles = numberNeedles(protectedNumbers);
-  if (needles.length === 0) return out;
-  const eol = out.includes('\r\n') ? '\r\n' : '\n';
-  return out
-    .split(/\r?\n/)
-    .filter((line) => !needles.some((n) => line.includes(n)))
-    .join(eol);
+  let out = '';
+  for (const line of sdp.split(/\r?\n/)) {
+    const kept = scrubLine(line);
+    if (kept === null || needles.some((n) => kept.includes(n))) continue;
+    out += kept + eol;
+  }
+  return out;
+}
+
+/** SDP line types that only ever describe a party: session/media information, URI, email, phone, key. */
+const DROPPED_TYPES = new Set(['i', 'u', 'e', 'p', 'k']);
+
+function scrubLine(line: string): string | null {
+  if (line === '') return null;
+  if (line[1] !== '=') return line;
+  const type = line[0] as string;
+  if (DROPPED_TYPES.has(type)) return null;
+  if (type === 's') return 's=-';
+  if (type === 'o') {
+    const space = line.indexOf(' ');
+    return space > 0 ? `o=-${line.slice(space)}` : 'o=- 0 0 IN IP4 0.0.0.0';
+  }
+  if (type === 'a' && line.startsWith('a=label:')) return null;
+  return line;
 }

@@ -106,6 +106,16 @@ describe('scrubSdp', () => {
     expect(out).toContain('a=sendonly');
   });
 
+  it('drops identity fields that hold no number at all (names, addresses, keys)', () => {
+    const out = scrubSdp('v=0\r\no=alice.smith 7 7 IN IP4 127.0.0.5\r\ns=Alice Smith\r\ni=Alice\'s phone\r\nu=https://alice.example\r\ne=alice@example.com\r\np=(see directory)\r\nk=clear:secret\r\nc=IN IP4 127.0.0.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\ni=Alice mic\r\nk=prompt\r\na=label:alice\r\na=rtpmap:0 PCMU/8000\r\n', [A]);
+    expect(out).toBe('v=0\r\no=- 7 7 IN IP4 127.0.0.5\r\ns=-\r\nc=IN IP4 127.0.0.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n');
+  });
+
+  it('keeps every other line as it was, in its order, with the body\'s own line ends', () => {
+    const body = 'v=0\no=- 1 2 IN IP4 127.0.0.5\ns=-\nc=IN IP4 127.0.0.5\nb=AS:64\nt=0 0\na=x-unknown:foo bar\nm=audio 4000 RTP/AVP 8 0 101\na=fmtp:101 0-15\na=rtpmap:101 telephone-event/8000\na=ptime:20\na=rtcp:4001\na=sendonly\n';
+    expect(scrubSdp(body, [A])).toBe(body);
+  });
+
   it('returns an empty body for no SDP and never throws on garbage', () => {
     expect(scrubSdp('', [A])).toBe('');
     expect(() => scrubSdp('\u0000not sdp at all', [A])).not.toThrow();
