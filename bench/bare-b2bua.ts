@@ -1,7 +1,9 @@
 /**
  * The baseline for bench/sipp-load.ts: the least a drachtio-srf B2BUA can do. Every INVITE is
- * bridged with srf.createB2BUA to sip:{called number}@{uas}, rewriting only From to the virtual
+ * bridged with srf.createB2BUA to sip:{calling number}@{uas}, rewriting only From to the virtual
  * number; no lookup, no policy, no scrubbing, no CDR, no logging. BYE on one leg ends the other.
+ * (The calling number as the Request-URI user lets sipp-load pair each call's INVITE at the
+ * phone with the trunk's, as maskbridge's unique callee numbers do; it costs nothing.)
  *
  *   node --import tsx bench/bare-b2bua.ts '{"admin":{"host":"127.0.0.1","port":9022,"secret":"cymru"},"uas":"127.0.0.1:5070","virtualNumber":"+912240001000"}'
  */
@@ -25,7 +27,7 @@ export async function startBare(cfg: BareConfig): Promise<Running> {
   const counts = { invites: 0, bridged: 0, failed: 0 };
   srf.invite((req, res) => {
     counts.invites++;
-    srf.createB2BUA(req, res, `sip:${req.calledNumber}@${cfg.uas}`, {
+    srf.createB2BUA(req, res, `sip:${req.callingNumber}@${cfg.uas}`, {
       headers: { From: `<sip:${cfg.virtualNumber}@localhost>` },
     }).then(
       ({ uas, uac }) => {

@@ -5,13 +5,16 @@
  *
  *   MB_E2E_DRACHTIO_BIN=/opt/drachtio/bin/drachtio npx tsx bench/sipp-load.ts
  *   env: BENCH_SIPP_CALLS (3000), BENCH_SIPP_RATES (100,300), BENCH_SIPP_HOLD_MS (1000),
- *        BENCH_SIPP_ROUNDS (2: bare, maskbridge, then maskbridge, bare), BENCH_SIPP_CPU_PROF=1 (V8 profiles)
+ *        BENCH_SIPP_ROUNDS (2: bare, maskbridge, then maskbridge, bare), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
+ *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
  *
  * Each call: INVITE -> (100/180) -> 200 -> ACK -> hold -> caller's BYE -> 200. Every call has its
  * own caller number (sipp -inf, [field0]) with an open session in Redis. INVITE->200 per call is
  * read from the UAC's -trace_shortmsg log (µs timestamps); sipp's own response-time timer
  * (start_rtd/rtd, -trace_rtt -rtt_freq 1) is reported too, but it only has whole milliseconds.
- * Each run gets a fresh drachtio-server and a fresh server process; everything is on 127.0.0.1
+ * Each run gets a fresh drachtio-server and a fresh server process, warmed up first with calls
+ * from other callers (their own sessions), so V8's JIT has compiled the hot paths of both B2BUAs
+ * before anything is measured, as in a process that has been up for a while; everything is on 127.0.0.1
  * and every process is bounded (-m, -timeout) with a last-resort kill. drachtio's log (~25 MB
  * a run at log level info) is deleted after a run without failures.
  */
@@ -26,12 +29,14 @@ import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget } from '../te
 import { busyShare, counterDelta, cpuTimes, findPid, sysctl, udpCounters, udpReceiveBuffer, watchRun, type UdpSocketSample } from './lib/host.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { spawnChild, type ChildStats } from './lib/server-child.js';
-import { readRttMs, readShortMessages, readStatCsv, runSipp, uacScenario, uasScenario, writeInjectionFile } from './lib/sipp-load.js';
+import { readLegSplit, readRttMs, readShortMessages, readStatCsv, runSipp, uacScenario, uasScenario, writeInjectionFile, type LegSplit } from './lib/sipp-load.js';
 
 const CALLS = Number(process.env.BENCH_SIPP_CALLS ?? '3000');
 const RATES = (process.env.BENCH_SIPP_RATES ?? '100,300').split(',').map(Number);
 const HOLD_MS = Number(process.env.BENCH_SIPP_HOLD_MS ?? '1000');
 const ROUNDS = Number(process.env.BENCH_SIPP_ROUNDS ?? '2');
+const WARMUP_CALLS = Number(process.env.BENCH_SIPP_WARMUP ?? '1000');
+const WARMUP_RATE = 100;
 const V = '+912240001000';
 const SIPP_BUFFER = 1 << 20;
 /** Set to write a V8 CPU profile of each B2BUA process into its run directory. */
@@ -41,6 +46,9 @@ type Target = 'bare' | 'maskbridge';
 
 const caller = (i: number) => `+9198100${String(i).padStart(5, '0')}`;
 const peer = (i: number) => `+9198200${String(i).padStart(5, '0')}`;
+/** Warm-up calls use callers and sessions of their own, so nothing measured was seen before. */
+const warmCaller = (i: number) => `+9198300${String(i).padStart(5, '0')}`;
+const warmPeer = (i: number) => `+9198400${String(i).padStart(5, '0')}`;
 
 interface RunResult {
   target: Target;
@@ -58,6 +66,8 @@ interface RunResult {
   /** INVITE -> 200 and INVITE -> 180 per call, ms, from the UAC's -trace_shortmsg (µs resolution). */
   toAnswer: number[];
   toRinging: number[];
+  /** INVITE->200 split at the phone: see LegSplit (bench/lib/sipp-load.ts). */
+  split: LegSplit;
   /** sipp's own rtd INVITE -> 200 values (whole ms on its clock tick). */
   rtd: number[];
   /** CPU µs per call attempt by process while the load ran. */
@@ -100,6 +110,7 @@ interface RunOptions {
   redisUrl: string;
   redis: Redis;
   injection: string;
+  warmInjection: string;
 }
 
 /** One run; whatever it started is stopped on the way out, also when it fails half way. */
@@ -128,6 +139,10 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V }, nodeArgs)
     : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info' }, nodeArgs);
   onExit(() => server.stop());
+  if (WARMUP_CALLS > 0) {
+    const warm = await warmUp(join(dir, 'warmup'), `${drachtio.sip.host}:${drachtio.sip.port}`, gatewayPort, opts.warmInjection);
+    notes.push(`warm-up: ${warm}`);
+  }
   if (target === 'maskbridge') await opts.redis.del('mb:cdr');
 
   const timeoutSec = Math.ceil(CALLS / rate + HOLD_MS / 1000 + 30);
@@ -135,7 +150,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     '-timeout', `${timeoutSec}s`, '-trace_stat', '-fd', '1', '-trace_err'];
   const uas = runSipp('uas', dir, [
     '-sf', writeScenario(dir, 'uas.xml', uasScenario()), '-p', String(gatewayPort), '-mp', String(await freeUdpPort()),
-    '-stf', 'uas-stat.csv', '-error_file', 'uas-errors.log', ...common,
+    '-stf', 'uas-stat.csv', '-error_file', 'uas-errors.log', '-trace_shortmsg', '-shortmessage_file', 'uas-short.log', ...common,
   ]);
   onExit(() => uas.kill());
   await sleep(300);
@@ -210,6 +225,11 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     uacExit, uasExit, elapsedSec,
     toAnswer: timings.toAnswer,
     toRinging: timings.toRinging,
+    // The phone sees peer(i) from maskbridge and caller(i) from the bare B2BUA: both end in i.
+    split: readLegSplit(join(dir, 'uac-short.log'), join(dir, 'uas-short.log'), (uri) => {
+      const m = /^sips?:\+?9198[12]00(\d{5})@/.exec(uri);
+      return m ? Number(m[1]) : null;
+    }),
     rtd: readRttMs(dir, 'uac'),
     cpuPerCall: {
       server: per(watched.cpuUs.server ?? Number.NaN),
@@ -220,6 +240,33 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     },
     hostBusy, udp: watched.udp, udpErrors, drachtioRcvBuf, cdrs, notes,
   };
+}
+
+/**
+ * WARMUP_CALLS calls at WARMUP_RATE through the B2BUA about to be measured, with their own phone
+ * on the same gateway port (gone before the measured phone binds it). Returns a summary.
+ */
+async function warmUp(dir: string, drachtioAddr: string, gatewayPort: number, injection: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const timeoutSec = Math.ceil(WARMUP_CALLS / WARMUP_RATE + HOLD_MS / 1000 + 20);
+  const common = ['-i', '127.0.0.1', '-m', String(WARMUP_CALLS), '-nostdin', '-timeout', `${timeoutSec}s`, '-trace_stat'];
+  const uas = runSipp('warm-uas', dir, ['-sf', writeScenario(dir, 'uas.xml', uasScenario()), '-p', String(gatewayPort),
+    '-mp', String(await freeUdpPort()), '-stf', 'uas-stat.csv', ...common]);
+  await sleep(300);
+  const uac = runSipp('warm-uac', dir, [drachtioAddr, '-sf', writeScenario(dir, 'uac.xml', uacScenario(HOLD_MS)), '-inf', injection, '-s', V,
+    '-p', String(await freeUdpPort()), '-mp', String(await freeUdpPort()), '-r', String(WARMUP_RATE), '-rp', '1000', '-l', '5000',
+    '-recv_timeout', '10000', '-stf', 'uac-stat.csv', ...common]);
+  const killAll = setTimeout(() => {
+    uac.kill();
+    uas.kill();
+  }, (timeoutSec + 20) * 1000);
+  await uac.done;
+  const uasGone = setTimeout(() => uas.kill(), 10_000);
+  await uas.done;
+  clearTimeout(killAll);
+  clearTimeout(uasGone);
+  const stat = readStatCsv(join(dir, 'uac-stat.csv'));
+  return `${intOf(stat['SuccessfulCall(C)'])} of ${WARMUP_CALLS} calls ok at ${WARMUP_RATE}/s`;
 }
 
 function writeScenario(dir: string, name: string, text: string): string {
@@ -253,13 +300,18 @@ async function main(): Promise<void> {
     }
     const injection = join(dir, 'callers.csv');
     writeInjectionFile(injection, Array.from({ length: CALLS }, (_, i) => caller(i)));
+    for (let i = 0; i < WARMUP_CALLS; i++) {
+      await store.create({ id: `warm-${i}`, virtualNumber: V, a: warmCaller(i), b: warmPeer(i), expiresAt });
+    }
+    const warmInjection = join(dir, 'warm-callers.csv');
+    writeInjectionFile(warmInjection, Array.from({ length: WARMUP_CALLS }, (_, i) => warmCaller(i)));
 
     for (const rate of RATES) {
       for (let round = 1; round <= ROUNDS; round++) {
         // Alternate which goes first so drift does not always favour the same one.
         const order: Target[] = round % 2 === 1 ? ['bare', 'maskbridge'] : ['maskbridge', 'bare'];
         for (const target of order) {
-          const r = await runOnce({ target, rate, round, dir, startDrachtio: drachtio.start, redisUrl: redisServer.url, redis, injection });
+          const r = await runOnce({ target, rate, round, dir, startDrachtio: drachtio.start, redisUrl: redisServer.url, redis, injection, warmInjection });
           results.push(r);
           const a = summarize(r.toAnswer);
           console.log(`[run] ${target} @ ${rate}/s round ${round}: ${r.succeeded}/${r.attempted} ok, ${r.failed} failed, INVITE->200 p50 ${num(a.p50, 2)} ms p99 ${num(a.p99, 2)} ms`);
@@ -320,6 +372,8 @@ function report(results: RunResult[]): void {
       return {
         answer: summarize(rs.flatMap((r) => r.toAnswer)),
         ringing: summarize(rs.flatMap((r) => r.toRinging)),
+        inbound: summarize(rs.flatMap((r) => r.split.inbound)),
+        answerBack: summarize(rs.flatMap((r) => r.split.answerBack)),
         calls: rs.reduce((a, r) => a + r.attempted, 0),
         failed: rs.reduce((a, r) => a + r.failed + r.uasFailed, 0),
         cpu: rs.reduce((a, r) => a + r.cpuPerCall.server * r.attempted, 0) / Math.max(1, rs.reduce((a, r) => a + r.attempted, 0)),
@@ -328,17 +382,21 @@ function report(results: RunResult[]): void {
     const mb = pooled('maskbridge');
     const bare = pooled('bare');
     for (const [name, p] of [['bare', bare], ['maskbridge', mb]] as const) {
-      rows.push([String(rate), name, int(p.calls), int(p.failed), ms(p.ringing.p50), ms(p.answer.p50), ms(p.answer.p90), ms(p.answer.p99), int(p.cpu)]);
+      rows.push([String(rate), name, int(p.calls), int(p.failed), ms(p.ringing.p50), ms(p.answer.p50), ms(p.answer.p90), ms(p.answer.p99),
+        `${ms(p.inbound.p50)} / ${ms(p.inbound.p99)}`, `${ms(p.answerBack.p50)} / ${ms(p.answerBack.p99)}`, int(p.cpu)]);
     }
     rows.push([String(rate), 'maskbridge / bare', '', '', ratio(mb.ringing.p50, bare.ringing.p50), ratio(mb.answer.p50, bare.answer.p50),
-      ratio(mb.answer.p90, bare.answer.p90), ratio(mb.answer.p99, bare.answer.p99), ratio(mb.cpu, bare.cpu)]);
+      ratio(mb.answer.p90, bare.answer.p90), ratio(mb.answer.p99, bare.answer.p99),
+      `${ratio(mb.inbound.p50, bare.inbound.p50)} / ${ratio(mb.inbound.p99, bare.inbound.p99)}`,
+      `${ratio(mb.answerBack.p50, bare.answerBack.p50)} / ${ratio(mb.answerBack.p99, bare.answerBack.p99)}`, ratio(mb.cpu, bare.cpu)]);
     const r50 = mb.answer.p50 / bare.answer.p50;
     const r99 = mb.answer.p99 / bare.answer.p99;
     verdicts.push([`INVITE->200 within 1.10x of bare @ ${rate}/s`, `p50 ${ratio(mb.answer.p50, bare.answer.p50)}, p99 ${ratio(mb.answer.p99, bare.answer.p99)}`,
       `p50 ${verdict(r50 <= 1.1)}, p99 ${verdict(r99 <= 1.1)}`]);
     if (rate === 300) verdicts.push(['0 failed calls @ 300/s (maskbridge)', `${mb.failed} of ${mb.calls}`, verdict(mb.failed === 0 && mb.calls > 0)]);
   }
-  console.log(table(['rate/s', 'target', 'calls', 'failed (uac+uas)', 'INVITE->180 p50', 'INVITE->200 p50', 'p90', 'p99', 'B2BUA CPU µs/call'], rows));
+  console.log(table(['rate/s', 'target', 'calls', 'failed (uac+uas)', 'INVITE->180 p50', 'INVITE->200 p50', 'p90', 'p99',
+    'INVITE in: trunk->phone p50 / p99', '200 back: phone->trunk p50 / p99', 'B2BUA CPU µs/call'], rows));
   console.log('\n### Targets\n');
   console.log(table(['target', 'measured', 'verdict'], verdicts));
 }

@@ -194,3 +194,53 @@ export function readShortMessages(path: string): CallTimings {
   }
   return out;
 }
+
+/** Where a call's INVITE->200 went: the two crossings of the B2BUA, per call, ms. */
+export interface LegSplit {
+  /** The trunk's INVITE sent -> the phone receives its INVITE (drachtio twice, the B2BUA before it dials). */
+  inbound: number[];
+  /** The phone's 200 sent -> the trunk receives its 200 (drachtio twice, the B2BUA answering). */
+  answerBack: number[];
+}
+
+/**
+ * Pairs the UAC's and the UAS's -trace_shortmsg logs call by call. UAC call n (Call-ID
+ * "n-pid@host") used line n of the SEQUENTIAL injection file; `indexOfUri` maps the Request-URI
+ * the phone received back to that line (0-based), or null.
+ */
+export function readLegSplit(uacPath: string, uasPath: string, indexOfUri: (requestUri: string) => number | null): LegSplit {
+  const out: LegSplit = { inbound: [], answerBack: [] };
+  if (!existsSync(uacPath) || !existsSync(uasPath)) return out;
+  const uac = new Map<number, { invite?: number; answer?: number }>();
+  for (const [epoch, dir, callId, cseq, first] of shortLines(uacPath)) {
+    const n = Number(/^(\d+)-/.exec(callId)?.[1] ?? Number.NaN) - 1;
+    if (!Number.isInteger(n) || !cseq.endsWith('INVITE')) continue;
+    const c = uac.get(n) ?? {};
+    uac.set(n, c);
+    if (dir === 'S' && first.startsWith('INVITE ')) c.invite ??= epoch;
+    else if (dir === 'R' && first.startsWith('SIP/2.0 200 ')) c.answer ??= epoch;
+  }
+  const uas = new Map<string, { index: number | null; invite?: number; answer?: number }>();
+  for (const [epoch, dir, callId, cseq, first] of shortLines(uasPath)) {
+    if (!cseq.endsWith('INVITE')) continue;
+    let c = uas.get(callId);
+    if (!c && dir === 'R' && first.startsWith('INVITE ')) uas.set(callId, (c = { index: indexOfUri(first.split(' ')[1] ?? ''), invite: epoch }));
+    if (c && dir === 'S' && first.startsWith('SIP/2.0 200 ')) c.answer ??= epoch;
+  }
+  for (const c of uas.values()) {
+    const a = c.index === null ? undefined : uac.get(c.index);
+    if (!a) continue;
+    if (a.invite !== undefined && c.invite !== undefined) out.inbound.push(c.invite - a.invite);
+    if (a.answer !== undefined && c.answer !== undefined) out.answerBack.push(a.answer - c.answer);
+  }
+  return out;
+}
+
+function shortLines(path: string): Array<[number, string, string, string, string]> {
+  const rows: Array<[number, string, string, string, string]> = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const [, , epoch, dir, callId, cseq, first] = line.split('\t');
+    if (epoch && dir && callId && cseq && first) rows.push([Number(epoch) * 1000, dir, callId, cseq, first]);
+  }
+  return rows;
+}
