@@ -16,7 +16,7 @@ import { whenNoMediaServer } from '../policy/media.js';
 import type { LookupResult, SessionRecord } from '../sessions/contract.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
 import type { SessionLookup } from '../sessions/store.js';
-import { checkSource, identifyParties, SipRejection, type CallParties, type IdentifyOptions } from '../sip/identify.js';
+import { canonicalGuess, checkSource, locateParties, normaliseParties, SipRejection, type CallParties, type IdentifyOptions } from '../sip/identify.js';
 import { OutboundFailure, type CallLeg, type InboundCall, type OutboundAttempt, type SipPort } from '../sip/port.js';
 import { buildOutboundRequest, scrubSdp, type OutboundTarget } from '../sip/scrub.js';
 
@@ -121,18 +121,33 @@ export class CallSession {
   private async route(): Promise<void> {
     const { policy } = this.deps;
     let parties: CallParties;
+    let early: { guess: CallParties; result: Promise<LookupResult>; startedAt: bigint } | null = null;
     try {
       checkSource(policy.acl, this.call.info);
-      parties = identifyParties(this.call.info, policy.identify);
+      const raw = locateParties(this.call.info, policy.identify);
+      if (this.deps.isDraining()) return this.fail(503, 'Service Unavailable', 'shutting-down', '');
+      // Numbers that already look like E.164 (what trunks usually send) are looked up before they
+      // are validated, so that validation and the Redis round trip overlap. The answer is used
+      // only if validation returns exactly the numbers it was asked about.
+      const guess = canonicalGuess(raw);
+      if (guess) {
+        early = { guess, result: this.deps.sessions.lookup(guess.virtualNumber, guess.caller), startedAt: process.hrtime.bigint() };
+        early.result.catch(() => undefined); // handled below, or dropped with the guess
+        await afterQueuedWrites();
+      }
+      parties = normaliseParties(raw, policy.identify);
     } catch (err) {
       if (!(err instanceof SipRejection)) throw err;
       this.log.info({ status: err.status, detail: this.deps.fmt(err.message), source: this.call.info.sourceAddress }, 'INVITE rejected');
       return this.fail(err.status, err.reason, err.disposition, '');
     }
     this.virtualNumber = parties.virtualNumber;
-    if (this.deps.isDraining()) return this.fail(503, 'Service Unavailable', 'shutting-down', '');
+    if (this.state !== 'routing') return; // cancelled meanwhile
 
-    const result = await this.lookup(() => this.deps.sessions.lookup(parties.virtualNumber, parties.caller));
+    const sameAsGuess = early?.guess.virtualNumber === parties.virtualNumber && early.guess.caller === parties.caller;
+    const result = early && sameAsGuess
+      ? await this.lookup(() => early.result, early.startedAt)
+      : await this.lookup(() => this.deps.sessions.lookup(parties.virtualNumber, parties.caller));
     if (!result || this.state !== 'routing') return; // store down (already failed) or cancelled meanwhile
     const decision = decide(result, policy.decision);
     this.setSession(decision.sessionId);
@@ -148,8 +163,7 @@ export class CallSession {
   }
 
   /** One lookup with the fail-closed handling; null when the store did not answer (the call is failed). */
-  private async lookup(fn: () => Promise<LookupResult>): Promise<LookupResult | null> {
-    const t0 = process.hrtime.bigint();
+  private async lookup(fn: () => Promise<LookupResult>, t0 = process.hrtime.bigint()): Promise<LookupResult | null> {
     try {
       const result = await fn();
       if (result.kind === 'malformed') {
@@ -169,7 +183,8 @@ export class CallSession {
 
   private setSession(id: string): void {
     this.sessionId = id;
-    if (id) this.log = this.log.child({ sessionId: id });
+    // This call's own child logger: add the binding in place rather than make a second child.
+    if (id) this.log.setBindings({ sessionId: id });
   }
 
   // ---- bridging --------------------------------------------------------------------------
@@ -507,4 +522,12 @@ export class CallSession {
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
   }
+}
+
+/**
+ * Resolves after the commands already queued on the Redis client have been written: node-redis
+ * writes its queue in a setImmediate, and immediates run in the order they were set.
+ */
+function afterQueuedWrites(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

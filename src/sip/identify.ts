@@ -59,33 +59,48 @@ export interface IdentifyOptions {
   virtualNumberFrom: 'request-uri' | 'to';
 }
 
+/** The user parts that name V and the caller, as the INVITE wrote them. */
+export interface RawParties {
+  virtualUser: string;
+  callerUser: string;
+}
+
 /**
  * Finds the virtual number (Request-URI or To user) and the caller (P-Asserted-Identity from the
  * trusted trunk, else From), normalised to E.164. Throws SipRejection with a 4xx otherwise.
  */
 export function identifyParties(info: InviteInfo, opts: IdentifyOptions): CallParties {
+  return normaliseParties(locateParties(info, opts), opts);
+}
+
+/** Step one of identifyParties: the raw user parts. 484 without a called user, 433 for an anonymous caller. */
+export function locateParties(info: InviteInfo, opts: IdentifyOptions): RawParties {
   const vSource = opts.virtualNumberFrom === 'to' ? uriOf(info.header('to') ?? '') : info.requestUri;
   const vUri = parseUri(vSource);
   if (!vUri) throw new SipRejection(484, 'Invalid Virtual Number', 'rejected-number', 'no user part in the called URI');
-  let virtualNumber: string;
-  try {
-    virtualNumber = toE164(vUri.user, opts.defaultRegion);
-  } catch (err) {
-    if (err instanceof NumberFormatError) {
-      throw new SipRejection(484, 'Invalid Virtual Number', 'rejected-number', `called number: ${err.problem}`);
-    }
-    throw err;
-  }
-
   const pai = info.header('p-asserted-identity');
   const callerHeader = pai ? firstHeaderEntry(pai) : info.header('from') ?? '';
   const callerUri = parseUri(uriOf(callerHeader));
   if (!callerUri || /^anonymous$/i.test(callerUri.user) || callerUri.host.endsWith('anonymous.invalid')) {
     throw new SipRejection(433, 'Anonymity Disallowed', 'rejected-number', 'the caller withheld its number');
   }
+  return { virtualUser: vUri.user, callerUser: callerUri.user };
+}
+
+/** Step two: both numbers to E.164 (libphonenumber-js). 484 for a bad called number, 400 for a bad caller. */
+export function normaliseParties(raw: RawParties, opts: IdentifyOptions): CallParties {
+  let virtualNumber: string;
+  try {
+    virtualNumber = toE164(raw.virtualUser, opts.defaultRegion);
+  } catch (err) {
+    if (err instanceof NumberFormatError) {
+      throw new SipRejection(484, 'Invalid Virtual Number', 'rejected-number', `called number: ${err.problem}`);
+    }
+    throw err;
+  }
   let caller: string;
   try {
-    caller = toE164(callerUri.user, opts.defaultRegion);
+    caller = toE164(raw.callerUser, opts.defaultRegion);
   } catch (err) {
     if (err instanceof NumberFormatError) {
       throw new SipRejection(400, 'Invalid Caller Number', 'rejected-number', `caller number: ${err.problem}`);
@@ -93,4 +108,15 @@ export function identifyParties(info: InviteInfo, opts: IdentifyOptions): CallPa
     throw err;
   }
   return { virtualNumber, caller };
+}
+
+const CANONICAL = /^\+[1-9]\d{6,14}$/;
+
+/**
+ * The numbers the raw user parts would normalise to when both are already written in canonical
+ * E.164, as trunks usually send them; null otherwise. Only a guess (nothing is validated): a
+ * caller may start work with it, but must act only on what normaliseParties returns.
+ */
+export function canonicalGuess(raw: RawParties): CallParties | null {
+  return CANONICAL.test(raw.virtualUser) && CANONICAL.test(raw.callerUser) ? { virtualNumber: raw.virtualUser, caller: raw.callerUser } : null;
 }

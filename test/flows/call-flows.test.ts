@@ -149,6 +149,18 @@ describe('before answer', () => {
     expect(h.cdr.records[0]).toMatchObject({ disposition: 'cancelled', finalStatus: 487 });
   });
 
+  it('a CANCEL that arrives while the lookup is under way: 487, nobody is called, one CDR', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-5b' });
+    const call = h.sip.invite(inviteFrom(A));
+    call.cancel();
+    await settle();
+    expect(call.responses.map((r) => r.status)).toEqual([487]);
+    expect(h.sip.dials).toHaveLength(0);
+    expect(h.cdr.records).toHaveLength(1);
+    expect(h.cdr.records[0]).toMatchObject({ disposition: 'cancelled' });
+  });
+
   it('a callee that answers after the CANCEL is hung up at once', async () => {
     const h = createHarness();
     h.sessions.add({ id: 'order-8' });
@@ -278,6 +290,29 @@ describe('trunk checks', () => {
     await settle();
     expect(call.finalStatus).toBe(status);
     expect(h.sessions.calls).toBe(0);
+  });
+
+  it('never acts on a number that only looks like E.164: +91 with too few digits gets 400 even with a session under it', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-15b', a: '+9112345' });
+    const call = h.sip.invite(inviteFrom('+9112345'));
+    await settle();
+    expect(call.responses.map((r) => r.status)).toEqual([400]);
+    expect(h.sip.dials).toHaveLength(0);
+    expect(h.cdr.records[0]).toMatchObject({ disposition: 'rejected-number' });
+  });
+
+  it('looks a canonical caller up once, and a national-format caller once under its E.164 form', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-15c' });
+    h.sip.invite(inviteFrom(A));
+    await settle();
+    expect(h.sessions.calls).toBe(1);
+    h.sip.invite(inviteFrom(`0${A.slice(3)}`));
+    await settle();
+    expect(h.sessions.calls).toBe(2);
+    expect(h.sip.dials).toHaveLength(2);
+    expect(h.sip.dials[1]!.req.uri).toContain(B);
   });
 
   it('prefers P-Asserted-Identity from the trunk over From', async () => {
