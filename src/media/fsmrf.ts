@@ -84,8 +84,12 @@ class FsEndpoint implements MediaEndpoint {
     await this.ep.bridge(other.id);
   }
   async startRecording(path: string): Promise<void> {
-    await this.ep.set('RECORD_STEREO', 'true');
-    const evt = await this.ep.api('uuid_record', `${this.ep.uuid} start ${path}`);
+    // One api command. Stereo (caller left, callee right) and inline writes go with it as
+    // recording variables (uuid_record's fifth argument), not as a `set` executed on the channel
+    // first: that was a second round trip, and it waits for the channel's own thread, which lags
+    // under load. Without a writer thread per recording, frames are written from the media thread
+    // (into the page cache), and FreeSWITCH has one thread less to wake 50 times a second.
+    const evt = await this.ep.api('uuid_record', `${this.ep.uuid} start ${path} 0 {RECORD_STEREO=true,RECORD_USE_THREAD=false}`);
     const body = evt.getBody();
     if (!body.startsWith('+OK')) throw new MediaError(`recording did not start: ${body.trim()}`);
   }
