@@ -5,9 +5,14 @@
  * (The calling number as the Request-URI user lets sipp-load pair each call's INVITE at the
  * phone with the trunk's, as maskbridge's unique callee numbers do; it costs nothing.)
  *
+ * With `redisUrl`, it first does one plain Redis GET of the caller's route key
+ * ({prefix}route:{V}:{caller}, docs/redis-contract.md) and waits for the answer, ignoring it:
+ * the floor for any B2BUA that asks Redis once per INVITE, which the issue requires.
+ *
  *   node --import tsx bench/bare-b2bua.ts '{"admin":{"host":"127.0.0.1","port":9022,"secret":"cymru"},"uas":"127.0.0.1:5070","virtualNumber":"+912240001000"}'
  */
 import Srf from 'drachtio-srf';
+import { createClient } from 'redis';
 import { serveChild, type Running } from './lib/server-child.js';
 
 export interface BareConfig {
@@ -15,6 +20,8 @@ export interface BareConfig {
   /** host:port of the called phones (the sipp UAS). */
   uas: string;
   virtualNumber: string;
+  /** Set: one GET per INVITE before dialling (see above). */
+  redisUrl?: string;
 }
 
 const end = (dialog: Srf.Dialog): void => {
@@ -25,8 +32,14 @@ const end = (dialog: Srf.Dialog): void => {
 export async function startBare(cfg: BareConfig): Promise<Running> {
   const srf = new Srf();
   const counts = { invites: 0, bridged: 0, failed: 0 };
-  srf.invite((req, res) => {
+  const redis = cfg.redisUrl ? createClient({ url: cfg.redisUrl }) : null;
+  if (redis) {
+    redis.on('error', () => undefined);
+    await redis.connect();
+  }
+  srf.invite(async (req, res) => {
     counts.invites++;
+    if (redis) await redis.get(`mb:route:${cfg.virtualNumber}:${req.callingNumber}`).catch(() => null);
     srf.createB2BUA(req, res, `sip:${req.callingNumber}@${cfg.uas}`, {
       headers: { From: `<sip:${cfg.virtualNumber}@localhost>` },
     }).then(
@@ -50,6 +63,7 @@ export async function startBare(cfg: BareConfig): Promise<Running> {
   return {
     async stop() {
       srf.disconnect();
+      await redis?.close().catch(() => undefined);
       return counts;
     },
   };

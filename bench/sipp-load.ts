@@ -5,7 +5,8 @@
  *
  *   MB_E2E_DRACHTIO_BIN=/opt/drachtio/bin/drachtio npx tsx bench/sipp-load.ts
  *   env: BENCH_SIPP_CALLS (3000), BENCH_SIPP_RATES (100,300), BENCH_SIPP_HOLD_MS (1000),
- *        BENCH_SIPP_ROUNDS (2: bare, maskbridge, then maskbridge, bare), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
+ *        BENCH_SIPP_ROUNDS (2: the targets in order, then in reverse), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
+ *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; bare must be one of them),
  *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
  *
  * Each call: INVITE -> (100/180) -> 200 -> ACK -> hold -> caller's BYE -> 200. Every call has its
@@ -42,7 +43,9 @@ const SIPP_BUFFER = 1 << 20;
 /** Set to write a V8 CPU profile of each B2BUA process into its run directory. */
 const CPU_PROF = process.env.BENCH_SIPP_CPU_PROF === '1';
 
-type Target = 'bare' | 'maskbridge';
+/** 'bare+get': the bare B2BUA plus one Redis GET per INVITE (bench/bare-b2bua.ts), the floor of a B2BUA that asks Redis. */
+type Target = 'bare' | 'bare+get' | 'maskbridge';
+const TARGETS: Target[] = (process.env.BENCH_SIPP_TARGETS ?? 'bare,bare+get,maskbridge').split(',') as Target[];
 
 const caller = (i: number) => `+9198100${String(i).padStart(5, '0')}`;
 const peer = (i: number) => `+9198200${String(i).padStart(5, '0')}`;
@@ -135,8 +138,8 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
   const uacPort = await freeUdpPort();
   const admin = drachtio.admin;
   const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
-  const server = target === 'bare'
-    ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V }, nodeArgs)
+  const server = target !== 'maskbridge'
+    ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V, ...(target === 'bare+get' ? { redisUrl: opts.redisUrl } : {}) }, nodeArgs)
     : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info' }, nodeArgs);
   onExit(() => server.stop());
   if (WARMUP_CALLS > 0) {
@@ -309,7 +312,7 @@ async function main(): Promise<void> {
     for (const rate of RATES) {
       for (let round = 1; round <= ROUNDS; round++) {
         // Alternate which goes first so drift does not always favour the same one.
-        const order: Target[] = round % 2 === 1 ? ['bare', 'maskbridge'] : ['maskbridge', 'bare'];
+        const order: Target[] = round % 2 === 1 ? TARGETS : [...TARGETS].reverse();
         for (const target of order) {
           const r = await runOnce({ target, rate, round, dir, startDrachtio: drachtio.start, redisUrl: redisServer.url, redis, injection, warmInjection });
           results.push(r);
@@ -363,7 +366,7 @@ function report(results: RunResult[]): void {
     console.log(`- ${r.target} @ ${r.rate}/s round ${r.round}: ${parts.join('; ')}`);
   }
 
-  console.log('\n### maskbridge vs bare, per rate (all rounds pooled)\n');
+  console.log('\n### maskbridge (and bare+get) vs bare, per rate (all rounds pooled)\n');
   const rows: string[][] = [];
   const verdicts: string[][] = [];
   for (const rate of RATES) {
@@ -379,16 +382,20 @@ function report(results: RunResult[]): void {
         cpu: rs.reduce((a, r) => a + r.cpuPerCall.server * r.attempted, 0) / Math.max(1, rs.reduce((a, r) => a + r.attempted, 0)),
       };
     };
-    const mb = pooled('maskbridge');
     const bare = pooled('bare');
-    for (const [name, p] of [['bare', bare], ['maskbridge', mb]] as const) {
-      rows.push([String(rate), name, int(p.calls), int(p.failed), ms(p.ringing.p50), ms(p.answer.p50), ms(p.answer.p90), ms(p.answer.p99),
+    for (const t of TARGETS) {
+      const p = pooled(t);
+      rows.push([String(rate), t, int(p.calls), int(p.failed), ms(p.ringing.p50), ms(p.answer.p50), ms(p.answer.p90), ms(p.answer.p99),
         `${ms(p.inbound.p50)} / ${ms(p.inbound.p99)}`, `${ms(p.answerBack.p50)} / ${ms(p.answerBack.p99)}`, int(p.cpu)]);
     }
-    rows.push([String(rate), 'maskbridge / bare', '', '', ratio(mb.ringing.p50, bare.ringing.p50), ratio(mb.answer.p50, bare.answer.p50),
-      ratio(mb.answer.p90, bare.answer.p90), ratio(mb.answer.p99, bare.answer.p99),
-      `${ratio(mb.inbound.p50, bare.inbound.p50)} / ${ratio(mb.inbound.p99, bare.inbound.p99)}`,
-      `${ratio(mb.answerBack.p50, bare.answerBack.p50)} / ${ratio(mb.answerBack.p99, bare.answerBack.p99)}`, ratio(mb.cpu, bare.cpu)]);
+    for (const t of TARGETS.filter((x) => x !== 'bare')) {
+      const p = pooled(t);
+      rows.push([String(rate), `${t} / bare`, '', '', ratio(p.ringing.p50, bare.ringing.p50), ratio(p.answer.p50, bare.answer.p50),
+        ratio(p.answer.p90, bare.answer.p90), ratio(p.answer.p99, bare.answer.p99),
+        `${ratio(p.inbound.p50, bare.inbound.p50)} / ${ratio(p.inbound.p99, bare.inbound.p99)}`,
+        `${ratio(p.answerBack.p50, bare.answerBack.p50)} / ${ratio(p.answerBack.p99, bare.answerBack.p99)}`, ratio(p.cpu, bare.cpu)]);
+    }
+    const mb = pooled('maskbridge');
     const r50 = mb.answer.p50 / bare.answer.p50;
     const r99 = mb.answer.p99 / bare.answer.p99;
     verdicts.push([`INVITE->200 within 1.10x of bare @ ${rate}/s`, `p50 ${ratio(mb.answer.p50, bare.answer.p50)}, p99 ${ratio(mb.answer.p99, bare.answer.p99)}`,
