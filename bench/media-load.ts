@@ -7,7 +7,12 @@
  *   env: BENCH_MEDIA_STEPS (50,100,150,200,250,300,400), BENCH_MEDIA_HOLD_S (30), BENCH_MEDIA_DELAY_CALLS (300),
  *        BENCH_MEDIA_DELAY_RATE (10), BENCH_MEDIA_DELAY_HOLD_S (3), BENCH_MEDIA_DELAY_ROUNDS (2),
  *        BENCH_MEDIA_PARTS (capacity,delay), BENCH_MEDIA_KEEP=1 (keep the recordings of passed runs),
- *        BENCH_MEDIA_LOG_LEVEL (info; or warn, debug)
+ *        BENCH_MEDIA_LOG_LEVEL (info; or warn, debug), BENCH_MEDIA_RTP (stream; or pcap)
+ *
+ * sipp sends the RTP with its rtp_stream action by default (a raw A-law tone, 20 ms packets).
+ * BENCH_MEDIA_RTP=pcap plays pcaps instead, as the e2e suite does: sipp 3.6 sends those through
+ * raw UDP sockets bound to 127.0.0.1, and Linux copies every UDP datagram to such a socket (see
+ * /proc/net/raw: full queues, millions of drops), which costs the whole host CPU per packet.
  *
  * 1. Capacity: steps of N concurrent calls. Each step gets a fresh drachtio-server, FreeSWITCH
  *    (4 RTP ports per call) and maskbridge process; sipp places N calls (-m N -l N), each from
@@ -40,7 +45,7 @@ import { checkRecordings, type RecordingReport, type Tones } from './lib/recordi
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { spawnChild, type ChildStats } from './lib/server-child.js';
 import { readShortMessages, readStatCsv, runSipp, writeInjectionFile, type SippProcess } from './lib/sipp-load.js';
-import { uacMediaScenario, uasMediaScenario } from './lib/sipp-media.js';
+import { uacMediaScenario, uasMediaScenario, writeToneAlaw, type RtpSender } from './lib/sipp-media.js';
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const STEPS = list(process.env.BENCH_MEDIA_STEPS ?? '50,100,150,200,250,300,400').map(Number);
@@ -51,6 +56,8 @@ const DELAY_HOLD_S = Number(process.env.BENCH_MEDIA_DELAY_HOLD_S ?? '3');
 const DELAY_ROUNDS = Number(process.env.BENCH_MEDIA_DELAY_ROUNDS ?? '2');
 const PARTS = list(process.env.BENCH_MEDIA_PARTS ?? 'capacity,delay');
 const KEEP = process.env.BENCH_MEDIA_KEEP === '1';
+/** How sipp sends RTP: rtp_stream (default) or pcap play (raw sockets; see bench/lib/sipp-load.ts playStream). */
+const RTP_SENDER: RtpSender = process.env.BENCH_MEDIA_RTP === 'pcap' ? 'pcap' : 'stream';
 const LOG_LEVEL = (process.env.BENCH_MEDIA_LOG_LEVEL ?? 'info') as MediaServerConfig['logLevel'];
 /** The ramp never places calls slower than this (calls/s). */
 const MIN_RATE = 10;
@@ -236,7 +243,8 @@ interface Shared {
   redisUrl: string;
   redisPid: number | null;
   injection: string;
-  pcaps: { caller: string; callee: string };
+  /** What each side sends: pcaps, or raw A-law files for rtp_stream. */
+  media: { caller: string; callee: string };
 }
 
 interface LoadOptions {
@@ -345,14 +353,14 @@ async function measureLoad(opts: LoadOptions, shared: Shared, onExit: (stop: () 
   const uasMedia = await freeUdpPort();
   const uacMedia = await freeUdpPort();
   const uas: SippProcess = runSipp('uas', dir, [
-    '-sf', writeScenario(dir, 'uas.xml', uasMediaScenario(shared.pcaps.callee)), '-p', String(gatewayPort), '-mp', String(uasMedia),
+    '-sf', writeScenario(dir, 'uas.xml', uasMediaScenario(RTP_SENDER, shared.media.callee)), '-p', String(gatewayPort), '-mp', String(uasMedia),
     '-stf', 'uas-stat.csv', '-error_file', 'uas-errors.log', ...common,
   ]);
   onExit(() => uas.kill());
   await sleep(300);
   const t0 = Date.now();
   const uac: SippProcess = runSipp('uac', dir, [
-    `${servers.drachtio.sip.host}:${servers.drachtio.sip.port}`, '-sf', writeScenario(dir, 'uac.xml', uacMediaScenario(opts.holdMs, shared.pcaps.caller)),
+    `${servers.drachtio.sip.host}:${servers.drachtio.sip.port}`, '-sf', writeScenario(dir, 'uac.xml', uacMediaScenario(opts.holdMs, RTP_SENDER, shared.media.caller)),
     '-inf', shared.injection, '-s', V, '-p', String(await freeUdpPort()), '-mp', String(uacMedia),
     '-r', String(opts.rate), '-rp', '1000', '-l', String(opts.limit), '-recv_timeout', '15000', '-timeout_error',
     '-trace_shortmsg', '-shortmessage_file', 'uac-short.log', '-stf', 'uac-stat.csv', '-error_file', 'uac-errors.log', ...common,
@@ -663,10 +671,12 @@ async function main(): Promise<void> {
   const sippVersion = /SIPp v\S+/.exec(spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[0] ?? 'sipp ?';
   const base = mkdtempSync(join(tmpdir(), 'mb-bench-media-'));
   const maxCalls = Math.max(...(PARTS.includes('capacity') ? STEPS : [0]), PARTS.includes('delay') ? DELAY_CALLS : 0);
-  const pcaps = { caller: join(base, 'caller.pcap'), callee: join(base, 'callee.pcap') };
+  const ext = RTP_SENDER === 'pcap' ? 'pcap' : 'alaw';
+  const media = { caller: join(base, `caller.${ext}`), callee: join(base, `callee.${ext}`) };
   const pcapSec = Math.max(HOLD_S, DELAY_HOLD_S) + 5;
-  writeTonePcap(pcaps.caller, TONES.caller, pcapSec);
-  writeTonePcap(pcaps.callee, TONES.callee, pcapSec);
+  const writeTone = RTP_SENDER === 'pcap' ? writeTonePcap : writeToneAlaw;
+  writeTone(media.caller, TONES.caller, pcapSec);
+  writeTone(media.callee, TONES.callee, pcapSec);
   const injection = join(base, 'callers.csv');
   writeInjectionFile(injection, Array.from({ length: maxCalls }, (_, i) => caller(i)));
 
@@ -688,10 +698,10 @@ async function main(): Promise<void> {
       const { servers, stop } = await startServers(resolvers, join(base, 'version'), 16);
       const version = await eslApi(servers.fs.esl, 'version').catch(() => '?');
       await stop();
-      console.log(`${version.trim()} | ${sippVersion} | ${maxCalls} sessions, one caller per call | pcaps ${pcapSec} s, ${TONES.caller} Hz caller / ${TONES.callee} Hz callee | maskbridge log level ${LOG_LEVEL}\n`);
+      console.log(`${version.trim()} | ${sippVersion} | ${maxCalls} sessions, one caller per call | RTP by sipp ${RTP_SENDER === 'pcap' ? 'pcap play' : 'rtp_stream'}, ${pcapSec} s of tone, ${TONES.caller} Hz caller / ${TONES.callee} Hz callee | maskbridge log level ${LOG_LEVEL}\n`);
     }
     const redisPid = findPid(`127.0.0.1:${redisServer.port}`) ?? findPid(`--port ${redisServer.port} `);
-    const shared: Shared = { base, redis, redisUrl: redisServer.url, redisPid, injection, pcaps };
+    const shared: Shared = { base, redis, redisUrl: redisServer.url, redisPid, injection, media };
     if (PARTS.includes('capacity')) steps = await capacity(resolvers, shared);
     if (PARTS.includes('delay')) delays = await delay(resolvers, shared);
   } finally {

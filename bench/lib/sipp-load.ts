@@ -15,11 +15,26 @@ const TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
 export const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
 
 /**
+ * sipp streams `file` (raw G.711 A-law, 160 bytes a packet every 20 ms, looped) as RTP payload
+ * type 8 from its rtpstream port ([rtpstream_audio_port] in the SDP) to the media address the
+ * other side gave. Unlike pcap play, which sends through raw sockets (and Linux then copies every
+ * UDP packet on the host to each of them), it uses one ordinary UDP socket per call and a few
+ * sender threads for all calls.
+ */
+export const playStream = (file: string) => `  <nop>\n    <action>\n      <exec rtp_stream="${file},-1,8"/>\n    </action>\n  </nop>`;
+
+/** Media for a scenario: the SDP media section it offers or answers, and the XML that sends RTP. */
+export interface ScenarioMedia {
+  sdp: string;
+  play: string;
+}
+
+/**
  * The trunk: INVITE (response-time timer "invite" starts), provisional responses, 200 (timer
  * stops), ACK, hold, BYE from the caller. With `media`, it offers that SDP media section and
- * plays `media.pcap` from the ACK on.
+ * sends RTP (`media.play`) from the ACK on.
  */
-export function uacScenario(holdMs: number, media?: { sdp: string; pcap: string }): string {
+export function uacScenario(holdMs: number, media?: ScenarioMedia): string {
   return xml(media ? 'bench media caller' : 'bench trunk caller', [
     send(`
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -52,7 +67,7 @@ Call-ID: [call_id]
 CSeq: 1 ACK
 Max-Forwards: 70
 Content-Length: 0`),
-    ...(media ? [playPcap(media.pcap)] : []),
+    ...(media ? [media.play] : []),
     `  <pause milliseconds="${holdMs}"/>`,
     send(`
 BYE [next_url] SIP/2.0
@@ -75,9 +90,9 @@ const reply = (status: string, extra = '') =>
 
 /**
  * The called phone behind the gateway: answers at once (180, 200), waits for ACK and BYE.
- * With `media`, it offers that SDP media section and plays `media.pcap` from the ACK on.
+ * With `media`, it offers that SDP media section and sends RTP (`media.play`) from the ACK on.
  */
-export function uasScenario(media?: { sdp: string; pcap: string }): string {
+export function uasScenario(media?: ScenarioMedia): string {
   const to = '[last_To:];tag=[pid]SIPpTag01[call_number]';
   return xml(media ? 'bench media called phone' : 'bench called phone', [
     '  <recv request="INVITE"/>',
@@ -100,7 +115,7 @@ c=IN IP[media_ip_type] [media_ip]
 t=0 0
 ${media?.sdp ?? 'm=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000'}`, ' retrans="500"'),
     '  <recv request="ACK"/>',
-    ...(media ? [playPcap(media.pcap)] : []),
+    ...(media ? [media.play] : []),
     '  <recv request="BYE"/>',
     reply('200 OK'),
     '  <timewait milliseconds="500"/>',
