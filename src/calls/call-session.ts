@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import type { Cdr, CdrSink } from '../cdr/cdr.js';
+import { CallLog } from '../log/call-log.js';
 import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { MediaEndpoint, MediaPool, MediaServer } from '../media/port.js';
 import { CallRecorder } from '../media/recorder.js';
@@ -66,7 +67,7 @@ type ReinviteRoute = { a: (offer: string) => Promise<string>; b: (offer: string)
 export class CallSession {
   readonly callId: string;
   private state: CallState = 'routing';
-  private log: Logger;
+  private readonly callLog: CallLog;
   private readonly startedAt: number;
   private answeredAt: number | null = null;
   private sessionId = '';
@@ -88,9 +89,14 @@ export class CallSession {
   constructor(private readonly call: InboundCall, private readonly deps: CallDeps) {
     this.callId = call.info.callId;
     this.startedAt = deps.now();
-    this.log = deps.log.child({ callId: this.callId });
+    this.callLog = new CallLog(deps.log, this.callId);
     deps.metrics.activeCalls.inc();
     call.onCancel(() => this.onCallerCancel());
+  }
+
+  /** This call's logger (made on first use: src/log/call-log.ts). */
+  private get log(): Logger {
+    return this.callLog.logger;
   }
 
   get currentState(): CallState {
@@ -183,8 +189,7 @@ export class CallSession {
 
   private setSession(id: string): void {
     this.sessionId = id;
-    // This call's own child logger: add the binding in place rather than make a second child.
-    if (id) this.log.setBindings({ sessionId: id });
+    if (id) this.callLog.bind({ sessionId: id });
   }
 
   // ---- bridging --------------------------------------------------------------------------
@@ -318,8 +323,8 @@ export class CallSession {
     const { policy, sip } = this.deps;
     const req = buildOutboundRequest({ ...policy.outbound, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
     this.state = 'dialing';
-    this.log.debug({ direction: this.direction, callee: this.deps.fmt(peer), media: this.mediaMode }, 'calling the other party');
     const attempt = sip.dial(req, { onProgress: (status, body) => this.state === 'dialing' && onProgress(status, body) });
+    this.log.debug({ direction: this.direction, callee: this.deps.fmt(peer), media: this.mediaMode }, 'calling the other party');
     this.attempt = attempt;
     this.timers.push(setTimeout(() => this.onRingTimeout(), policy.ringTimeoutMs));
     attempt.answered.then(
