@@ -1,12 +1,13 @@
 /**
  * The app's own cost per call attempt, with the SIP port faked (as test/helpers/harness.ts does)
- * and sessions answered from memory (the tests' FakeSessions), so only maskbridge's code runs:
+ * and sessions answered from memory, so only maskbridge's code runs:
  * identify, lookup, decide, dial, scrub, answer, teardown, CDR, metrics, logging (pino 'silent').
  *
  *   npx tsx bench/invite-cpu.ts        (BENCH_INVITE_SCALE=0.2 for a quick run)
  *
  * One attempt at a time: INVITE -> callee answers -> caller hangs up, or an unknown caller
- * rejected with 404. CPU per attempt = process.cpuUsage() (user + system) / attempts; it includes
+ * rejected with 404. Every attempt comes from a caller number never seen before, so the
+ * number-normalisation memo (src/numbers/normalise.ts) never helps: the cost of a new caller. CPU per attempt = process.cpuUsage() (user + system) / attempts; it includes
  * the fake port and this driver, so it is an upper bound on the app's own cost.
  */
 import pino from 'pino';
@@ -17,7 +18,9 @@ import { loadConfig } from '../src/config/load.js';
 import { numberFormatter } from '../src/log/logger.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { FakeSipPort } from '../test/helpers/fake-sip.js';
-import { A, FakeSessions, inviteFrom, SDP_A } from '../test/helpers/harness.js';
+import type { LookupResult, SessionRecord } from '../src/sessions/contract.js';
+import type { SessionLookup } from '../src/sessions/store.js';
+import { B, inviteFrom, SDP_A, V } from '../test/helpers/harness.js';
 import { header, int, num, summarize, table, verdict, type Summary } from './lib/report.js';
 
 const SCALE = Number(process.env.BENCH_INVITE_SCALE ?? '1');
@@ -26,7 +29,26 @@ const WARMUP = Math.round(3000 * SCALE);
 const PHASE_LIMIT_MS = 60_000;
 const CALLEE_SDP = 'v=0\r\no=callee 1 1 IN IP4 127.0.0.9\r\ns=callee\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
 
-const stranger = (i: number) => `+9197000${String(i % 100_000).padStart(5, '0')}`;
+/** A new caller number for every attempt of the run (warm-up included). */
+let nextCaller = 0;
+const newCaller = () => `+9196${String(nextCaller++).padStart(8, '0')}`;
+/** Callers from this prefix are strangers; every other caller has an open session with B. */
+const STRANGER = '+91969';
+
+/** A store with an open session for every caller outside STRANGER's range: one map read, no scan. */
+class EveryCallerHasASession implements SessionLookup {
+  async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
+    if (caller.startsWith(STRANGER)) return { kind: 'unknown' };
+    const session: SessionRecord = {
+      id: `bench-${caller}`, virtualNumber, a: caller, b: B, status: 'open', expiresAt: Date.now() + 3_600_000, createdAt: 0,
+      record: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined,
+    };
+    return { kind: 'found', session, callerRole: 'a', peer: B };
+  }
+  async lookupByPin(): Promise<LookupResult> {
+    return { kind: 'unknown' };
+  }
+}
 
 class CountingCdrSink implements CdrSink {
   readonly byDisposition = new Map<string, number>();
@@ -41,9 +63,7 @@ function buildCallPath() {
   const config = loadConfig({ files: ['config/default.json', 'config/test.json'] });
   const log = pino({ level: 'silent' });
   const sip = new FakeSipPort();
-  // The tests' in-memory store, holding one open session (V, A, B): its scan is one entry long.
-  const sessions = new FakeSessions();
-  sessions.add({ id: 'bench-1' });
+  const sessions = new EveryCallerHasASession();
   const cdr = new CountingCdrSink();
   const registry = new CallRegistry(log);
   sip.onInvite(createInviteHandler({
@@ -61,7 +81,7 @@ type Path = ReturnType<typeof buildCallPath>;
 
 /** INVITE -> dial -> callee answers -> caller hangs up. Returns false when the flow went wrong. */
 async function answeredCall(p: Path, i: number): Promise<boolean> {
-  const call = p.sip.invite({ ...inviteFrom(A), callId: `bench-a-${i}`, sdp: SDP_A });
+  const call = p.sip.invite({ ...inviteFrom(newCaller(), { v: V }), callId: `bench-a-${i}`, sdp: SDP_A });
   await turn();
   const dial = p.sip.dials.pop();
   if (!dial) return false;
@@ -74,7 +94,7 @@ async function answeredCall(p: Path, i: number): Promise<boolean> {
 
 /** An unknown caller: rejected with 404, nobody dialled. */
 async function rejectedCall(p: Path, i: number): Promise<boolean> {
-  const call = p.sip.invite({ ...inviteFrom(stranger(i)), callId: `bench-r-${i}` });
+  const call = p.sip.invite({ ...inviteFrom(`${STRANGER}${String(nextCaller++).padStart(7, '0')}`), callId: `bench-r-${i}` });
   await turn();
   return call.finalStatus === 404 && p.sip.dials.length === 0;
 }
