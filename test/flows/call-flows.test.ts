@@ -1,6 +1,6 @@
 /** Call flows through the fake SIP port: the whole call path except drachtio itself. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { A, B, GW, V, createHarness, inviteFrom, settle } from '../helpers/harness.js';
+import { A, B, GW, V, createHarness, inviteFrom, settle, type Harness } from '../helpers/harness.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -91,13 +91,7 @@ describe('A calls V and B answers', () => {
 
   it('never asks to CANCEL the INVITE B answered when the call ends', async () => {
     const h = createHarness();
-    h.sessions.add({ id: 'order-4c' });
-    const call = h.sip.invite(inviteFrom(A));
-    await settle();
-    h.sip.dials[0]!.answer();
-    await settle();
-    call.leg!.remoteHangup();
-    await settle();
+    await answeredThenCallerHangsUp(h, 'order-4c');
     expect(h.cdr.records).toHaveLength(1);
     expect(h.sip.dials[0]!.cancelRequests).toBe(0);
   });
@@ -349,13 +343,7 @@ describe('logging', () => {
 
   it('logs an answered call at info level once, when it ends, with what its CDR says', async () => {
     const h = createHarness();
-    h.sessions.add({ id: 'order-17b' });
-    const call = h.sip.invite(inviteFrom(A));
-    await settle();
-    h.sip.dials[0]!.answer();
-    await settle();
-    call.leg!.remoteHangup();
-    await settle();
+    const call = await answeredThenCallerHangsUp(h, 'order-17b');
     const info = h.logs.filter((l) => l.callId === call.info.callId && (l.level as number) >= 30);
     expect(info).toHaveLength(1);
     expect(info[0]).toMatchObject({ msg: 'call finished', sessionId: 'order-17b', disposition: 'answered', status: 200, endedBy: 'caller', direction: 'a->b' });
@@ -424,3 +412,15 @@ describe('teardown runs once', () => {
     expect(active.values[0]?.value).toBe(0);
   });
 });
+
+/** A calls V (session `id`), B answers, A hangs up. */
+async function answeredThenCallerHangsUp(h: Harness, id: string) {
+  h.sessions.add({ id });
+  const call = h.sip.invite(inviteFrom(A));
+  await settle();
+  h.sip.dials[0]!.answer();
+  await settle();
+  call.leg!.remoteHangup();
+  await settle();
+  return call;
+}

@@ -79,8 +79,8 @@ export interface Harness {
   logs: Array<Record<string, unknown>>;
 }
 
-export function createHarness(overrides: Record<string, unknown> = {}, media: MediaSettings | null = null): Harness {
-  const config = loadConfig({ files: ['config/default.json', 'config/test.json'], overrides });
+/** A pino logger whose lines land, parsed, in `logs`. */
+export function captureLogs(level: pino.Level = 'debug'): { log: pino.Logger; logs: Array<Record<string, unknown>> } {
   const logs: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -88,7 +88,12 @@ export function createHarness(overrides: Record<string, unknown> = {}, media: Me
       cb();
     },
   });
-  const log = pino({ level: 'debug' }, stream);
+  return { log: pino({ level }, stream), logs };
+}
+
+export function createHarness(overrides: Record<string, unknown> = {}, media: MediaSettings | null = null): Harness {
+  const config = loadConfig({ files: ['config/default.json', 'config/test.json'], overrides });
+  const { log, logs } = captureLogs();
   const sip = new FakeSipPort();
   const sessions = new FakeSessions();
   const cdr = new MemoryCdrSink();

@@ -1,17 +1,11 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
+import type pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CallLog } from '../../src/log/call-log.js';
+import { captureLogs } from '../helpers/harness.js';
 
+/** A parent logger that counts the child loggers made from it. */
 function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  const parent = pino({ level: 'info' }, stream);
+  const { log: parent, logs: lines } = captureLogs('info');
   let children = 0;
   const child = parent.child.bind(parent);
   parent.child = ((b: pino.Bindings) => (children++, child(b))) as typeof parent.child;
