@@ -41,6 +41,8 @@ export interface MediaSettings {
   pin: { enabled: boolean; prompt: string; maxDigits: number; timeoutMs: number; tries: number };
   /** How long a recording file must stop growing before it counts as closed. */
   recordingSettleMs: number;
+  /** media.recording.writerThread */
+  recordingWriterThread: boolean;
 }
 
 export interface CallDeps {
@@ -266,6 +268,7 @@ export class CallSession {
     if (opts.record) {
       this.recorder = new CallRecorder(epA, {
         dir: media.recordingDir, at: new Date(this.deps.now()), sessionId: this.sessionId, callId: this.callId, settleMs: media.recordingSettleMs,
+        writerThread: media.recordingWriterThread,
       }, this.log);
       await this.recorder.start();
     }

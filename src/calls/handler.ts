@@ -41,6 +41,7 @@ export function mediaSettingsFromConfig(config: AppConfig, pool: MediaPool | nul
     consentAnnouncement: m.recording.consentAnnouncement,
     pin: { enabled: m.pin.enabled, prompt: m.pin.prompt, maxDigits: m.pin.maxDigits, timeoutMs: m.pin.timeoutSec * 1000, tries: m.pin.tries },
     recordingSettleMs: 200,
+    recordingWriterThread: m.recording.writerThread,
   };
 }
 

@@ -214,6 +214,10 @@ export const schema = {
       enabledByDefault: { doc: 'Record calls of sessions that do not say', format: 'bool', default: true, env: 'MB_RECORDING_DEFAULT' },
       dir: { doc: 'Recording directory as seen by FreeSWITCH (shared volume)', format: String, default: '/var/lib/maskbridge/recordings', env: 'MB_RECORDING_DIR' },
       consentAnnouncement: { doc: 'Audio file both parties hear before they are bridged (empty: none)', format: String, default: '', env: 'MB_RECORDING_CONSENT' },
+      writerThread: {
+        doc: 'FreeSWITCH writes each recording from a thread of its own (true) rather than from the call\'s media thread (false: less CPU). Set it when the recordings volume can stall, e.g. a network mount',
+        format: 'bool', default: false, env: 'MB_RECORDING_WRITER_THREAD',
+      },
     },
   },
 } as const;

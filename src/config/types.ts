@@ -41,6 +41,6 @@ export interface AppConfig {
     eslAdvertiseAddress: string;
     ringback: string;
     pin: { enabled: boolean; prompt: string; maxDigits: number; timeoutSec: number; tries: number };
-    recording: { enabledByDefault: boolean; dir: string; consentAnnouncement: string };
+    recording: { enabledByDefault: boolean; dir: string; consentAnnouncement: string; writerThread: boolean };
   };
 }

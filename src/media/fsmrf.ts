@@ -83,13 +83,14 @@ class FsEndpoint implements MediaEndpoint {
   async bridge(other: MediaEndpoint): Promise<void> {
     await this.ep.bridge(other.id);
   }
-  async startRecording(path: string): Promise<void> {
-    // One api command. Stereo (caller left, callee right) and inline writes go with it as
+  async startRecording(path: string, opts: { writerThread: boolean }): Promise<void> {
+    // One api command. Stereo (caller left, callee right) and the writer thread go with it as
     // recording variables (uuid_record's fifth argument), not as a `set` executed on the channel
     // first: that was a second round trip, and it waits for the channel's own thread, which lags
-    // under load. Without a writer thread per recording, frames are written from the media thread
+    // under load. Without a writer thread (the default), frames are written from the media thread
     // (into the page cache), and FreeSWITCH has one thread less to wake 50 times a second.
-    const evt = await this.ep.api('uuid_record', `${this.ep.uuid} start ${path} 0 {RECORD_STEREO=true,RECORD_USE_THREAD=false}`);
+    const vars = `{RECORD_STEREO=true,RECORD_USE_THREAD=${String(opts.writerThread)}}`;
+    const evt = await this.ep.api('uuid_record', `${this.ep.uuid} start ${path} 0 ${vars}`);
     const body = evt.getBody();
     if (!body.startsWith('+OK')) throw new MediaError(`recording did not start: ${body.trim()}`);
   }

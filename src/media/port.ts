@@ -18,8 +18,11 @@ export interface MediaEndpoint {
   /** Gives the channel the party's (new) SDP; resolves with the channel's answer. */
   modify(remoteSdp: string): Promise<string>;
   bridge(other: MediaEndpoint): Promise<void>;
-  /** Starts a stereo recording of this channel: what it receives on one channel, what it sends on the other. */
-  startRecording(path: string): Promise<void>;
+  /**
+   * Starts a stereo recording of this channel: what it receives on one channel, what it sends on
+   * the other. `writerThread`: the media server writes it from a thread of its own.
+   */
+  startRecording(path: string, opts: { writerThread: boolean }): Promise<void>;
   stopRecording(path: string): Promise<void>;
   /** Called once if the media server drops the channel. */
   onEnded(cb: () => void): void;

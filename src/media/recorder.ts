@@ -11,22 +11,24 @@ import { ensureDir, finalizeRecording, recordingPaths, type RecordingPaths } fro
 export class CallRecorder {
   private readonly paths: RecordingPaths;
   private readonly settleMs: number;
+  private readonly writerThread: boolean;
   private error: string | null = null;
 
   constructor(
     private readonly ep: MediaEndpoint,
-    opts: { dir: string; at: Date; sessionId: string; callId: string; settleMs: number },
+    opts: { dir: string; at: Date; sessionId: string; callId: string; settleMs: number; writerThread: boolean },
     private readonly log: Logger,
   ) {
     this.paths = recordingPaths(opts.dir, opts.at, opts.sessionId, opts.callId);
     this.settleMs = opts.settleMs;
+    this.writerThread = opts.writerThread;
   }
 
   /** Starts recording; on failure logs, remembers the error, and resolves anyway. */
   async start(): Promise<void> {
     ensureDir(this.paths);
     try {
-      await this.ep.startRecording(this.paths.partial);
+      await this.ep.startRecording(this.paths.partial, { writerThread: this.writerThread });
       this.log.debug({ path: this.paths.partial }, 'recording started');
     } catch (err) {
       this.error = (err as Error).message;

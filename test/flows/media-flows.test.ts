@@ -26,6 +26,7 @@ function mediaHarness(opts: { overrides?: Record<string, unknown>; media?: Parti
     consentAnnouncement: '',
     pin: { enabled: false, prompt: 'pin.wav', maxDigits: 6, timeoutMs: 5000, tries: 3 },
     recordingSettleMs: 5,
+    recordingWriterThread: false,
     ...opts.media,
   };
   const h = createHarness({ media: { mode: 'anchor' }, ...opts.overrides }, media);
@@ -102,6 +103,17 @@ describe('recording', () => {
     await soon(() => h.cdr.records.length === 1);
     expect(h.cdr.records[0]!.recording).toBeNull();
     expect(h.fs.ops.some((o) => o.startsWith('record-start'))).toBe(false);
+  });
+
+  it('asks the media server for a writer thread only when media.recording.writerThread is set', async () => {
+    for (const writerThread of [false, true]) {
+      const h = mediaHarness({ media: { recordingWriterThread: writerThread } });
+      h.sessions.add({ id: `m4w-${String(writerThread)}` });
+      const { call } = await connectAnchored(h);
+      call.leg!.remoteHangup();
+      await soon(() => h.cdr.records.length === 1);
+      expect(h.fs.ops.filter((o) => o.startsWith('record-start'))).toEqual([writerThread ? 'record-start:writer-thread ep1' : 'record-start ep1']);
+    }
   });
 
   it('does not record a session with record=0', async () => {

@@ -50,8 +50,8 @@ export class FakeEndpoint implements MediaEndpoint {
   async bridge(other: MediaEndpoint): Promise<void> {
     this.op(`bridge:${other.id}`);
   }
-  async startRecording(path: string): Promise<void> {
-    this.op('record-start');
+  async startRecording(path: string, opts: { writerThread: boolean }): Promise<void> {
+    this.op(opts.writerThread ? 'record-start:writer-thread' : 'record-start');
     if (this.server.failRecording) throw new MediaError('recording did not start: -ERR');
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, wavBytes(this.server.recordedSeconds));
