@@ -241,17 +241,20 @@ export class CallSession {
     answered: { ep: MediaEndpoint } | null,
   ): Promise<void> {
     const media = this.deps.media as MediaSettings;
-    const epA = answered?.ep ?? (await this.endpoint(server, this.call.info.sdp));
+    // Both channels are created at once (endpoint() never rejects, and releases a channel that
+    // arrives after the call ended, whichever of the two failed).
+    const pendingA = answered ? Promise.resolve(answered.ep) : this.endpoint(server, this.call.info.sdp);
+    const pendingB = this.endpoint(server);
+    const epA = await pendingA;
     if (!epA || this.isOver()) return;
     // The media server's own SDP; scrubbed all the same, so no path sends the caller unscrubbed SDP.
     if (!answered) this.call.progress(183, scrubSdp(epA.localSdp, [peer]));
     epA.startLoop(media.ringback);
-    const epB = await this.endpoint(server);
+    const epB = await pendingB;
     if (!epB || this.isOver()) return;
 
     this.placeCall(parties, peer, epB.localSdp, () => undefined, async (legB) => {
-      await epB.modify(legB.remoteSdp);
-      await epA.stopPlayback().catch(() => undefined);
+      await Promise.all([epB.modify(legB.remoteSdp), epA.stopPlayback().catch(() => undefined)]);
       const legA = this.legA ?? (await this.call.answer(scrubSdp(epA.localSdp, [peer])));
       const reinvites = {
         a: (offer: string) => epA.modify(offer).then((ans) => scrubSdp(ans, [peer])),
@@ -294,11 +297,12 @@ export class CallSession {
   private async endpoint(server: MediaServer, remoteSdp?: string): Promise<MediaEndpoint | null> {
     try {
       const ep = await server.createEndpoint(remoteSdp);
-      this.endpoints.push(ep);
       if (this.state === 'ended') {
+        // Arrived after the teardown: release it here, not in release() as well.
         void ep.release();
         return null;
       }
+      this.endpoints.push(ep);
       ep.onEnded(() => this.onMediaLost());
       return ep;
     } catch (err) {

@@ -159,6 +159,32 @@ describe('recording', () => {
   });
 });
 
+describe('channel set-up', () => {
+  it("asks for the callee's channel without waiting for the caller's", async () => {
+    const h = mediaHarness();
+    h.sessions.add({ id: 'm8a', record: false });
+    await connectAnchored(h);
+    expect(h.fs.ops.indexOf('create ep2 offering')).toBeLessThan(h.fs.ops.indexOf('loop:tone_stream://ringback ep1'));
+  });
+
+  it.each([
+    ["the caller's", 1],
+    ["the callee's", 2],
+  ])('when %s channel cannot be created: 503, nobody is called, and the other channel is released once', async (_which, n) => {
+    const h = mediaHarness();
+    h.fs.failCreate.add(n);
+    h.sessions.add({ id: `m8b-${n}` });
+    const call = h.sip.invite(inviteFrom(A));
+    await soon(() => h.cdr.records.length === 1);
+    await soon(() => h.fs.endpoints.every((e) => e.released === 1));
+    expect(call.finalStatus).toBe(503);
+    expect(h.sip.dials).toHaveLength(0);
+    expect(h.fs.endpoints).toHaveLength(1);
+    expect(h.fs.allReleasedOnce).toBe(true);
+    expect(h.cdr.records[0]).toMatchObject({ disposition: 'media-unavailable' });
+  });
+});
+
 describe('no healthy media server', () => {
   it('rejects with 503 under the "reject" policy', async () => {
     const fs = new FakeMediaServer();

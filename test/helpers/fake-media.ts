@@ -84,10 +84,17 @@ export class FakeMediaServer implements MediaServer {
   digits: string[] = [];
   /** When out of digits, keep the prompt waiting instead of timing out. */
   holdDigits = false;
+  /** Channel numbers (1 = the first requested) whose creation fails. */
+  failCreate = new Set<number>();
+  private requested = 0;
 
   constructor(readonly name = 'fs1') {}
 
   async createEndpoint(remoteSdp?: string): Promise<MediaEndpoint> {
+    if (this.failCreate.has(++this.requested)) {
+      this.ops.push(`create failed #${this.requested}`);
+      throw new MediaError(`cannot create a channel on ${this.name}: -ERR`);
+    }
     const ep = new FakeEndpoint(`ep${this.endpoints.length + 1}`, remoteSdp, this);
     this.endpoints.push(ep);
     this.ops.push(`create ${ep.id}${remoteSdp ? ' answering' : ' offering'}`);
