@@ -1,6 +1,6 @@
-import { isIP, type BlockList } from 'node:net';
+import type { BlockList } from 'node:net';
 import type { AppConfig } from '../config/types.js';
-import { buildAcl } from '../sip/identify.js';
+import { buildAcl, isTrunkSource } from '../sip/identify.js';
 import type { InviteHandler } from '../sip/port.js';
 import type { MediaPool } from '../media/port.js';
 import { CallSession, type CallDeps, type CallPolicy, type MediaSettings } from './call-session.js';
@@ -51,9 +51,7 @@ export function mediaSettingsFromConfig(config: AppConfig, pool: MediaPool | nul
  */
 export function optionsResponder(acl: BlockList, isDraining: () => boolean): (source: string) => number {
   return (source) => {
-    const addr = source.replace(/^::ffff:/, '');
-    const family = isIP(addr);
-    if (family === 0 || !acl.check(addr, family === 6 ? 'ipv6' : 'ipv4')) return 403;
+    if (!isTrunkSource(acl, source)) return 403;
     return isDraining() ? 503 : 200;
   };
 }

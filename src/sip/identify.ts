@@ -25,7 +25,7 @@ export function buildAcl(entries: string[]): BlockList {
 
 /** 403 unless the INVITE comes from an allowed trunk address. */
 export function checkSource(acl: BlockList, info: InviteInfo): void {
-  if (!allowed(acl, info.sourceAddress)) {
+  if (!isTrunkSource(acl, info.sourceAddress)) {
     throw new SipRejection(403, 'Forbidden', 'rejected-acl', `source ${info.sourceAddress} is not an allowed trunk`);
   }
 }
@@ -34,7 +34,8 @@ export function checkSource(acl: BlockList, info: InviteInfo): void {
 const verdicts = new WeakMap<BlockList, Map<string, boolean>>();
 const VERDICT_LIMIT = 4096;
 
-function allowed(acl: BlockList, source: string): boolean {
+/** True when `source` (an IPv4, IPv6 or v4-mapped address) is in the trunk ACL. */
+export function isTrunkSource(acl: BlockList, source: string): boolean {
   let known = verdicts.get(acl);
   if (!known) verdicts.set(acl, (known = new Map()));
   const cached = known.get(source);
