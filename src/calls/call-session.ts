@@ -91,7 +91,8 @@ export class CallSession {
   constructor(private readonly call: InboundCall, private readonly deps: CallDeps) {
     this.callId = call.info.callId;
     this.startedAt = deps.now();
-    this.callLog = new CallLog(deps.log, this.callId);
+    // Some carriers put the caller's number in the Call-ID: it is logged like any number.
+    this.callLog = new CallLog(deps.log, deps.fmt(this.callId));
     deps.metrics.activeCalls.inc();
     call.onCancel(() => this.onCallerCancel());
   }
@@ -271,7 +272,7 @@ export class CallSession {
     if (opts.record) {
       this.recorder = new CallRecorder(epA, {
         dir: media.recordingDir, at: new Date(this.deps.now()), sessionId: this.sessionId, callId: this.callId, settleMs: media.recordingSettleMs,
-        writerThread: media.recordingWriterThread,
+        writerThread: media.recordingWriterThread, fmt: this.deps.fmt,
       }, this.log);
       await this.recorder.start();
     }
@@ -515,7 +516,7 @@ export class CallSession {
       // The call's one info line (the steps before it are at debug): what the CDR says, numbers aside.
       this.log.info({
         disposition, status: finalStatus, endedBy, direction: this.direction, media: this.mediaMode, durationSec: cdr.durationSec,
-        ...(recording ? { recording: recording.failed ? 'failed' : recording.path } : {}),
+        ...(recording ? { recording: recording.failed ? 'failed' : this.deps.fmt(recording.path) } : {}),
       }, 'call finished');
       this.deps.metrics.calls.inc({ disposition });
       this.deps.metrics.activeCalls.dec();

@@ -4,7 +4,7 @@
  * reported in the CDR; they never end the call.
  */
 import type { Cdr } from '../cdr/cdr.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { MediaEndpoint } from './port.js';
 import { ensureDir, finalizeRecording, recordingPaths, type RecordingPaths } from './recording.js';
 
@@ -12,16 +12,19 @@ export class CallRecorder {
   private readonly paths: RecordingPaths;
   private readonly settleMs: number;
   private readonly writerThread: boolean;
+  /** Paths hold the Call-ID, which may hold a number: they are logged through this. */
+  private readonly fmt: NumberFormatter;
   private error: string | null = null;
 
   constructor(
     private readonly ep: MediaEndpoint,
-    opts: { dir: string; at: Date; sessionId: string; callId: string; settleMs: number; writerThread: boolean },
+    opts: { dir: string; at: Date; sessionId: string; callId: string; settleMs: number; writerThread: boolean; fmt: NumberFormatter },
     private readonly log: Logger,
   ) {
     this.paths = recordingPaths(opts.dir, opts.at, opts.sessionId, opts.callId);
     this.settleMs = opts.settleMs;
     this.writerThread = opts.writerThread;
+    this.fmt = opts.fmt;
   }
 
   /** Starts recording; on failure logs, remembers the error, and resolves anyway. */
@@ -29,7 +32,7 @@ export class CallRecorder {
     ensureDir(this.paths);
     try {
       await this.ep.startRecording(this.paths.partial, { writerThread: this.writerThread });
-      this.log.debug({ path: this.paths.partial }, 'recording started');
+      this.log.debug({ path: this.fmt(this.paths.partial) }, 'recording started');
     } catch (err) {
       this.error = (err as Error).message;
       this.log.error({ err: this.error }, 'recording failed to start; the call goes on unrecorded');
@@ -46,10 +49,10 @@ export class CallRecorder {
     if (this.error) return { path: '', durationSec: 0, bytes: 0, failed: true, error: this.error };
     try {
       const info = await finalizeRecording(this.paths, { settleMs: this.settleMs });
-      this.log.info({ path: info.path, durationSec: info.durationSec }, 'recording saved');
+      this.log.info({ path: this.fmt(info.path), durationSec: info.durationSec }, 'recording saved');
       return { path: info.path, durationSec: Math.round(info.durationSec * 10) / 10, bytes: info.bytes, failed: false };
     } catch (err) {
-      this.log.error({ err: (err as Error).message, path: this.paths.partial }, 'recording failed');
+      this.log.error({ err: this.fmt((err as Error).message), path: this.fmt(this.paths.partial) }, 'recording failed');
       return { path: this.paths.partial, durationSec: 0, bytes: 0, failed: true, error: (err as Error).message };
     }
   }

@@ -75,6 +75,21 @@ describe('media-anchored bridge', () => {
 });
 
 describe('recording', () => {
+  it('never logs a number a carrier put in the Call-ID, nor in the recording path made from it', async () => {
+    const h = mediaHarness();
+    h.sessions.add({ id: 'm3n', record: true });
+    const call = h.sip.invite({ ...inviteFrom(A), callId: `${A.slice(1)}-77@carrier.example` });
+    await soon(() => h.sip.dials.length === 1);
+    h.sip.dials[0]!.answer();
+    await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
+    call.leg!.remoteHangup();
+    await soon(() => h.logs.some((l) => l.msg === 'call finished'));
+    expect(h.cdr.records[0]!.recording!.path).toContain(A.slice(1));
+    expect(h.logs.filter((l) => l.msg === 'recording saved' || l.msg === 'call finished')).toHaveLength(2);
+    expect(JSON.stringify(h.logs)).not.toContain(A.slice(1));
+    expect(JSON.stringify(h.logs)).not.toContain(A.slice(-9));
+  });
+
   it('records when the session says so, and the CDR gets the path, duration and size of the finished file', async () => {
     const h = mediaHarness();
     h.fs.recordedSeconds = 2;
