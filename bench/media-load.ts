@@ -44,7 +44,7 @@ import type { MediaServerConfig } from './lib/maskbridge-media.js';
 import { checkRecordings, type RecordingReport, type Tones } from './lib/recordings.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { spawnChild, type ChildStats } from './lib/server-child.js';
-import { readShortMessages, readStatCsv, runSipp, writeInjectionFile, type SippProcess } from './lib/sipp-load.js';
+import { exitOrKill, readShortMessages, readStatCsv, runSipp, writeInjectionFile, type SippProcess } from './lib/sipp-load.js';
 import { uacMediaScenario, uasMediaScenario, writeToneAlaw, type RtpSender } from './lib/sipp-media.js';
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -372,22 +372,12 @@ async function measureLoad(opts: LoadOptions, shared: Shared, onExit: (stop: () 
     servers.fsRtp,
   );
   onExit(() => sampler.stop());
-  const lastResort = setTimeout(() => {
-    notes.push(`uac killed after ${timeoutSec + 20}s`);
-    uac.kill();
-  }, (timeoutSec + 20) * 1000);
-  const uacExit = await uac.done;
-  clearTimeout(lastResort);
+  const uacExit = await exitOrKill(uac, (timeoutSec + 20) * 1000, () => notes.push(`uac killed after ${timeoutSec + 20}s`));
   const elapsedSec = (Date.now() - t0) / 1000;
   const sampled = await sampler.stop();
   writeFileSync(join(dir, 'samples.json'), JSON.stringify(sampled.samples));
   // The UAS has seen every BYE by now; it only still waits if some calls never reached it.
-  const uasTimer = setTimeout(() => {
-    notes.push('uas killed 5 s after the uac ended');
-    uas.kill();
-  }, 5000);
-  const uasExit = await uas.done;
-  clearTimeout(uasTimer);
+  const uasExit = await exitOrKill(uas, 5000, () => notes.push('uas killed 5 s after the uac ended'));
   const channelsLeft = await channelsAfter(servers.fs.esl, 15_000);
   await stopServer();
   const stats = child as ChildStats | null;

@@ -30,7 +30,7 @@ import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget } from '../te
 import { busyShare, counterDelta, cpuTimes, findPid, sysctl, udpCounters, udpReceiveBuffer, watchRun, type UdpSocketSample } from './lib/host.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { spawnChild, type ChildStats } from './lib/server-child.js';
-import { readLegSplit, readRttMs, readShortMessages, readStatCsv, runSipp, uacScenario, uasScenario, writeInjectionFile, type LegSplit } from './lib/sipp-load.js';
+import { exitOrKill, readLegSplit, readRttMs, readShortMessages, readStatCsv, runSipp, uacScenario, uasScenario, writeInjectionFile, type LegSplit } from './lib/sipp-load.js';
 
 const CALLS = Number(process.env.BENCH_SIPP_CALLS ?? '3000');
 const RATES = (process.env.BENCH_SIPP_RATES ?? '100,300').split(',').map(Number);
@@ -175,19 +175,9 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     { server: server.pid, drachtio: drachtioPid, uac: uac.pid, uas: uas.pid },
   );
   onExit(() => watch.stop());
-  const lastResort = setTimeout(() => {
-    notes.push(`uac killed after ${timeoutSec + 20}s`);
-    uac.kill();
-  }, (timeoutSec + 20) * 1000);
-  const uacExit = await uac.done;
-  clearTimeout(lastResort);
+  const uacExit = await exitOrKill(uac, (timeoutSec + 20) * 1000, () => notes.push(`uac killed after ${timeoutSec + 20}s`));
   const elapsedSec = (Date.now() - t0) / 1000;
-  const uasTimer = setTimeout(() => {
-    notes.push('uas killed 20 s after the uac ended');
-    uas.kill();
-  }, 20_000);
-  const uasExit = await uas.done;
-  clearTimeout(uasTimer);
+  const uasExit = await exitOrKill(uas, 20_000, () => notes.push('uas killed 20 s after the uac ended'));
   const watched = watch.stop();
   const hostBusy = busyShare(cpuBefore, cpuTimes());
   const redisCpu = (await redisCpuUs(opts.redis)) - redisBefore;
@@ -259,15 +249,8 @@ async function warmUp(dir: string, drachtioAddr: string, gatewayPort: number, in
   const uac = runSipp('warm-uac', dir, [drachtioAddr, '-sf', writeScenario(dir, 'uac.xml', uacScenario(HOLD_MS)), '-inf', injection, '-s', V,
     '-p', String(await freeUdpPort()), '-mp', String(await freeUdpPort()), '-r', String(WARMUP_RATE), '-rp', '1000', '-l', '5000',
     '-recv_timeout', '10000', '-stf', 'uac-stat.csv', ...common]);
-  const killAll = setTimeout(() => {
-    uac.kill();
-    uas.kill();
-  }, (timeoutSec + 20) * 1000);
-  await uac.done;
-  const uasGone = setTimeout(() => uas.kill(), 10_000);
-  await uas.done;
-  clearTimeout(killAll);
-  clearTimeout(uasGone);
+  await exitOrKill(uac, (timeoutSec + 20) * 1000);
+  await exitOrKill(uas, 10_000);
   const stat = readStatCsv(join(dir, 'uac-stat.csv'));
   return `${intOf(stat['SuccessfulCall(C)'])} of ${WARMUP_CALLS} calls ok at ${WARMUP_RATE}/s`;
 }

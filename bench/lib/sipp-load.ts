@@ -11,9 +11,6 @@ import { send, xml } from '../../test/e2e/support/scenarios.js';
 const FROM = 'From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
 const TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
 
-/** sipp plays the RTP of `pcap` to the media address the other side gave. */
-export const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
-
 /**
  * sipp streams `file` (raw G.711 A-law, 160 bytes a packet every 20 ms, looped) as RTP payload
  * type 8 from its rtpstream port ([rtpstream_audio_port] in the SDP) to the media address the
@@ -22,6 +19,10 @@ export const playPcap = (pcap: string) => `  <nop>\n    <action>\n      <exec pl
  * sender threads for all calls.
  */
 export const playStream = (file: string) => `  <nop>\n    <action>\n      <exec rtp_stream="${file},-1,8"/>\n    </action>\n  </nop>`;
+
+/** An SDP body from sipp's own addresses: `version` is the o= line's session id and version, `media` the m= section. */
+const sdpBody = (version: string, media: string) =>
+  `v=0\no=- ${version} IN IP[local_ip_type] [local_ip]\ns=-\nc=IN IP[media_ip_type] [media_ip]\nt=0 0\n${media}`;
 
 /** Media for a scenario: the SDP media section it offers or answers, and the XML that sends RTP. */
 export interface ScenarioMedia {
@@ -49,12 +50,7 @@ Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=- 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-${media?.sdp ?? 'm=audio [media_port] RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=sendrecv'}`, ' retrans="500" start_rtd="invite"'),
+${sdpBody('53655765 2353687637', media?.sdp ?? 'm=audio [media_port] RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=sendrecv')}`, ' retrans="500" start_rtd="invite"'),
     ...['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`),
     '  <recv response="200" rrs="true" rtd="invite"/>',
     send(`
@@ -108,12 +104,7 @@ Contact: <sip:[local_ip]:[local_port]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=- 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-${media?.sdp ?? 'm=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000'}`, ' retrans="500"'),
+${sdpBody('1 1', media?.sdp ?? 'm=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000')}`, ' retrans="500"'),
     '  <recv request="ACK"/>',
     ...(media ? [media.play] : []),
     '  <recv request="BYE"/>',
@@ -146,6 +137,22 @@ export function runSipp(name: string, dir: string, args: string[]): SippProcess 
     child.once('error', () => resolve(null));
   });
   return { name, pid: child.pid ?? null, done, kill: () => child.kill('SIGKILL'), stderr: () => stderr };
+}
+
+/**
+ * Waits for `p` to exit, killing it after `ms` (and calling `onKill`, e.g. to note it) if it has
+ * not. Resolves with its exit code.
+ */
+export async function exitOrKill(p: SippProcess, ms: number, onKill?: () => void): Promise<number | null> {
+  const timer = setTimeout(() => {
+    onKill?.();
+    p.kill();
+  }, ms);
+  try {
+    return await p.done;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The last row of a -trace_stat csv as name -> value (cumulative "(C)" columns are the totals). */
@@ -191,10 +198,8 @@ export interface CallTimings {
 export function readShortMessages(path: string): CallTimings {
   const calls = new Map<string, { invite?: number; ringing?: number; answer?: number }>();
   if (!existsSync(path)) return { toRinging: [], toAnswer: [] };
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const [, , epoch, dir, callId, cseq, first] = line.split('\t');
-    if (!callId || !cseq?.endsWith('INVITE') || !first) continue;
-    const t = Number(epoch) * 1000;
+  for (const [t, dir, callId, cseq, first] of shortLines(path)) {
+    if (!cseq.endsWith('INVITE')) continue;
     let c = calls.get(callId);
     if (!c) calls.set(callId, (c = {}));
     if (dir === 'S' && first.startsWith('INVITE ')) c.invite ??= t;

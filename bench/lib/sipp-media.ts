@@ -5,7 +5,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { linearToAlaw } from '../../test/e2e/support/pcap.js';
-import { playPcap, playStream, uacScenario, uasScenario, type ScenarioMedia } from './sipp-load.js';
+import { pcapAction } from '../../test/e2e/support/scenarios.js';
+import { playStream, uacScenario, uasScenario, type ScenarioMedia } from './sipp-load.js';
 
 export type RtpSender = 'stream' | 'pcap';
 
@@ -15,7 +16,7 @@ const CODECS = 'RTP/AVP 8 101\na=rtpmap:8 PCMA/8000\na=rtpmap:101 telephone-even
 function media(sender: RtpSender, file: string): ScenarioMedia {
   return sender === 'stream'
     ? { sdp: `m=audio [rtpstream_audio_port] ${CODECS}`, play: playStream(file) }
-    : { sdp: `m=audio [media_port] ${CODECS}`, play: playPcap(file) };
+    : { sdp: `m=audio [media_port] ${CODECS}`, play: pcapAction(file) };
 }
 
 /**

@@ -34,8 +34,10 @@ function sdpMedia(m: MediaOpts): string {
   return `m=audio ${port} RTP/AVP ${pt} 101\na=rtpmap:${pt} ${pt === 8 ? 'PCMA' : 'PCMU'}/8000`;
 }
 
-const playPcap = (m: MediaOpts) =>
-  m.pcap ? `  <nop>\n    <action>\n      <exec play_pcap_audio="${m.pcap}"/>\n    </action>\n  </nop>` : '';
+/** sipp plays the RTP of `pcap` to the media address the other side gave. */
+export const pcapAction = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
+
+const playPcap = (m: MediaOpts) => (m.pcap ? pcapAction(m.pcap) : '');
 
 /** The INVITE a carrier delivers, with the caller's number in every identity header and the SDP. */
 const TRUNK_INVITE = `
