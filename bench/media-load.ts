@@ -43,7 +43,7 @@ import { cpuTimes, findPid, processCpuUs, udpSockets } from './lib/host.js';
 import type { MediaServerConfig } from './lib/maskbridge-media.js';
 import { checkRecordings, type RecordingReport, type Tones } from './lib/recordings.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
-import { spawnChild, type ChildStats } from './lib/server-child.js';
+import { buildChildren, childRuntime, spawnChild, type ChildStats } from './lib/server-child.js';
 import { exitOrKill, readShortMessages, readStatCsv, runSipp, writeInjectionFile, type SippProcess } from './lib/sipp-load.js';
 import { uacMediaScenario, uasMediaScenario, writeToneAlaw, type RtpSender } from './lib/sipp-media.js';
 
@@ -657,7 +657,9 @@ async function main(): Promise<void> {
   if (!freeswitch.ok) return console.log(`FreeSWITCH not found: skipped (${freeswitch.reason})`);
   if (!onPath('sipp')) return console.log('sipp not found: skipped (Debian package sip-tester)');
 
+  buildChildren();
   header(`media-load: media-anchored, recorded calls through drachtio-server and FreeSWITCH (${PARTS.join(', ')})`);
+  console.log(`maskbridge process: ${childRuntime() === 'compiled' ? 'tsc output under node (dist/, as npm start)' : 'TypeScript sources under tsx'} (BENCH_RUNTIME)\n`);
   const sippVersion = /SIPp v\S+/.exec(spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[0] ?? 'sipp ?';
   const base = mkdtempSync(join(tmpdir(), 'mb-bench-media-'));
   const maxCalls = Math.max(...(PARTS.includes('capacity') ? STEPS : [0]), PARTS.includes('delay') ? DELAY_CALLS : 0);

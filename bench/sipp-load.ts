@@ -29,7 +29,7 @@ import { RedisServer } from '../test/helpers/redis-server.js';
 import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget } from '../test/e2e/support/servers.js';
 import { busyShare, counterDelta, cpuTimes, findPid, sysctl, udpCounters, udpReceiveBuffer, watchRun, type UdpSocketSample } from './lib/host.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
-import { spawnChild, type ChildStats } from './lib/server-child.js';
+import { buildChildren, childRuntime, spawnChild, type ChildStats } from './lib/server-child.js';
 import { exitOrKill, readLegSplit, readRttMs, readShortMessages, readStatCsv, runSipp, uacScenario, uasScenario, writeInjectionFile, type LegSplit } from './lib/sipp-load.js';
 
 const CALLS = Number(process.env.BENCH_SIPP_CALLS ?? '3000');
@@ -270,8 +270,10 @@ async function main(): Promise<void> {
     console.log('sipp not found: skipped (Debian package sip-tester)');
     return;
   }
+  buildChildren();
   header(`sipp-load: maskbridge vs bare drachtio-srf B2BUA, ${CALLS} calls per run, hold ${HOLD_MS} ms`);
-  console.log(`UDP: net.core.rmem_default ${sysctl('/proc/sys/net/core/rmem_default')}, rmem_max ${sysctl('/proc/sys/net/core/rmem_max')}; sipp -buff_size ${SIPP_BUFFER}\n`);
+  console.log(`UDP: net.core.rmem_default ${sysctl('/proc/sys/net/core/rmem_default')}, rmem_max ${sysctl('/proc/sys/net/core/rmem_max')}; sipp -buff_size ${SIPP_BUFFER}`);
+  console.log(`B2BUA processes: ${childRuntime() === 'compiled' ? 'tsc output under node (dist/, as npm start)' : 'TypeScript sources under tsx'} (BENCH_RUNTIME)\n`);
 
   const dir = mkdtempSync(join(tmpdir(), 'mb-bench-sipp-'));
   const redisServer = await RedisServer.start();

@@ -3,8 +3,9 @@
  * its CPU time is its own. Protocol on stdout: "READY" once connected; on SIGTERM it stops and
  * prints "STATS {json}", then exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -54,9 +55,31 @@ export interface ChildHandle {
   readonly pid: number;
 }
 
-/** Parent side: starts `script` (relative to the repo root) under tsx with one JSON argument, waits for READY. */
+/**
+ * How the B2BUA children run. 'compiled' (the default) runs tsc's output under plain node, as
+ * production does (`npm start` runs dist/); buildChildren() must have run first. 'tsx' runs the
+ * TypeScript sources through tsx's loader, whose esbuild output wraps every named function and
+ * closure in a `__name()` call (Object.defineProperty at each closure creation): it costs the
+ * call path measurably more than the compiled code, so it only suits quick checks.
+ */
+export type ChildRuntime = 'compiled' | 'tsx';
+
+export function childRuntime(): ChildRuntime {
+  const value = process.env.BENCH_RUNTIME ?? 'compiled';
+  if (value !== 'compiled' && value !== 'tsx') throw new Error(`BENCH_RUNTIME must be "compiled" or "tsx", not "${value}"`);
+  return value;
+}
+
+/** Compiles the children and the sources they import into dist/ (tsconfig.bench.json). */
+export function buildChildren(): void {
+  if (childRuntime() !== 'compiled') return;
+  execFileSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.bench.json'], { cwd: repoRoot, stdio: 'inherit' });
+}
+
+/** Parent side: starts `script` (a .ts path relative to the repo root) with one JSON argument, waits for READY. */
 export async function spawnChild(script: string, config: unknown, nodeArgs: string[] = [], timeoutMs = 20_000): Promise<ChildHandle> {
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, JSON.stringify(config)], {
+  const entry = childRuntime() === 'compiled' ? ['dist/' + script.replace(/\.ts$/, '.js')] : ['--import', 'tsx', script];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...entry, JSON.stringify(config)], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
