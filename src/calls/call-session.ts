@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import type { Cdr, CdrSink } from '../cdr/cdr.js';
-import { CallLog } from '../log/call-log.js';
+import { CallLog, type CallLogLevel } from '../log/call-log.js';
 import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { MediaEndpoint, MediaPool, MediaServer } from '../media/port.js';
 import { CallRecorder } from '../media/recorder.js';
@@ -92,14 +92,14 @@ export class CallSession {
     this.callId = call.info.callId;
     this.startedAt = deps.now();
     // Some carriers put the caller's number in the Call-ID: it is logged like any number.
-    this.callLog = new CallLog(deps.log, deps.fmt(this.callId));
+    this.callLog = new CallLog(deps.log, this.callId, deps.fmt);
     deps.metrics.activeCalls.inc();
     call.onCancel(() => this.onCallerCancel());
   }
 
-  /** This call's logger (made on first use: src/log/call-log.ts). */
-  private get log(): Logger {
-    return this.callLog.logger;
+  /** One line of this call's log; `fields` is only built when the level is on (src/log/call-log.ts). */
+  private line(level: CallLogLevel, msg: string, fields?: () => Record<string, unknown>): void {
+    this.callLog.line(level, msg, fields);
   }
 
   get currentState(): CallState {
@@ -112,7 +112,7 @@ export class CallSession {
       await this.route();
     } catch (err) {
       if (this.state !== 'ended') {
-        this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'unexpected error; failing the call');
+        this.line('error', 'unexpected error; failing the call', () => ({ err: (err as Error).message, stack: (err as Error).stack }));
         this.fail(500, 'Server Internal Error', 'failed', 'error');
       }
     }
@@ -147,7 +147,7 @@ export class CallSession {
       parties = normaliseParties(raw, policy.identify);
     } catch (err) {
       if (!(err instanceof SipRejection)) throw err;
-      this.log.info({ status: err.status, detail: this.deps.fmt(err.message), source: this.call.info.sourceAddress }, 'INVITE rejected');
+      this.line('info', 'INVITE rejected', () => ({ status: err.status, detail: this.deps.fmt(err.message), source: this.call.info.sourceAddress }));
       return this.fail(err.status, err.reason, err.disposition, '');
     }
     this.virtualNumber = parties.virtualNumber;
@@ -165,7 +165,7 @@ export class CallSession {
       return this.bridge(parties, result.session, decision.peer, decision.record);
     }
     if (decision.action === 'reject') {
-      this.log.info({ status: decision.status, disposition: decision.disposition, caller: this.deps.fmt(parties.caller) }, 'no open session for caller');
+      this.line('info', 'no open session for caller', () => ({ status: decision.status, disposition: decision.disposition, caller: this.deps.fmt(parties.caller) }));
       if (decision.disposition === 'unknown-caller' && this.deps.media?.pin.enabled) return this.pinPrompt(parties);
       return this.rejectWithTreatment(decision.status, decision.reason, decision.announcement, decision.disposition);
     }
@@ -176,13 +176,13 @@ export class CallSession {
     try {
       const result = await fn();
       if (result.kind === 'malformed') {
-        this.log.warn({ key: this.deps.fmt(result.key), problem: result.problem }, 'malformed session record treated as no session');
+        this.line('warn', 'malformed session record treated as no session', () => ({ key: this.deps.fmt(result.key), problem: result.problem }));
       }
       return result;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.deps.metrics.storeErrors.inc();
-      this.log.error({ err: err.message }, 'session store unavailable; failing closed');
+      this.line('error', 'session store unavailable; failing closed', () => ({ err: err.message }));
       this.fail(503, 'Service Unavailable', 'store-unavailable', '');
       return null;
     } finally {
@@ -204,10 +204,10 @@ export class CallSession {
     if (!server) {
       const outcome = whenNoMediaServer(media.onNoMediaServer, session.record);
       if (outcome.action === 'reject') {
-        this.log.error('no healthy media server; rejecting');
+        this.line('error', 'no healthy media server; rejecting');
         return this.fail(outcome.status, outcome.reason, 'media-unavailable', '');
       }
-      this.log.warn('no healthy media server; connecting signalling-only, unrecorded');
+      this.line('warn', 'no healthy media server; connecting signalling-only, unrecorded');
       this.mediaMode = 'signalling-only-fallback';
       return this.dialDirect(parties, peer);
     }
@@ -273,23 +273,23 @@ export class CallSession {
       this.recorder = new CallRecorder(epA, {
         dir: media.recordingDir, at: new Date(this.deps.now()), sessionId: this.sessionId, callId: this.callId, settleMs: media.recordingSettleMs,
         writerThread: media.recordingWriterThread, fmt: this.deps.fmt,
-      }, this.log);
+      }, this.callLog.logger);
       await this.recorder.start();
     }
     if (this.isOver()) return;
     if (media.consentAnnouncement) {
       await Promise.all([epA.play(media.consentAnnouncement), epB.play(media.consentAnnouncement)])
-        .catch((err: Error) => this.log.warn({ err: err.message }, 'consent announcement failed'));
+        .catch((err: Error) => this.line('warn', 'consent announcement failed', () => ({ err: err.message })));
     }
     if (opts.whisper && !this.isOver()) {
-      await epB.play(opts.whisper).catch((err: Error) => this.log.warn({ err: err.message }, 'whisper failed'));
+      await epB.play(opts.whisper).catch((err: Error) => this.line('warn', 'whisper failed', () => ({ err: err.message })));
     }
     if (this.isOver()) return;
     try {
       await epA.bridge(epB);
-      this.log.debug({ a: epA.id, b: epB.id }, 'media bridged');
+      this.line('debug', 'media bridged', () => ({ a: epA.id, b: epB.id }));
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'media bridge failed; ending the call');
+      this.line('error', 'media bridge failed; ending the call', () => ({ err: (err as Error).message }));
       this.endConnected('error');
     }
   }
@@ -307,7 +307,7 @@ export class CallSession {
       ep.onEnded(() => this.onMediaLost());
       return ep;
     } catch (err) {
-      this.log.error({ err: (err as Error).message, server: server.name }, 'media channel failed');
+      this.line('error', 'media channel failed', () => ({ err: (err as Error).message, server: server.name }));
       this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
       return null;
     }
@@ -315,7 +315,7 @@ export class CallSession {
 
   private onMediaLost(): void {
     if (this.state === 'ended') return;
-    this.log.error('media server dropped a channel; ending the call');
+    this.line('error', 'media server dropped a channel; ending the call');
     if (this.state === 'connected') this.endConnected('error');
     else this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
   }
@@ -332,7 +332,7 @@ export class CallSession {
     const req = buildOutboundRequest({ ...policy.outbound, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
     this.state = 'dialing';
     const attempt = sip.dial(req, { onProgress: (status, body) => this.state === 'dialing' && onProgress(status, body) });
-    this.log.debug({ direction: this.direction, callee: this.deps.fmt(peer), media: this.mediaMode }, 'calling the other party');
+    this.line('debug', 'calling the other party', () => ({ direction: this.direction, callee: this.deps.fmt(peer), media: this.mediaMode }));
     this.attempt = attempt;
     this.timers.push(setTimeout(() => this.onRingTimeout(), policy.ringTimeoutMs));
     attempt.answered.then(
@@ -347,7 +347,7 @@ export class CallSession {
           await onAnswer(legB);
         } catch (err) {
           if (this.isOver()) return;
-          this.log.warn({ err: (err as Error).message }, 'could not connect the answered call');
+          this.line('warn', 'could not connect the answered call', () => ({ err: (err as Error).message }));
           if (this.currentState === 'connected') this.endConnected('error');
           else this.fail(500, 'Server Internal Error', 'failed', 'error');
         }
@@ -369,13 +369,13 @@ export class CallSession {
     this.state = 'connected';
     this.answeredAt = this.deps.now();
     this.clearTimers();
-    this.log.debug('call connected');
+    this.line('debug', 'call connected');
     legB.onEnded(() => this.endConnected('callee'));
     legA.onReinvite(reinvites.a);
     legB.onReinvite(reinvites.b);
     if (this.deps.policy.maxDurationMs > 0) {
       this.timers.push(setTimeout(() => {
-        this.log.info('max call duration reached');
+        this.line('info', 'max call duration reached');
         this.endConnected('max-duration');
       }, this.deps.policy.maxDurationMs));
     }
@@ -400,7 +400,7 @@ export class CallSession {
       const ep = await this.endpoint(server, this.call.info.sdp);
       if (!ep || this.isOver()) return;
       this.call.progress(183, ep.localSdp);
-      await ep.play(announcement).catch((err: Error) => this.log.warn({ err: err.message }, 'announcement failed'));
+      await ep.play(announcement).catch((err: Error) => this.line('warn', 'announcement failed', () => ({ err: err.message })));
     }
     this.fail(status, reason, disposition, '');
   }
@@ -415,7 +415,7 @@ export class CallSession {
     if (!ep || this.isOver()) return;
     this.state = 'ivr';
     this.watchCaller(await this.call.answer(ep.localSdp));
-    this.log.info('asking the caller for a PIN');
+    this.line('info', 'asking the caller for a PIN');
     for (let i = 0; i < media.pin.tries && this.state === 'ivr'; i++) {
       const digits = await ep.collectDigits({ prompt: media.pin.prompt, maxDigits: media.pin.maxDigits, timeoutMs: media.pin.timeoutMs })
         .catch(() => '');
@@ -427,7 +427,7 @@ export class CallSession {
         this.setSession(result.session.id);
         this.direction = result.callerRole === 'a' ? 'a->b' : 'b->a';
         this.mediaMode = 'anchored';
-        this.log.info({ try: i + 1 }, 'PIN accepted');
+        this.line('info', 'PIN accepted', () => ({ try: i + 1 }));
         const caller = result.callerRole === 'a' ? result.session.a : result.session.b;
         const whisper = result.callerRole === 'a' ? result.session.whisperB : result.session.whisperA;
         return this.dialAnchored(server, { ...parties, caller }, result.peer, { record: result.session.record ?? this.deps.policy.decision.recordByDefault, whisper }, { ep });
@@ -436,14 +436,14 @@ export class CallSession {
         this.setSession(result.session.id);
         return this.endIvr(closedSession.announcement, 'session-closed', ep);
       }
-      this.log.info({ try: i + 1 }, 'PIN not recognised');
+      this.line('info', 'PIN not recognised', () => ({ try: i + 1 }));
     }
     if (this.state === 'ivr') return this.endIvr(unknownCaller.announcement, 'unknown-caller', ep);
   }
 
   private async endIvr(announcement: string, disposition: Disposition, ep: MediaEndpoint): Promise<void> {
     this.ivrDisposition = disposition;
-    if (announcement) await ep.play(announcement).catch((err: Error) => this.log.warn({ err: err.message }, 'announcement failed'));
+    if (announcement) await ep.play(announcement).catch((err: Error) => this.line('warn', 'announcement failed', () => ({ err: err.message })));
     this.finish(200, disposition, '');
   }
 
@@ -453,19 +453,19 @@ export class CallSession {
     if (this.state !== 'dialing') return; // we cancelled it
     const status = err instanceof OutboundFailure ? err.status : 503;
     const mapped = mapCalleeFailure(status);
-    this.log.info({ calleeStatus: status, calleeReason: (err as Error)?.message, status: mapped.status }, 'other party did not answer');
+    this.line('info', 'other party did not answer', () => ({ calleeStatus: status, calleeReason: (err as Error)?.message, status: mapped.status }));
     this.fail(mapped.status, mapped.reason, mapped.disposition, '');
   }
 
   private onRingTimeout(): void {
     if (this.state !== 'dialing') return;
-    this.log.info('ring timeout; cancelling the other party');
+    this.line('info', 'ring timeout; cancelling the other party');
     this.fail(480, 'Temporarily Unavailable', 'no-answer', '');
   }
 
   private onCallerCancel(): void {
     if (this.state === 'routing' || this.state === 'dialing') {
-      this.log.info('caller cancelled');
+      this.line('info', 'caller cancelled');
       this.finish(487, 'cancelled', '');
     }
   }
@@ -514,10 +514,10 @@ export class CallSession {
       };
       this.deps.cdr.write(cdr);
       // The call's one info line (the steps before it are at debug): what the CDR says, numbers aside.
-      this.log.info({
+      this.line('info', 'call finished', () => ({
         disposition, status: finalStatus, endedBy, direction: this.direction, media: this.mediaMode, durationSec: cdr.durationSec,
         ...(recording ? { recording: recording.failed ? 'failed' : this.deps.fmt(recording.path) } : {}),
-      }, 'call finished');
+      }));
       this.deps.metrics.calls.inc({ disposition });
       this.deps.metrics.activeCalls.dec();
       this.resolveDone();

@@ -1,26 +1,51 @@
 /**
- * A call's child logger (Call-ID, then the session id), made on first use. A call that goes
- * through logs nothing at info until it ends, so its way to the 200 pays nothing for logging;
- * bindings added before then go into the one child made later.
+ * A call's log lines, carrying its Call-ID (masked: some carriers put the caller's number in it)
+ * and, once known, its session id. A call that goes through logs nothing at info until it ends,
+ * so its way to the 200 pays nothing for logging:
+ * - `line()` evaluates its fields only when the level is on, and until a child logger exists it
+ *   writes through the parent with the bindings merged in (the same JSON), so a call that logs
+ *   one line, as a connected call does, never makes a child;
+ * - `logger` makes the child (for code that wants a Logger) on first use, with every binding so far.
  */
 import type { Logger } from './logger.js';
 
+export type CallLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
 export class CallLog {
   private child: Logger | null = null;
-  private readonly bindings: Record<string, string>;
+  private bindings: Record<string, string> | null = null;
+  private readonly later: Record<string, string> = {};
 
-  constructor(private readonly parent: Logger, callId: string) {
-    this.bindings = { callId };
-  }
+  constructor(
+    private readonly parent: Logger,
+    private readonly callId: string,
+    private readonly fmt: (value: string) => string = (value) => value,
+  ) {}
 
   /** Adds bindings to every line from now on (and to none before). */
   bind(extra: Record<string, string>): void {
     if (this.child) this.child.setBindings(extra);
-    else Object.assign(this.bindings, extra);
+    else if (this.bindings) Object.assign(this.bindings, extra);
+    else Object.assign(this.later, extra);
   }
 
   get logger(): Logger {
-    this.child ??= this.parent.child(this.bindings);
+    this.child ??= this.parent.child(this.currentBindings());
     return this.child;
+  }
+
+  /** One line at `level`; `fields` is only called when that level is on. */
+  line(level: CallLogLevel, msg: string, fields?: () => Record<string, unknown>): void {
+    if (this.child) {
+      if (this.child.isLevelEnabled(level)) this.child[level](fields ? fields() : {}, msg);
+      return;
+    }
+    if (!this.parent.isLevelEnabled(level)) return;
+    this.parent[level]({ ...this.currentBindings(), ...(fields ? fields() : {}) }, msg);
+  }
+
+  private currentBindings(): Record<string, string> {
+    this.bindings ??= { callId: this.fmt(this.callId), ...this.later };
+    return this.bindings;
   }
 }

@@ -64,15 +64,24 @@ export class DeadlineError extends Error {
 /**
  * Rejects when `work` has not settled within `ms`. node-redis's own `timeout` command option
  * covers only the time a command waits to be written; once written, a frozen server would keep
- * it pending forever. This bounds the whole round trip.
+ * it pending forever. This bounds the whole round trip. One promise and one timer per call (it
+ * sits on every INVITE's path); a failure of `work` after the deadline settles nothing and is
+ * not an unhandled rejection.
  */
 export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(ms)), ms);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineError(ms)), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
-  work.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 const shaCache = new Map<string, string>();
