@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import pino from 'pino';
 import type Srf from 'drachtio-srf';
 import { describe, expect, it } from 'vitest';
-import { DrachtioSipPort } from '../../src/sip/drachtio.js';
+import { DrachtioSipPort, inviteInfo } from '../../src/sip/drachtio.js';
+import { identifyParties } from '../../src/sip/identify.js';
 import type { OutboundRequest } from '../../src/sip/port.js';
 
 /** Just enough of Srf#createUAC: reports the sent request, then settles when the test says. */
@@ -42,5 +44,51 @@ describe('DrachtioSipPort outbound attempts', () => {
       attempt.cancel();
       expect(s.sent.cancels, end).toBe(0);
     }
+  });
+});
+
+/** A real drachtio-srf Request, parsed by drachtio-srf's own SIP parser from the text given. */
+function parsedInvite(lines: string[]): Srf.SrfRequest {
+  const require = createRequire(import.meta.url);
+  const SipMessage = require('drachtio-srf/lib/sip-parser/message') as new (raw: string) => unknown;
+  const Request = require('drachtio-srf/lib/request') as new (msg: unknown, meta: object) => Srf.SrfRequest;
+  const raw = [...lines, 'Content-Length: 0', '', ''].join('\r\n');
+  return new Request(new SipMessage(raw), { source: 'network', address: '127.0.0.2', port: '5062', protocol: 'udp' });
+}
+
+describe('inviteInfo (what the call path reads of an INVITE)', () => {
+  const invite = parsedInvite([
+    'INVITE sip:+912240001000@127.0.0.1 SIP/2.0',
+    'Via: SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK1',
+    'f: "Alice" <sip:+919810000001@carrier>;tag=1',
+    'To: <sip:+912240001000@127.0.0.1>',
+    'i: abc-123@carrier',
+    'CSeq: 1 INVITE',
+    'p-asserted-identity: <sip:+919810000002@carrier>',
+    'Diversion: <sip:+911111111111@x>',
+    'Diversion: <sip:+912222222222@y>',
+    'X-Order: 77',
+  ]);
+
+  it('answers every header name the way req.get() does, in any case, compact forms included', () => {
+    const info = inviteInfo(invite);
+    for (const name of ['From', 'from', 'Call-ID', 'call-id', 'To', 'P-Asserted-Identity', 'Diversion', 'x-order', 'X-Order', 'CSeq']) {
+      expect(info.header(name), name).toBe(invite.get(name));
+    }
+    expect(info.header('From')).toBe('"Alice" <sip:+919810000001@carrier>;tag=1');
+    expect(info.header('Diversion')).toBe('<sip:+911111111111@x>,<sip:+912222222222@y>');
+    expect(info.header('Remote-Party-ID')).toBeUndefined();
+  });
+
+  it('carries the Call-ID, the source, the Request-URI and an empty body', () => {
+    const info = inviteInfo(invite);
+    expect(info).toMatchObject({ callId: 'abc-123@carrier', sourceAddress: '127.0.0.2', sourcePort: 5062, requestUri: 'sip:+912240001000@127.0.0.1', sdp: '' });
+  });
+
+  it('lets the call path find V and the caller (P-Asserted-Identity before From)', () => {
+    expect(identifyParties(inviteInfo(invite), { defaultRegion: 'IN', virtualNumberFrom: 'request-uri' })).toEqual({
+      virtualNumber: '+912240001000',
+      caller: '+919810000002',
+    });
   });
 });
