@@ -2,17 +2,17 @@
  * maskbridge for the load benchmarks (bench/sipp-load.ts, bench/media-load.ts), in its own node
  * process (bench/lib/server-child.ts), built by its composition root as in production:
  * config/default.json plus this run's addresses, pino at 'info' (or as told) into a file
- * (asynchronous, like stdout in production), API off. Media mode 'anchor' (FreeSWITCH, every call
+ * through the destination production uses for stdout (logDestination: asynchronous, batched by
+ * log.bufferBytes), API off. Media mode 'anchor' (FreeSWITCH, every call
  * recorded) or 'none' (signalling only).
  * While it runs it samples its live calls and media channels; the peaks come back in STATS.
  *
- *   node --import tsx bench/lib/maskbridge-media.ts '{"admin":{...},"redisUrl":"redis://...","gateway":"127.0.0.1:5070","dir":"/tmp/x","mode":"anchor","freeswitch":{...}}'
+ *   node dist/bench/lib/maskbridge-media.js '{"admin":{...},"redisUrl":"redis://...","gateway":"127.0.0.1:5070","dir":"/tmp/x","mode":"anchor","freeswitch":{...}}'
  */
 import { join } from 'node:path';
-import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger, logDestination } from '../../src/log/logger.js';
 import { serveChild, type Running } from './server-child.js';
 
 export interface MediaServerConfig {
@@ -49,7 +49,7 @@ export async function startMediaServer(cfg: MediaServerConfig): Promise<Running>
       media,
     },
   });
-  const log = createLogger(config.log, pino.destination({ dest: join(cfg.dir, `maskbridge-${cfg.mode}.log`), sync: false }));
+  const log = createLogger(config.log, logDestination(config.log, join(cfg.dir, `maskbridge-${cfg.mode}.log`)));
   const app = createApp(config, { log });
   await app.start();
   const ready = () => {

@@ -66,6 +66,19 @@ convict.addFormat({
   coerce: toNumber,
 });
 
+/** sonic-boom (pino's writer) needs its batch size below its largest single write, 16 KiB. */
+export const LOG_BUFFER_MAX = 16_000;
+
+convict.addFormat({
+  name: 'log-buffer-bytes',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > LOG_BUFFER_MAX) {
+      throw new Error(`must be a whole number of bytes from 0 to ${LOG_BUFFER_MAX}`);
+    }
+  },
+  coerce: toNumber,
+});
+
 convict.addFormat({
   name: 'bool',
   validate(value: unknown) {
@@ -170,6 +183,12 @@ export const schema = {
   log: {
     level: { doc: 'pino log level', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'MB_LOG_LEVEL' },
     redactNumbers: { doc: 'Mask phone numbers in logs (+91******1234)', format: 'bool', default: true, env: 'MB_LOG_REDACT_NUMBERS' },
+    bufferBytes: {
+      doc: 'Log lines are written in batches of at least this many bytes, and at least once a second (0: each line at once). Buffered lines are written at exit, but not after a kill -9',
+      format: 'log-buffer-bytes',
+      default: 4096,
+      env: 'MB_LOG_BUFFER_BYTES',
+    },
   },
   api: {
     enabled: { doc: 'Serve the HTTP API (sessions, health, metrics)', format: 'bool', default: true, env: 'MB_API_ENABLED' },

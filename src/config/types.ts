@@ -30,7 +30,7 @@ export interface AppConfig {
     drainTimeoutSec: number;
   };
   cdr: { spoolFile: string };
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
   media: {
     mode: 'none' | 'anchor';

@@ -32,6 +32,24 @@ export function numberFormatter(redact: boolean): NumberFormatter {
   return redact ? maskNumbersInText : (v) => v;
 }
 
+/** How often buffered log lines are written when fewer than log.bufferBytes are waiting. */
+export const LOG_FLUSH_MS = 1000;
+
+/**
+ * Where log lines go: stdout by default, or a file. Asynchronous, and with log.bufferBytes > 0
+ * batched: each write hands a buffer to libuv's thread pool and wakes one of its threads, which
+ * cost more than building the line itself, so lines are written when that many bytes wait, and
+ * at least every LOG_FLUSH_MS. pino writes what is left at exit.
+ */
+export function logDestination(config: AppConfig['log'], dest: string | number = 1): DestinationStream {
+  return pino.destination({
+    dest,
+    sync: false,
+    minLength: config.bufferBytes,
+    ...(config.bufferBytes > 0 ? { periodicFlush: LOG_FLUSH_MS } : {}),
+  });
+}
+
 export function createLogger(config: AppConfig['log'], destination?: DestinationStream): Logger {
   return pino(
     {
@@ -41,6 +59,6 @@ export function createLogger(config: AppConfig['log'], destination?: Destination
       // Secrets never reach a log line, whatever object is passed.
       redact: { paths: ['password', '*.password', 'secret', '*.secret', 'token', '*.token'], censor: '[redacted]' },
     },
-    destination,
+    destination ?? logDestination(config),
   );
 }

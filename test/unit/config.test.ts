@@ -30,6 +30,8 @@ describe('config', () => {
     [{ MB_NUMBERS_DEFAULT_REGION: 'india' }, 'numbers.defaultRegion', 'india'],
     [{ MB_TRUNK_OUTBOUND_GATEWAY: 'no-port' }, 'trunk.outbound.gateway', 'no-port'],
     [{ MB_LOG_LEVEL: 'chatty' }, 'log.level', 'chatty'],
+    [{ MB_LOG_BUFFER_BYTES: '65536' }, 'log.bufferBytes', '65536'],
+    [{ MB_LOG_BUFFER_BYTES: 'lots' }, 'log.bufferBytes', 'lots'],
   ])('refuses %j, naming the key and the value', (env, key, value) => {
     let error: unknown;
     try {
