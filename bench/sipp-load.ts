@@ -6,7 +6,7 @@
  *   MB_E2E_DRACHTIO_BIN=/opt/drachtio/bin/drachtio npx tsx bench/sipp-load.ts
  *   env: BENCH_SIPP_CALLS (3000), BENCH_SIPP_RATES (100,300), BENCH_SIPP_HOLD_MS (1000),
  *        BENCH_SIPP_ROUNDS (2: the targets in order, then in reverse), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
- *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; bare must be one of them),
+ *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
  *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
  *
  * Each call: INVITE -> (100/180) -> 200 -> ACK -> hold -> caller's BYE -> 200. Every call has its
@@ -27,7 +27,7 @@ import { createRedis, type Redis } from '../src/sessions/redis.js';
 import { SessionStore } from '../src/sessions/store.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
 import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget } from '../test/e2e/support/servers.js';
-import { busyShare, counterDelta, cpuTimes, findPid, sysctl, udpCounters, udpReceiveBuffer, watchRun, type UdpSocketSample } from './lib/host.js';
+import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, sysctl, udpCounters, udpReceiveBuffer, watchRun, type UdpSocketSample } from './lib/host.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { buildChildren, childRuntime, spawnChild, type ChildStats } from './lib/server-child.js';
 import { exitOrKill, readLegSplit, readRttMs, readShortMessages, readStatCsv, runSipp, uacScenario, uasScenario, writeInjectionFile, type LegSplit } from './lib/sipp-load.js';
@@ -42,6 +42,16 @@ const V = '+912240001000';
 const SIPP_BUFFER = 1 << 20;
 /** Set to write a V8 CPU profile of each B2BUA process into its run directory. */
 const CPU_PROF = process.env.BENCH_SIPP_CPU_PROF === '1';
+/**
+ * Set to pin every process to a CPU, the same way for every target: drachtio and redis on CPU 0,
+ * the B2BUA and both sipps on CPU 1 (about the same CPU per call each side at 100/s). Without it
+ * the scheduler places and moves them as it likes, which is part of the run-to-run variance.
+ */
+const PIN = process.env.BENCH_SIPP_PIN === '1';
+const CPU_OF = { drachtio: 0, redis: 0, server: 1, uac: 1, uas: 1 } as const;
+const pin = (pid: number | null, role: keyof typeof CPU_OF, notes: string[]): void => {
+  if (PIN && !pinToCpu(pid, CPU_OF[role])) notes.push(`could not pin ${role} (pid ${pid})`);
+};
 
 /** 'bare+get': the bare B2BUA plus one Redis GET per INVITE (bench/bare-b2bua.ts), the floor of a B2BUA that asks Redis. */
 type Target = 'bare' | 'bare+get' | 'maskbridge';
@@ -142,6 +152,8 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V, ...(target === 'bare+get' ? { redisUrl: opts.redisUrl } : {}) }, nodeArgs)
     : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info' }, nodeArgs);
   onExit(() => server.stop());
+  pin(drachtioPid, 'drachtio', notes);
+  pin(server.pid, 'server', notes);
   if (WARMUP_CALLS > 0) {
     const warm = await warmUp(join(dir, 'warmup'), `${drachtio.sip.host}:${drachtio.sip.port}`, gatewayPort, opts.warmInjection);
     notes.push(`warm-up: ${warm}`);
@@ -156,6 +168,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     '-stf', 'uas-stat.csv', '-error_file', 'uas-errors.log', '-trace_shortmsg', '-shortmessage_file', 'uas-short.log', ...common,
   ]);
   onExit(() => uas.kill());
+  pin(uas.pid, 'uas', notes);
   await sleep(300);
   const udpBefore = udpCounters();
   const cpuBefore = cpuTimes();
@@ -170,6 +183,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     '-stf', 'uac-stat.csv', '-error_file', 'uac-errors.log', ...common,
   ]);
   onExit(() => uac.kill());
+  pin(uac.pid, 'uac', notes);
   const watch = watchRun(
     { drachtio: drachtio.sip.port, uac: uacPort, uas: gatewayPort },
     { server: server.pid, drachtio: drachtioPid, uac: uac.pid, uas: uas.pid },
@@ -277,6 +291,11 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'mb-bench-sipp-'));
   const redisServer = await RedisServer.start();
+  if (PIN) {
+    const pinNotes: string[] = [];
+    pin(findPid(`redis-server 127.0.0.1:${redisServer.port}`), 'redis', pinNotes);
+    console.log(`Pinned (BENCH_SIPP_PIN=1): drachtio and redis on CPU 0, the B2BUA and both sipps on CPU 1${pinNotes.length ? `; ${pinNotes.join('; ')}` : ''}\n`);
+  }
   const redis: Redis = createRedis({ url: redisServer.url, commandTimeoutMs: 2000 }, pino({ level: 'silent' }));
   const results: RunResult[] = [];
   try {

@@ -56,6 +56,12 @@ export function findPid(needle: string): number | null {
   return null;
 }
 
+/** Pins every thread of `pid` to one CPU (taskset -a -p -c); false when it could not. */
+export function pinToCpu(pid: number | null, cpu: number): boolean {
+  if (pid === null) return false;
+  return spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' }).status === 0;
+}
+
 export interface RunWatch {
   /** Peak receive queue and drop count per named UDP port; CPU µs used per named pid while watched. */
   stop(): { udp: Record<string, UdpSocketSample>; cpuUs: Record<string, number> };
