@@ -13,20 +13,22 @@ export type CallLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export class CallLog {
   private child: Logger | null = null;
-  private bindings: Record<string, string> | null = null;
-  private readonly later: Record<string, string> = {};
+  /** callId first; it is masked when the first line needs it. */
+  private readonly bindings: Record<string, string>;
+  private callIdMasked = false;
 
   constructor(
     private readonly parent: Logger,
-    private readonly callId: string,
+    callId: string,
     private readonly fmt: (value: string) => string = (value) => value,
-  ) {}
+  ) {
+    this.bindings = { callId };
+  }
 
   /** Adds bindings to every line from now on (and to none before). */
   bind(extra: Record<string, string>): void {
     if (this.child) this.child.setBindings(extra);
-    else if (this.bindings) Object.assign(this.bindings, extra);
-    else Object.assign(this.later, extra);
+    else Object.assign(this.bindings, extra);
   }
 
   get logger(): Logger {
@@ -45,7 +47,10 @@ export class CallLog {
   }
 
   private currentBindings(): Record<string, string> {
-    this.bindings ??= { callId: this.fmt(this.callId), ...this.later };
+    if (!this.callIdMasked) {
+      this.bindings.callId = this.fmt(this.bindings.callId as string);
+      this.callIdMasked = true;
+    }
     return this.bindings;
   }
 }

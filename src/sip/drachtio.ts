@@ -22,20 +22,15 @@ type Res = Srf.SrfResponse;
 const SDP = { 'Content-Type': 'application/sdp' };
 
 /**
- * What the call path reads of an INVITE. Headers are looked up in one index by lower-case name,
- * made on first use: drachtio-srf's req.get()/req.has() scan every header name (and read an
- * environment variable) on each call. The parser has already expanded compact forms and
- * joined repeated headers, so the index answers what req.get() would.
+ * What the call path reads of an INVITE. Headers are looked up in one index by lower-case name:
+ * drachtio-srf's req.get()/req.has() scan every header name (and read an environment variable)
+ * on each call. The parser has already expanded compact forms and joined repeated headers, so
+ * the index answers what req.get() would.
  */
 export function inviteInfo(req: Pick<Req, 'headers' | 'source_address' | 'source_port' | 'uri' | 'body'>): InviteInfo {
-  let byName: Map<string, string> | null = null;
-  const header = (name: string): string | undefined => {
-    if (!byName) {
-      byName = new Map();
-      for (const [key, value] of Object.entries(req.headers)) byName.set(key.toLowerCase(), value);
-    }
-    return byName.get(name.toLowerCase());
-  };
+  const byName = new Map<string, string>();
+  for (const [key, value] of Object.entries(req.headers)) byName.set(key.toLowerCase(), value);
+  const header = (name: string): string | undefined => byName.get(name.toLowerCase());
   return {
     callId: header('call-id') ?? '',
     sourceAddress: req.source_address,
