@@ -453,7 +453,7 @@ export class CallSession {
     if (this.state !== 'dialing') return; // we cancelled it
     const status = err instanceof OutboundFailure ? err.status : 503;
     const mapped = mapCalleeFailure(status);
-    this.line('info', 'other party did not answer', () => ({ calleeStatus: status, calleeReason: (err as Error)?.message, status: mapped.status }));
+    this.line('info', 'other party did not answer', () => ({ calleeStatus: status, calleeReason: this.deps.fmt(String((err as Error)?.message)), status: mapped.status }));
     this.fail(mapped.status, mapped.reason, mapped.disposition, '');
   }
 

@@ -341,6 +341,18 @@ describe('logging', () => {
     expect(JSON.stringify(h.logs)).not.toContain(A.slice(1));
   });
 
+  it("masks a number in the callee's failure reason (carriers may put one there)", async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-18' });
+    h.sip.invite(inviteFrom(A));
+    await settle();
+    h.sip.dials[0]!.fail(486, `Busy ${B}`);
+    await settle();
+    expect(h.logs.some((l) => l.msg === 'other party did not answer')).toBe(true);
+    expect(JSON.stringify(h.logs)).not.toContain(B.slice(1));
+    expect(JSON.stringify(h.logs)).not.toContain(B.slice(-9));
+  });
+
   it('logs an answered call at info level once, when it ends, with what its CDR says', async () => {
     const h = createHarness();
     const call = await answeredThenCallerHangsUp(h, 'order-17b');

@@ -136,8 +136,8 @@ export class FakeDial {
     this.settle.resolve(this.leg);
     return this.leg;
   }
-  fail(status: number): void {
-    this.settle.reject(new OutboundFailure(status));
+  fail(status: number, reason?: string): void {
+    this.settle.reject(new OutboundFailure(status, reason));
   }
 }
 
