@@ -7,6 +7,7 @@
  *   env: BENCH_SIPP_CALLS (3000), BENCH_SIPP_RATES (100,300), BENCH_SIPP_HOLD_MS (1000),
  *        BENCH_SIPP_ROUNDS (2: the targets in order, then in reverse), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
  *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
+ *        BENCH_DRACHTIO_LOGLEVEL (info: drachtio-server logs every SIP message; notice logs none of them),
  *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
  *
  * Each call: INVITE -> (100/180) -> 200 -> ACK -> hold -> caller's BYE -> 200. Every call has its
@@ -26,7 +27,7 @@ import pino from 'pino';
 import { createRedis, type Redis } from '../src/sessions/redis.js';
 import { SessionStore } from '../src/sessions/store.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
-import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget } from '../test/e2e/support/servers.js';
+import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type StartOptions } from '../test/e2e/support/servers.js';
 import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, sysctl, udpCounters, udpReceiveBuffer, watchRun, type UdpSocketSample } from './lib/host.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { buildChildren, childRuntime, spawnChild, type ChildStats } from './lib/server-child.js';
@@ -48,6 +49,8 @@ const CPU_PROF = process.env.BENCH_SIPP_CPU_PROF === '1';
  * the scheduler places and moves them as it likes, which is part of the run-to-run variance.
  */
 const PIN = process.env.BENCH_SIPP_PIN === '1';
+/** drachtio-server's log level for the run: info (the default) writes every SIP message to its log. */
+const DRACHTIO_LOG_LEVEL = (process.env.BENCH_DRACHTIO_LOGLEVEL ?? 'info') as NonNullable<StartOptions['drachtioLogLevel']>;
 const CPU_OF = { drachtio: 0, redis: 0, server: 1, uac: 1, uas: 1 } as const;
 const pin = (pid: number | null, role: keyof typeof CPU_OF, notes: string[]): void => {
   if (PIN && !pinToCpu(pid, CPU_OF[role])) notes.push(`could not pin ${role} (pid ${pid})`);
@@ -119,7 +122,7 @@ interface RunOptions {
   rate: number;
   round: number;
   dir: string;
-  startDrachtio: (dir: string) => Promise<DrachtioTarget>;
+  startDrachtio: (dir: string, opts?: StartOptions) => Promise<DrachtioTarget>;
   redisUrl: string;
   redis: Redis;
   injection: string;
@@ -141,7 +144,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
   const dir = join(opts.dir, `${target}-${rate}-r${opts.round}`);
   mkdirSync(dir, { recursive: true });
   const notes: string[] = [];
-  const drachtio = await opts.startDrachtio(dir);
+  const drachtio = await opts.startDrachtio(dir, { drachtioLogLevel: DRACHTIO_LOG_LEVEL });
   onExit(() => drachtio.stop());
   const drachtioPid = findPid(join(dir, 'drachtio.conf.xml'));
   const gatewayPort = await freeUdpPort();
@@ -287,6 +290,7 @@ async function main(): Promise<void> {
   buildChildren();
   header(`sipp-load: maskbridge vs bare drachtio-srf B2BUA, ${CALLS} calls per run, hold ${HOLD_MS} ms`);
   console.log(`UDP: net.core.rmem_default ${sysctl('/proc/sys/net/core/rmem_default')}, rmem_max ${sysctl('/proc/sys/net/core/rmem_max')}; sipp -buff_size ${SIPP_BUFFER}`);
+  console.log(`drachtio-server log level: ${DRACHTIO_LOG_LEVEL} (BENCH_DRACHTIO_LOGLEVEL)`);
   console.log(`B2BUA processes: ${childRuntime() === 'compiled' ? 'tsc output under node (dist/, as npm start)' : 'TypeScript sources under tsx'} (BENCH_RUNTIME)\n`);
 
   const dir = mkdtempSync(join(tmpdir(), 'mb-bench-sipp-'));

@@ -64,7 +64,25 @@ export function machine(): string {
     // not Linux: leave it unknown
   }
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
-  return `${new Date().toISOString()} | nproc ${availableParallelism()} | ${cpu} | node ${process.version} | kernel ${release()} | loadavg ${load}`;
+  return `${new Date().toISOString()} | nproc ${availableParallelism()} | ${cpu} | node ${process.version} | kernel ${release()} | loadavg ${load} | ${cpuIdle()}`;
+}
+
+/**
+ * How an idle CPU waits: on a VM, a halted vCPU costs a host round trip to wake, which every
+ * cross-process hop (drachtio, node, Redis) can pay. guest_halt_poll_ns is how long the haltpoll
+ * driver polls before it halts (upstream default 200000; 0 = halt at once).
+ */
+function cpuIdle(): string {
+  const text = (path: string): string => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return 'n/a';
+    }
+  };
+  const driver = text('/sys/devices/system/cpu/cpuidle/current_driver');
+  const poll = text('/sys/module/haltpoll/parameters/guest_halt_poll_ns');
+  return `cpuidle ${driver}${poll === 'n/a' ? '' : `, guest_halt_poll_ns ${poll}`}`;
 }
 
 export function header(title: string): void {

@@ -44,6 +44,8 @@ export interface DrachtioTarget {
 export interface StartOptions {
   /** RTP ports to give FreeSWITCH (4 per anchored call: two channels, RTP and RTCP). Default 100. */
   rtpPorts?: number;
+  /** drachtio-server's <loglevel> (default info: every SIP message is logged). */
+  drachtioLogLevel?: 'error' | 'warning' | 'notice' | 'info' | 'debug';
 }
 
 export type Resolved<T> = { ok: true; start: (dir: string, opts?: StartOptions) => Promise<T> } | { ok: false; reason: string };
@@ -65,10 +67,10 @@ export function resolveDrachtio(env: NodeJS.ProcessEnv = process.env): Resolved<
   if (!bin) {
     return { ok: false, reason: 'no drachtio-server: put `drachtio` on PATH, or set MB_E2E_DRACHTIO_BIN, or MB_E2E_DRACHTIO_ADMIN/_SIP/_SECRET for a running one (docs/testing.md)' };
   }
-  return { ok: true, start: (dir) => startDrachtio(bin, dir) };
+  return { ok: true, start: (dir, opts) => startDrachtio(bin, dir, opts?.drachtioLogLevel ?? 'info') };
 }
 
-async function startDrachtio(bin: string, dir: string): Promise<DrachtioTarget> {
+async function startDrachtio(bin: string, dir: string, logLevel: string): Promise<DrachtioTarget> {
   const adminPort = await freePort();
   const sipPort = await freeUdpPort();
   const secret = 'e2e-secret';
@@ -78,7 +80,7 @@ async function startDrachtio(bin: string, dir: string): Promise<DrachtioTarget> 
   <admin port="${adminPort}" secret="${secret}">127.0.0.1</admin>
   <sip><contacts><contact>sip:127.0.0.1:${sipPort};transport=udp</contact></contacts></sip>
   <cdrs>false</cdrs>
-  <logging><file><name>${join(dir, 'drachtio.log')}</name><archive>${join(dir, 'archive')}</archive><size>50</size><maxSize>100</maxSize></file><sofia-loglevel>3</sofia-loglevel><loglevel>info</loglevel></logging>
+  <logging><file><name>${join(dir, 'drachtio.log')}</name><archive>${join(dir, 'archive')}</archive><size>50</size><maxSize>100</maxSize></file><sofia-loglevel>3</sofia-loglevel><loglevel>${logLevel}</loglevel></logging>
 </drachtio>
 `);
   const proc: ChildProcess = spawn(bin, ['-f', conf], { stdio: 'ignore' });
