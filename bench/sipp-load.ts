@@ -8,6 +8,7 @@
  *        BENCH_SIPP_ROUNDS (2: the targets in order, then in reverse), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
  *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
  *        BENCH_DRACHTIO_LOGLEVEL (info: drachtio-server logs every SIP message; notice logs none of them),
+ *        BENCH_WIRE_TRACE=1 (times each INVITE inside the B2BUA process: bench/lib/wire-trace.ts),
  *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
  *
  * Each call: INVITE -> (100/180) -> 200 -> ACK -> hold -> caller's BYE -> 200. Every call has its
@@ -94,7 +95,12 @@ interface RunResult {
   drachtioRcvBuf: number | null;
   cdrs: string;
   notes: string[];
+  /** BENCH_WIRE_TRACE=1: the segments inside the B2BUA process (WireTracer.summary()), else null. */
+  inside: Record<string, number> | null;
 }
+
+/** The keys bench/lib/wire-trace.ts adds to a child's stats. */
+const TRACE_KEY = /^(traceSamples|(inToOut|inToStore|storeToReply|replyToOut)P\d+)$/;
 
 const intOf = (s: string | undefined) => (s === undefined || s === '' ? 0 : Number(s));
 
@@ -162,6 +168,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
     notes.push(`warm-up: ${warm}`);
   }
   if (target === 'maskbridge') await opts.redis.del('mb:cdr');
+  server.resetTrace(); // the trace, if on, counts the measured calls only
 
   const timeoutSec = Math.ceil(CALLS / rate + HOLD_MS / 1000 + 30);
   const common = ['-i', '127.0.0.1', '-m', String(CALLS), '-nostdin', '-buff_size', String(SIPP_BUFFER),
@@ -200,10 +207,12 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
   const redisCpu = (await redisCpuUs(opts.redis)) - redisBefore;
   const udpErrors = counterDelta(udpBefore, udpCounters(), ['InErrors', 'RcvbufErrors', 'SndbufErrors']);
   const stats: ChildStats | null = await server.stop();
+  const inside: Record<string, number> = {};
   if (!stats) notes.push('server process gave no stats');
   else {
-    const { cpuUserUs: _u, cpuSystemUs: _s, ...counts } = stats;
-    notes.push(`server: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    const { cpuUserUs: _u, cpuSystemUs: _s, ...rest } = stats;
+    const counts = Object.entries(rest).filter(([k, v]) => (TRACE_KEY.test(k) ? ((inside[k] = v), false) : true));
+    notes.push(`server: ${counts.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   const cdrs = target === 'maskbridge' ? await countCdrs(opts.redis) : '';
   await drachtio.stop();
@@ -249,6 +258,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
       uas: per(watched.cpuUs.uas ?? Number.NaN),
     },
     hostBusy, udp: watched.udp, udpErrors, drachtioRcvBuf, cdrs, notes,
+    inside: Object.keys(inside).length > 0 ? inside : null,
   };
 }
 
@@ -365,6 +375,16 @@ function report(results: RunResult[]): void {
         int(r.udpErrors.InErrors ?? 0), int(r.udpErrors.RcvbufErrors ?? 0), int(r.udpErrors.SndbufErrors ?? 0)];
     }),
   ));
+  const traced = results.filter((r) => r.inside);
+  if (traced.length > 0) {
+    console.log('\n### Per run: inside the B2BUA process (BENCH_WIRE_TRACE=1; µs, p50 / p90; INVITEs that had the process to themselves)\n');
+    const seg = (r: RunResult, key: string) => `${num(r.inside?.[`${key}P50`] ?? Number.NaN, 0)} / ${num(r.inside?.[`${key}P90`] ?? Number.NaN, 0)}`;
+    console.log(table(
+      ['target', 'rate/s', 'round', 'INVITEs', 'INVITE in -> INVITE out', 'in -> Redis command written', 'written -> reply in', 'reply -> INVITE out'],
+      traced.map((r) => [r.target, String(r.rate), String(r.round), int(r.inside?.traceSamples ?? 0),
+        seg(r, 'inToOut'), seg(r, 'inToStore'), seg(r, 'storeToReply'), seg(r, 'replyToOut')]),
+    ));
+  }
   console.log('\n### Notes per run\n');
   for (const r of results) {
     const parts = [`sipp exit uac ${r.uacExit} uas ${r.uasExit}`];

@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installWireTrace } from './wire-trace.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -21,8 +22,13 @@ export interface Running {
   stop(): Promise<Record<string, number>>;
 }
 
-/** Child side: runs `start`, reports READY, and on SIGTERM reports stats and exits. */
+/**
+ * Child side: runs `start`, reports READY, and on SIGTERM reports stats and exits. With
+ * BENCH_WIRE_TRACE=1 in its environment it also times each INVITE inside the process
+ * (bench/lib/wire-trace.ts) and adds the percentiles to its stats.
+ */
 export function serveChild(start: () => Promise<Running>): void {
+  const tracer = process.env.BENCH_WIRE_TRACE === '1' ? installWireTrace() : null;
   start().then(
     (running) => {
       const cpu0 = process.cpuUsage();
@@ -31,7 +37,7 @@ export function serveChild(start: () => Promise<Running>): void {
         const cpu = process.cpuUsage(cpu0);
         running.stop().then(
           (extra) => {
-            const stats: ChildStats = { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, ...extra };
+            const stats: ChildStats = { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, ...extra, ...tracer?.summary() };
             console.log(`STATS ${JSON.stringify(stats)}`);
             process.exit(0);
           },
@@ -52,6 +58,8 @@ export function serveChild(start: () => Promise<Running>): void {
 export interface ChildHandle {
   /** SIGTERM, then the STATS line (null if it never came). */
   stop(): Promise<ChildStats | null>;
+  /** Clears the wire trace's samples (after a warm-up); nothing without BENCH_WIRE_TRACE=1. */
+  resetTrace(): void;
   readonly pid: number;
 }
 
@@ -108,6 +116,9 @@ export async function spawnChild(script: string, config: unknown, nodeArgs: stri
   });
   return {
     pid: child.pid ?? -1,
+    resetTrace() {
+      if (process.env.BENCH_WIRE_TRACE === '1') child.kill('SIGUSR2');
+    },
     async stop() {
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 40_000);
