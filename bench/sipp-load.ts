@@ -51,7 +51,15 @@ const CPU_PROF = process.env.BENCH_SIPP_CPU_PROF === '1';
  */
 const PIN = process.env.BENCH_SIPP_PIN === '1';
 /** drachtio-server's log level for the run: info (the default) writes every SIP message to its log. */
-const DRACHTIO_LOG_LEVEL = (process.env.BENCH_DRACHTIO_LOGLEVEL ?? 'info') as NonNullable<StartOptions['drachtioLogLevel']>;
+const DRACHTIO_LOG_LEVEL = drachtioLogLevel(process.env.BENCH_DRACHTIO_LOGLEVEL ?? 'info');
+
+function drachtioLogLevel(value: string): NonNullable<StartOptions['drachtioLogLevel']> {
+  const levels = ['error', 'warning', 'notice', 'info', 'debug'] as const;
+  const level = levels.find((l) => l === value);
+  // drachtio-server itself would take an unknown level as info without a word.
+  if (!level) throw new Error(`BENCH_DRACHTIO_LOGLEVEL must be one of ${levels.join(', ')}, not "${value}"`);
+  return level;
+}
 const CPU_OF = { drachtio: 0, redis: 0, server: 1, uac: 1, uas: 1 } as const;
 const pin = (pid: number | null, role: keyof typeof CPU_OF, notes: string[]): void => {
   if (PIN && !pinToCpu(pid, CPU_OF[role])) notes.push(`could not pin ${role} (pid ${pid})`);
