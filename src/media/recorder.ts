@@ -35,7 +35,7 @@ export class CallRecorder {
       this.log.debug({ path: this.fmt(this.paths.partial) }, 'recording started');
     } catch (err) {
       this.error = (err as Error).message;
-      this.log.error({ err: this.error }, 'recording failed to start; the call goes on unrecorded');
+      this.log.error({ err: this.fmt(this.error) }, 'recording failed to start; the call goes on unrecorded');
     }
   }
 

@@ -90,6 +90,20 @@ describe('recording', () => {
     expect(JSON.stringify(h.logs)).not.toContain(A.slice(-9));
   });
 
+  it('never logs the number in a Call-ID when the media server names the recording path in a refusal', async () => {
+    const h = mediaHarness();
+    h.fs.failRecording = true;
+    h.sessions.add({ id: 'm3f', record: true });
+    const call = h.sip.invite({ ...inviteFrom(A), callId: `${A.slice(1)}-78@carrier.example` });
+    await soon(() => h.sip.dials.length === 1);
+    h.sip.dials[0]!.answer();
+    await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
+    call.leg!.remoteHangup();
+    await soon(() => h.logs.some((l) => l.msg === 'call finished'));
+    expect(h.logs.some((l) => l.msg === 'recording failed to start; the call goes on unrecorded')).toBe(true);
+    expect(JSON.stringify(h.logs)).not.toContain(A.slice(-9));
+  });
+
   it('records when the session says so, and the CDR gets the path, duration and size of the finished file', async () => {
     const h = mediaHarness();
     h.fs.recordedSeconds = 2;

@@ -52,7 +52,7 @@ export class FakeEndpoint implements MediaEndpoint {
   }
   async startRecording(path: string, opts: { writerThread: boolean }): Promise<void> {
     this.op(opts.writerThread ? 'record-start:writer-thread' : 'record-start');
-    if (this.server.failRecording) throw new MediaError('recording did not start: -ERR');
+    if (this.server.failRecording) throw new MediaError(`recording did not start: -ERR cannot open ${path}`);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, wavBytes(this.server.recordedSeconds));
   }
