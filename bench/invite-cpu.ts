@@ -7,8 +7,9 @@
  *
  * One attempt at a time: INVITE -> callee answers -> caller hangs up, or an unknown caller
  * rejected with 404. Every attempt comes from a caller number never seen before, so the
- * number-normalisation memo (src/numbers/normalise.ts) never helps: the cost of a new caller. CPU per attempt = process.cpuUsage() (user + system) / attempts; it includes
- * the fake port and this driver, so it is an upper bound on the app's own cost.
+ * number-normalisation memo (src/numbers/normalise.ts) never helps: the cost of a new caller.
+ * CPU per attempt = process.cpuUsage() (user + system) / attempts; it includes the fake port and
+ * this driver, so it is an upper bound on the app's own cost.
  */
 import pino from 'pino';
 import { CallRegistry } from '../src/calls/registry.js';

@@ -1,6 +1,7 @@
 /** Shared by the benchmarks: percentiles, the machine description and markdown tables. */
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
+import { sysctl } from './host.js';
 
 /** Nearest-rank percentile of an ascending array (p in 0..100). NaN when empty. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
@@ -73,15 +74,8 @@ export function machine(): string {
  * driver polls before it halts (upstream default 200000; 0 = halt at once).
  */
 function cpuIdle(): string {
-  const text = (path: string): string => {
-    try {
-      return readFileSync(path, 'utf8').trim();
-    } catch {
-      return 'n/a';
-    }
-  };
-  const driver = text('/sys/devices/system/cpu/cpuidle/current_driver');
-  const poll = text('/sys/module/haltpoll/parameters/guest_halt_poll_ns');
+  const driver = sysctl('/sys/devices/system/cpu/cpuidle/current_driver');
+  const poll = sysctl('/sys/module/haltpoll/parameters/guest_halt_poll_ns');
   return `cpuidle ${driver}${poll === 'n/a' ? '' : `, guest_halt_poll_ns ${poll}`}`;
 }
 
