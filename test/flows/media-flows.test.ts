@@ -74,16 +74,21 @@ describe('media-anchored bridge', () => {
   });
 });
 
+/** A recorded call whose Call-ID holds the caller's number (as some carriers do), answered and hung up by the caller. */
+async function recordedCallWithNumberInCallId(h: ReturnType<typeof mediaHarness>, sessionId: string) {
+  h.sessions.add({ id: sessionId, record: true });
+  const call = h.sip.invite({ ...inviteFrom(A), callId: `${A.slice(1)}-${sessionId}@carrier.example` });
+  await soon(() => h.sip.dials.length === 1);
+  h.sip.dials[0]!.answer();
+  await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
+  call.leg!.remoteHangup();
+  await soon(() => h.logs.some((l) => l.msg === 'call finished'));
+}
+
 describe('recording', () => {
   it('never logs a number a carrier put in the Call-ID, nor in the recording path made from it', async () => {
     const h = mediaHarness();
-    h.sessions.add({ id: 'm3n', record: true });
-    const call = h.sip.invite({ ...inviteFrom(A), callId: `${A.slice(1)}-77@carrier.example` });
-    await soon(() => h.sip.dials.length === 1);
-    h.sip.dials[0]!.answer();
-    await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
-    call.leg!.remoteHangup();
-    await soon(() => h.logs.some((l) => l.msg === 'call finished'));
+    await recordedCallWithNumberInCallId(h, 'm3n');
     expect(h.cdr.records[0]!.recording!.path).toContain(A.slice(1));
     expect(h.logs.filter((l) => l.msg === 'recording saved' || l.msg === 'call finished')).toHaveLength(2);
     expect(JSON.stringify(h.logs)).not.toContain(A.slice(1));
@@ -93,13 +98,7 @@ describe('recording', () => {
   it('never logs the number in a Call-ID when the media server names the recording path in a refusal', async () => {
     const h = mediaHarness();
     h.fs.failRecording = true;
-    h.sessions.add({ id: 'm3f', record: true });
-    const call = h.sip.invite({ ...inviteFrom(A), callId: `${A.slice(1)}-78@carrier.example` });
-    await soon(() => h.sip.dials.length === 1);
-    h.sip.dials[0]!.answer();
-    await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
-    call.leg!.remoteHangup();
-    await soon(() => h.logs.some((l) => l.msg === 'call finished'));
+    await recordedCallWithNumberInCallId(h, 'm3f');
     expect(h.logs.some((l) => l.msg === 'recording failed to start; the call goes on unrecorded')).toBe(true);
     expect(JSON.stringify(h.logs)).not.toContain(A.slice(-9));
   });
