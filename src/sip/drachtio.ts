@@ -47,6 +47,13 @@ class DrachtioLeg implements CallLeg {
     dialog.on('destroy', () => {
       this.ended = true;
     });
+    // Without a listener drachtio-srf answers an in-dialog REFER with 200 and does nothing, so the
+    // phone believes its transfer is under way. maskbridge does not transfer calls (that would
+    // dial a number of the party's choosing through the trunk), so the REFER is refused.
+    dialog.on('refer', (_req: Req, res: Res) => {
+      this.log.info('REFER refused: maskbridge does not transfer calls');
+      res.send(403, 'Transfer Not Allowed', {});
+    });
   }
 
   get remoteSdp(): string {

@@ -42,6 +42,18 @@ describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (ski
     expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'callee' });
   });
 
+  it('a transfer (REFER) from the caller is refused with 403, reaches nobody, and the call goes on', async () => {
+    await bed.openSession();
+    // The callee's scenario takes nothing but the call and the caller's BYE: a REFER reaching it would fail it.
+    const r = await bed.call('refer', A, { outcome: 'answer', hangup: 'caller', referExpect: 403 }, { outcome: 'answer', hangup: 'caller' });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(r.callee!.messages).not.toMatch(/^REFER /m);
+    expect(occurrences(r.callee!.messages, '+919800000099')).toBe(0);
+    expectNoLeak(r);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
+  });
+
   it('B calls V and reaches A, who sees V', async () => {
     await bed.openSession();
     const r = await bed.call('b-calls', B, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });

@@ -18,7 +18,7 @@ function stubSrf() {
     },
   };
   const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' } });
-  return { srf: srf as unknown as Srf, sent, answer: () => settle.resolve(dialog), fail: (status: number) => settle.reject(Object.assign(new Error('Busy Here'), { status })) };
+  return { srf: srf as unknown as Srf, sent, dialog, answer: () => settle.resolve(dialog), fail: (status: number) => settle.reject(Object.assign(new Error('Busy Here'), { status })) };
 }
 
 const request: OutboundRequest = { uri: 'sip:+919876543210@127.0.0.1', headers: {}, sdp: '' };
@@ -44,6 +44,40 @@ describe('DrachtioSipPort outbound attempts', () => {
       attempt.cancel();
       expect(s.sent.cancels, end).toBe(0);
     }
+  });
+});
+
+/** What a test's fake response object was sent, as drachtio-srf's Response#send arguments. */
+function recordingRes() {
+  const sent: unknown[][] = [];
+  return { sent, res: { send: (...args: unknown[]) => void sent.push(args) } };
+}
+
+describe('DrachtioSipPort in-dialog requests', () => {
+  it('refuses a REFER from the callee with 403, so no transfer is started', async () => {
+    const s = stubSrf();
+    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
+    s.answer();
+    await attempt.answered;
+    const { sent, res } = recordingRes();
+    s.dialog.emit('refer', {}, res);
+    expect(sent).toEqual([[403, 'Transfer Not Allowed', {}]]);
+  });
+
+  it('refuses a REFER from the caller with 403 once the caller is answered', async () => {
+    const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' } });
+    let onInvite!: (req: unknown, res: unknown) => void;
+    const srf = {
+      invite: (handler: typeof onInvite) => void (onInvite = handler),
+      createUAS: () => Promise.resolve(dialog),
+    } as unknown as Srf;
+    const port = new DrachtioSipPort(srf, pino({ level: 'silent' }));
+    const answered = new Promise<unknown>((resolve) => port.onInvite((call) => resolve(call.answer('v=0\r\n'))));
+    onInvite({ headers: {}, source_address: '127.0.0.1', source_port: 5060, uri: 'sip:+912240001000@127.0.0.1', body: '', on: () => undefined }, {});
+    await answered;
+    const { sent, res } = recordingRes();
+    dialog.emit('refer', {}, res);
+    expect(sent).toEqual([[403, 'Transfer Not Allowed', {}]]);
   });
 });
 

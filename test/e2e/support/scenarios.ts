@@ -87,7 +87,16 @@ Content-Length: 0`;
 const PROVISIONALS = ['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`);
 
 export type UacPlan = (
-  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number; holdUnhold?: boolean; /** pcap of RFC 2833 digits to key once answered */ dtmf?: string }
+  | {
+      outcome: 'answer';
+      hangup: 'caller' | 'callee';
+      talkMs?: number;
+      holdUnhold?: boolean;
+      /** pcap of RFC 2833 digits to key once answered */
+      dtmf?: string;
+      /** Once answered, try a blind transfer (REFER) and expect this status. */
+      referExpect?: number;
+    }
   | { outcome: 'reject'; status: number; earlyMedia?: boolean }
   | { outcome: 'cancel'; afterMs?: number; ringing?: 180 | 183 }
 ) & { media?: MediaOpts };
@@ -149,6 +158,24 @@ a=${direction}`, true));
         parts.push(send(ack('2xx', '[branch]', cseq)));
         cseq++;
       }
+    }
+    if (plan.referExpect) {
+      parts.push(`  <pause milliseconds="200"/>`);
+      parts.push(send(`
+REFER [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: ${cseq} REFER
+Contact: <sip:[caller]@[local_ip]:[local_port]>
+Refer-To: <sip:+919800000099@carrier.example>
+Referred-By: <sip:[caller]@carrier.example>
+Max-Forwards: 70
+Content-Length: 0`, true));
+      parts.push(`  <recv response="${plan.referExpect}"/>`);
+      cseq++;
     }
     if (plan.hangup === 'caller') {
       parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
