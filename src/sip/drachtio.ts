@@ -66,14 +66,22 @@ class DrachtioLeg implements CallLeg {
   }
 
   onReinvite(cb: (offer: string) => Promise<string>): void {
-    this.dialog.on('modify', (req: Req, res: Res) => {
-      cb(req.body ?? '').then(
+    const relay = (method: string, offer: string, res: Res): void => {
+      cb(offer).then(
         (answer) => res.send(200, { body: answer, headers: SDP }),
         (err: Error & { status?: number }) => {
-          this.log.warn({ err: err.message }, 're-INVITE relay failed');
+          this.log.warn({ err: err.message, method }, 'SDP offer relay failed');
           res.send(err.status && err.status >= 400 ? err.status : 488);
         },
       );
+    };
+    this.dialog.on('modify', (req: Req, res: Res) => relay('INVITE', req.body ?? '', res));
+    // An UPDATE with an offer changes the media as a re-INVITE does. Left to drachtio-srf, it is
+    // answered with the leg's old SDP and the other side never hears of it (one-way audio after,
+    // say, a change of address). One without a body (a session-timer refresh) just gets its 200.
+    this.dialog.on('update', (req: Req, res: Res) => {
+      if (req.body) relay('UPDATE', req.body, res);
+      else res.send(200);
     });
   }
 

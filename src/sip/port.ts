@@ -20,7 +20,7 @@ export interface CallLeg {
   readonly remoteSdp: string;
   /** Called once when the far end hangs up (BYE received). */
   onEnded(cb: () => void): void;
-  /** Handles a re-INVITE from the far end; resolve with the SDP answer to send back. */
+  /** Handles an SDP offer from the far end mid-call (a re-INVITE, or an UPDATE with a body); resolve with the answer to send back. */
   onReinvite(cb: (offer: string) => Promise<string>): void;
   /** Sends a re-INVITE with `offer`; resolves with the far end's answer. */
   reinvite(offer: string): Promise<string>;

@@ -54,6 +54,17 @@ describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (ski
     expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
   });
 
+  it("an UPDATE with a new offer from A reaches B as a re-INVITE, and B's answer comes back, both scrubbed", async () => {
+    await bed.openSession();
+    const r = await bed.call('update', A, { outcome: 'answer', hangup: 'caller', updateOffer: true }, { outcome: 'answer', hangup: 'caller', answerReinvite: true });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(r.callee!.messages).toMatch(/^a=ptime:30/m); // A's new offer reached B
+    expect(r.caller.messages).toMatch(/^a=ptime:40/m); // B's answer reached A
+    expectNoLeak(r);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
+  });
+
   it('B calls V and reaches A, who sees V', async () => {
     await bed.openSession();
     const r = await bed.call('b-calls', B, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });

@@ -64,6 +64,41 @@ describe('DrachtioSipPort in-dialog requests', () => {
     expect(sent).toEqual([[403, 'Transfer Not Allowed', {}]]);
   });
 
+  it('relays an UPDATE that carries an SDP offer like a re-INVITE, and answers a bodiless UPDATE itself', async () => {
+    const s = stubSrf();
+    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
+    s.answer();
+    const leg = await attempt.answered;
+    const offers: string[] = [];
+    leg.onReinvite((offer) => {
+      offers.push(offer);
+      return Promise.resolve(`answer to ${offer}`);
+    });
+    const update = recordingRes();
+    s.dialog.emit('update', { body: 'v=0 new address' }, update.res);
+    const refresh = recordingRes();
+    s.dialog.emit('update', { body: '' }, refresh.res);
+    const reinvite = recordingRes();
+    s.dialog.emit('modify', { body: 'v=0 hold' }, reinvite.res);
+    await tick();
+    expect(offers).toEqual(['v=0 new address', 'v=0 hold']);
+    expect(update.sent).toEqual([[200, { body: 'answer to v=0 new address', headers: { 'Content-Type': 'application/sdp' } }]]);
+    expect(refresh.sent).toEqual([[200]]);
+    expect(reinvite.sent).toEqual([[200, { body: 'answer to v=0 hold', headers: { 'Content-Type': 'application/sdp' } }]]);
+  });
+
+  it('answers an UPDATE offer the other side refused with that status', async () => {
+    const s = stubSrf();
+    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
+    s.answer();
+    const leg = await attempt.answered;
+    leg.onReinvite(() => Promise.reject(Object.assign(new Error('Not Acceptable Here'), { status: 488 })));
+    const { sent, res } = recordingRes();
+    s.dialog.emit('update', { body: 'v=0' }, res);
+    await tick();
+    expect(sent).toEqual([[488]]);
+  });
+
   it('refuses a REFER from the caller with 403 once the caller is answered', async () => {
     const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' } });
     let onInvite!: (req: unknown, res: unknown) => void;

@@ -96,6 +96,8 @@ export type UacPlan = (
       dtmf?: string;
       /** Once answered, try a blind transfer (REFER) and expect this status. */
       referExpect?: number;
+      /** Once answered, send an UPDATE with a new SDP offer (marked a=ptime:30) and expect a 200. */
+      updateOffer?: boolean;
     }
   | { outcome: 'reject'; status: number; earlyMedia?: boolean }
   | { outcome: 'cancel'; afterMs?: number; ringing?: 180 | 183 }
@@ -159,6 +161,32 @@ a=${direction}`, true));
         cseq++;
       }
     }
+    if (plan.updateOffer) {
+      parts.push(`  <pause milliseconds="200"/>`);
+      parts.push(send(`
+UPDATE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: ${cseq} UPDATE
+Contact: <sip:[caller]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[caller] 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=Call from [caller]
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+${sdpMedia(media)}
+a=ptime:30
+a=sendrecv`, true));
+      parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
+      cseq++;
+    }
     if (plan.referExpect) {
       parts.push(`  <pause milliseconds="200"/>`);
       parts.push(send(`
@@ -199,7 +227,14 @@ Content-Length: 0`, true));
 }
 
 export type UasPlan = (
-  | { outcome: 'answer'; hangup: 'caller' | 'callee'; talkMs?: number; holdUnhold?: boolean }
+  | {
+      outcome: 'answer';
+      hangup: 'caller' | 'callee';
+      talkMs?: number;
+      holdUnhold?: boolean;
+      /** Once answered, expect one re-INVITE and answer it with SDP marked a=ptime:40. */
+      answerReinvite?: boolean;
+    }
   | { outcome: 'reject'; status: number; reason: string }
   | { outcome: 'ring-until-cancel' }
 ) & { media?: MediaOpts };
@@ -265,6 +300,29 @@ Call-ID: [call_id]
 CSeq: ${n} ${method}
 Max-Forwards: 70
 ${extra}`;
+    if (plan.answerReinvite) {
+      parts.push(`  <recv request="INVITE" timeout="10000"/>`);
+      parts.push(send(`
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: "Bob Driver" <sip:[$callee]@[local_ip]:[local_port]>
+${ident.trim()}
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[$callee] 1 2 IN IP[local_ip_type] [local_ip]
+s=Bob [$callee]
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+${sdpMedia(plan.media ?? {})}
+a=ptime:40`, true));
+      parts.push(`  <recv request="ACK"/>`);
+    }
     if (plan.holdUnhold) {
       for (const direction of ['sendonly', 'sendrecv']) {
         parts.push(`  <pause milliseconds="400"/>`);
