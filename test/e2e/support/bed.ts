@@ -7,7 +7,7 @@ import { RedisServer } from '../../helpers/redis-server.js';
 import type { FreeswitchTarget } from './freeswitch.js';
 import { startMaskbridge, type StartedApp } from './maskbridge.js';
 import { optionsScenario, uacScenario, uasScenario, type UacPlan, type UasPlan } from './scenarios.js';
-import { freeUdpPort, type DrachtioTarget, type Resolved } from './servers.js';
+import { freeSippPort, type DrachtioTarget, type Resolved } from './servers.js';
 import { startSipp, type SippResult } from './sipp.js';
 
 export const V = '+912240001000';
@@ -37,7 +37,7 @@ export class Bed {
     this.redis = await RedisServer.start();
     this.drachtio = await drachtio.start(this.dir);
     if (fs?.ok) this.fs = await fs.start(this.dir);
-    this.gatewayPort = await freeUdpPort();
+    this.gatewayPort = await freeSippPort();
     this.mb = await startMaskbridge({ dir: this.dir, drachtio: this.drachtio, redisUrl: this.redis.url, gatewayPort: this.gatewayPort, overrides: overrides(this) });
   }
 
@@ -92,7 +92,7 @@ export class Bed {
   /** An OPTIONS ping from `localIp`; resolves with sipp's exit code (0 when `status` came back). */
   async options(name: string, status: number, localIp = '127.0.0.1'): Promise<SippResult> {
     return startSipp({
-      name, scenarioXml: optionsScenario(status), dir: this.dir, localIp, localPort: await freeUdpPort(localIp),
+      name, scenarioXml: optionsScenario(status), dir: this.dir, localIp, localPort: await freeSippPort(localIp),
       remote: `${this.drachtio.sip.host}:${this.drachtio.sip.port}`, timeoutSec: 10,
     }).done;
   }
@@ -104,7 +104,7 @@ export class Bed {
       : null;
     await new Promise((r) => setTimeout(r, 150));
     const caller = startSipp({
-      name: `${name}-caller`, scenarioXml: uacScenario(uac), dir: this.dir, localIp, localPort: await freeUdpPort(localIp),
+      name: `${name}-caller`, scenarioXml: uacScenario(uac), dir: this.dir, localIp, localPort: await freeSippPort(localIp),
       remote: `${this.drachtio.sip.host}:${this.drachtio.sip.port}`, service: V, keys: { caller: from }, timeoutSec: 40,
     });
     const callerResult = await caller.done;

@@ -21,16 +21,33 @@ export function onPath(bin: string): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
+function udpFree(port: number, host: string): Promise<boolean> {
+  if (port > 65535) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
 export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
   // A port free for both UDP and TCP (sofia and drachtio bind both).
   for (;;) {
     const port = await freePort(host);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, host, () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
+    if (await udpFree(port, host)) return port;
+  }
+}
+
+/**
+ * A SIP port for a sipp run (support/sipp.ts gives it `-mp port+2`), with the media ports sipp
+ * binds from that free too: audio at port+2, video at port+4, and their RTCP neighbours. A taken
+ * one makes sipp exit with "Unable to bind video RTP socket".
+ */
+export async function freeSippPort(host = '127.0.0.1'): Promise<number> {
+  for (;;) {
+    const port = await freeUdpPort(host);
+    const media = await Promise.all([2, 3, 4, 5].map((d) => udpFree(port + d, host)));
+    if (media.every(Boolean)) return port;
   }
 }
 
