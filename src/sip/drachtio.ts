@@ -68,14 +68,24 @@ class DrachtioLeg implements CallLeg {
   onReinvite(cb: (offer: string) => Promise<string>): void {
     const relay = (method: string, offer: string, res: Res): void => {
       cb(offer).then(
-        (answer) => res.send(200, { body: answer, headers: SDP }),
+        (answer) => {
+          this.dialog.local.sdp = answer; // what this leg last agreed, for a re-INVITE without SDP
+          res.send(200, { body: answer, headers: SDP });
+        },
         (err: Error & { status?: number }) => {
           this.log.warn({ err: err.message, method }, 'SDP offer relay failed');
           res.send(err.status && err.status >= 400 ? err.status : 488);
         },
       );
     };
-    this.dialog.on('modify', (req: Req, res: Res) => relay('INVITE', req.body ?? '', res));
+    this.dialog.on('modify', (req: Req, res: Res) => {
+      // A re-INVITE without SDP asks for an offer; it is mostly a session-timer refresh. It gets
+      // this leg's current SDP, unchanged (drachtio-srf would relay an empty offer, and ACK the
+      // other party's offer without an answer). An answer in its ACK that changes the media is
+      // not passed on.
+      if (!req.body) return void res.send(200, { body: this.dialog.local.sdp, headers: SDP });
+      relay('INVITE', req.body, res);
+    });
     // An UPDATE with an offer changes the media as a re-INVITE does. Left to drachtio-srf, it is
     // answered with the leg's old SDP and the other side never hears of it (one-way audio after,
     // say, a change of address). One without a body (a session-timer refresh) just gets its 200.

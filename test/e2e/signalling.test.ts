@@ -65,6 +65,19 @@ describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (ski
     expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
   });
 
+  it('a re-INVITE without SDP from A (a session refresh) is answered with the SDP A already has, and B sees nothing', async () => {
+    await bed.openSession();
+    // The callee's scenario takes nothing but the call and the caller's BYE: a re-INVITE reaching it would fail it.
+    const r = await bed.call('refresh', A, { outcome: 'answer', hangup: 'caller', refreshWithoutSdp: true }, { outcome: 'answer', hangup: 'caller' });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    const okBodies = r.caller.messages.split(/^SIP\/2\.0 200 OK/m).slice(1).filter((m) => /^CSeq: \d+ INVITE/m.test(m)).map((m) => m.slice(m.search(/^v=0/m)).split(/\r?\n\r?\n/)[0]!.trim());
+    expect(okBodies).toHaveLength(2); // the call's 200 and the refresh's, with the same SDP
+    expect(okBodies[1]).toBe(okBodies[0]);
+    expectNoLeak(r);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
+  });
+
   it('B calls V and reaches A, who sees V', async () => {
     await bed.openSession();
     const r = await bed.call('b-calls', B, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });

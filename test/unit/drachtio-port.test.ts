@@ -17,7 +17,7 @@ function stubSrf() {
       return new Promise((resolve, reject) => (settle = { resolve, reject }));
     },
   };
-  const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' } });
+  const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' }, local: { sdp: 'v=0 offered at dial' } });
   return { srf: srf as unknown as Srf, sent, dialog, answer: () => settle.resolve(dialog), fail: (status: number) => settle.reject(Object.assign(new Error('Busy Here'), { status })) };
 }
 
@@ -85,6 +85,29 @@ describe('DrachtioSipPort in-dialog requests', () => {
     expect(update.sent).toEqual([[200, { body: 'answer to v=0 new address', headers: { 'Content-Type': 'application/sdp' } }]]);
     expect(refresh.sent).toEqual([[200]]);
     expect(reinvite.sent).toEqual([[200, { body: 'answer to v=0 hold', headers: { 'Content-Type': 'application/sdp' } }]]);
+  });
+
+  it('answers a re-INVITE without SDP with the SDP the leg last agreed, and relays nothing', async () => {
+    const s = stubSrf();
+    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
+    s.answer();
+    const leg = await attempt.answered;
+    const offers: string[] = [];
+    leg.onReinvite((offer) => {
+      offers.push(offer);
+      return Promise.resolve(`answer to ${offer}`);
+    });
+    const first = recordingRes();
+    s.dialog.emit('modify', { body: '' }, first.res);
+    const hold = recordingRes();
+    s.dialog.emit('modify', { body: 'v=0 hold' }, hold.res);
+    await tick();
+    const second = recordingRes();
+    s.dialog.emit('modify', {}, second.res);
+    expect(offers).toEqual(['v=0 hold']);
+    const sdp = (body: string) => [[200, { body, headers: { 'Content-Type': 'application/sdp' } }]];
+    expect(first.sent).toEqual(sdp('v=0 offered at dial'));
+    expect(second.sent).toEqual(sdp('answer to v=0 hold'));
   });
 
   it('answers an UPDATE offer the other side refused with that status', async () => {

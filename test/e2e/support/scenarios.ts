@@ -98,6 +98,8 @@ export type UacPlan = (
       referExpect?: number;
       /** Once answered, send an UPDATE with a new SDP offer (marked a=ptime:30) and expect a 200. */
       updateOffer?: boolean;
+      /** Once answered, send a re-INVITE without SDP (a session refresh), expect an offer, ACK with the answer. */
+      refreshWithoutSdp?: boolean;
     }
   | { outcome: 'reject'; status: number; earlyMedia?: boolean }
   | { outcome: 'cancel'; afterMs?: number; ringing?: 180 | 183 }
@@ -160,6 +162,41 @@ a=${direction}`, true));
         parts.push(send(ack('2xx', '[branch]', cseq)));
         cseq++;
       }
+    }
+    if (plan.refreshWithoutSdp) {
+      parts.push(`  <pause milliseconds="200"/>`);
+      parts.push(send(`
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: ${cseq} INVITE
+Contact: <sip:[caller]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0`, true));
+      parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
+      parts.push(send(`
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: ${cseq} ACK
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[caller] 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+${sdpMedia(media)}
+a=sendrecv`));
+      cseq++;
     }
     if (plan.updateOffer) {
       parts.push(`  <pause milliseconds="200"/>`);
