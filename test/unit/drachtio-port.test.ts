@@ -5,7 +5,7 @@ import type Srf from 'drachtio-srf';
 import { describe, expect, it } from 'vitest';
 import { DrachtioSipPort, inviteInfo } from '../../src/sip/drachtio.js';
 import { identifyParties } from '../../src/sip/identify.js';
-import type { OutboundRequest } from '../../src/sip/port.js';
+import type { CallLeg, OutboundRequest } from '../../src/sip/port.js';
 
 /** Just enough of Srf#createUAC: reports the sent request, then settles when the test says. */
 function stubSrf() {
@@ -53,71 +53,68 @@ function recordingRes() {
   return { sent, res: { send: (...args: unknown[]) => void sent.push(args) } };
 }
 
+/** A dialled leg the callee answered, with its fake dialog. */
+async function answeredLeg() {
+  const s = stubSrf();
+  const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
+  s.answer();
+  return { dialog: s.dialog, leg: await attempt.answered };
+}
+
+/** Installs a relay on `leg` that answers every offer with "answer to <offer>"; returns the offers it saw. */
+function relayOffers(leg: CallLeg): string[] {
+  const offers: string[] = [];
+  leg.onReinvite((offer) => {
+    offers.push(offer);
+    return Promise.resolve(`answer to ${offer}`);
+  });
+  return offers;
+}
+
+/** Delivers an in-dialog request to the fake dialog as drachtio-srf would; returns what was answered. */
+function deliver(dialog: EventEmitter, event: string, req: object): unknown[][] {
+  const { sent, res } = recordingRes();
+  dialog.emit(event, req, res);
+  return sent;
+}
+
+const withSdp = (body: string) => [[200, { body, headers: { 'Content-Type': 'application/sdp' } }]];
+
 describe('DrachtioSipPort in-dialog requests', () => {
   it('refuses a REFER from the callee with 403, so no transfer is started', async () => {
-    const s = stubSrf();
-    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
-    s.answer();
-    await attempt.answered;
-    const { sent, res } = recordingRes();
-    s.dialog.emit('refer', {}, res);
-    expect(sent).toEqual([[403, 'Transfer Not Allowed', {}]]);
+    const s = await answeredLeg();
+    expect(deliver(s.dialog, 'refer', {})).toEqual([[403, 'Transfer Not Allowed', {}]]);
   });
 
   it('relays an UPDATE that carries an SDP offer like a re-INVITE, and answers a bodiless UPDATE itself', async () => {
-    const s = stubSrf();
-    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
-    s.answer();
-    const leg = await attempt.answered;
-    const offers: string[] = [];
-    leg.onReinvite((offer) => {
-      offers.push(offer);
-      return Promise.resolve(`answer to ${offer}`);
-    });
-    const update = recordingRes();
-    s.dialog.emit('update', { body: 'v=0 new address' }, update.res);
-    const refresh = recordingRes();
-    s.dialog.emit('update', { body: '' }, refresh.res);
-    const reinvite = recordingRes();
-    s.dialog.emit('modify', { body: 'v=0 hold' }, reinvite.res);
+    const s = await answeredLeg();
+    const offers = relayOffers(s.leg);
+    const update = deliver(s.dialog, 'update', { body: 'v=0 new address' });
+    const refresh = deliver(s.dialog, 'update', { body: '' });
+    const reinvite = deliver(s.dialog, 'modify', { body: 'v=0 hold' });
     await tick();
     expect(offers).toEqual(['v=0 new address', 'v=0 hold']);
-    expect(update.sent).toEqual([[200, { body: 'answer to v=0 new address', headers: { 'Content-Type': 'application/sdp' } }]]);
-    expect(refresh.sent).toEqual([[200]]);
-    expect(reinvite.sent).toEqual([[200, { body: 'answer to v=0 hold', headers: { 'Content-Type': 'application/sdp' } }]]);
+    expect(update).toEqual(withSdp('answer to v=0 new address'));
+    expect(refresh).toEqual([[200]]);
+    expect(reinvite).toEqual(withSdp('answer to v=0 hold'));
   });
 
   it('answers a re-INVITE without SDP with the SDP the leg last agreed, and relays nothing', async () => {
-    const s = stubSrf();
-    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
-    s.answer();
-    const leg = await attempt.answered;
-    const offers: string[] = [];
-    leg.onReinvite((offer) => {
-      offers.push(offer);
-      return Promise.resolve(`answer to ${offer}`);
-    });
-    const first = recordingRes();
-    s.dialog.emit('modify', { body: '' }, first.res);
-    const hold = recordingRes();
-    s.dialog.emit('modify', { body: 'v=0 hold' }, hold.res);
+    const s = await answeredLeg();
+    const offers = relayOffers(s.leg);
+    const first = deliver(s.dialog, 'modify', { body: '' });
+    deliver(s.dialog, 'modify', { body: 'v=0 hold' });
     await tick();
-    const second = recordingRes();
-    s.dialog.emit('modify', {}, second.res);
+    const second = deliver(s.dialog, 'modify', {});
     expect(offers).toEqual(['v=0 hold']);
-    const sdp = (body: string) => [[200, { body, headers: { 'Content-Type': 'application/sdp' } }]];
-    expect(first.sent).toEqual(sdp('v=0 offered at dial'));
-    expect(second.sent).toEqual(sdp('answer to v=0 hold'));
+    expect(first).toEqual(withSdp('v=0 offered at dial'));
+    expect(second).toEqual(withSdp('answer to v=0 hold'));
   });
 
   it('answers an UPDATE offer the other side refused with that status', async () => {
-    const s = stubSrf();
-    const attempt = new DrachtioSipPort(s.srf, pino({ level: 'silent' })).dial(request, { onProgress: () => undefined });
-    s.answer();
-    const leg = await attempt.answered;
-    leg.onReinvite(() => Promise.reject(Object.assign(new Error('Not Acceptable Here'), { status: 488 })));
-    const { sent, res } = recordingRes();
-    s.dialog.emit('update', { body: 'v=0' }, res);
+    const s = await answeredLeg();
+    s.leg.onReinvite(() => Promise.reject(Object.assign(new Error('Not Acceptable Here'), { status: 488 })));
+    const sent = deliver(s.dialog, 'update', { body: 'v=0' });
     await tick();
     expect(sent).toEqual([[488]]);
   });
@@ -133,9 +130,7 @@ describe('DrachtioSipPort in-dialog requests', () => {
     const answered = new Promise<unknown>((resolve) => port.onInvite((call) => resolve(call.answer('v=0\r\n'))));
     onInvite({ headers: {}, source_address: '127.0.0.1', source_port: 5060, uri: 'sip:+912240001000@127.0.0.1', body: '', on: () => undefined }, {});
     await answered;
-    const { sent, res } = recordingRes();
-    dialog.emit('refer', {}, res);
-    expect(sent).toEqual([[403, 'Transfer Not Allowed', {}]]);
+    expect(deliver(dialog, 'refer', {})).toEqual([[403, 'Transfer Not Allowed', {}]]);
   });
 });
 

@@ -84,6 +84,32 @@ CSeq: ${cseq} ACK
 Max-Forwards: 70
 Content-Length: 0`;
 
+const CALLER_CONTACT = 'Contact: <sip:[caller]@[local_ip]:[local_port]>';
+
+/** A request of the caller's inside the answered dialog; `rest` is its remaining headers and body. */
+const callerInDialog = (method: string, cseq: number, rest: string) => `
+${method} [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+${CALLER_FROM}
+${CALLER_TO}[peer_tag_param]
+Call-ID: [call_id]
+CSeq: ${cseq} ${method}
+Max-Forwards: 70
+${rest}`;
+
+/** The caller's SDP as a body (with its Content-Type), at o= version `version`. */
+const callerSdp = (version: number, session: string, media: MediaOpts, attributes: string[]) => `Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=[caller] 53655765 ${version} IN IP[local_ip_type] [local_ip]
+s=${session}
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+${sdpMedia(media)}
+${attributes.join('\n')}`;
+
 const PROVISIONALS = ['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`);
 
 export type UacPlan = (
@@ -138,26 +164,7 @@ Content-Length: 0`));
     if (plan.holdUnhold) {
       for (const direction of ['sendonly', 'sendrecv']) {
         parts.push(`  <pause milliseconds="400"/>`);
-        parts.push(send(`
-INVITE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${CALLER_FROM}
-${CALLER_TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: ${cseq} INVITE
-Contact: <sip:[caller]@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=[caller] 53655765 ${cseq} IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-${sdpMedia(media)}
-a=${direction}`, true));
+        parts.push(send(callerInDialog('INVITE', cseq, `${CALLER_CONTACT}\n${callerSdp(cseq, '-', media, [`a=${direction}`])}`), true));
         parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
         parts.push(send(ack('2xx', '[branch]', cseq)));
         cseq++;
@@ -165,95 +172,30 @@ a=${direction}`, true));
     }
     if (plan.refreshWithoutSdp) {
       parts.push(`  <pause milliseconds="200"/>`);
-      parts.push(send(`
-INVITE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${CALLER_FROM}
-${CALLER_TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: ${cseq} INVITE
-Contact: <sip:[caller]@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0`, true));
+      parts.push(send(callerInDialog('INVITE', cseq, `${CALLER_CONTACT}\nContent-Length: 0`), true));
       parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
-      parts.push(send(`
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${CALLER_FROM}
-${CALLER_TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: ${cseq} ACK
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=[caller] 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-${sdpMedia(media)}
-a=sendrecv`));
+      // The 200 carried the offer, so the ACK carries the answer: the caller's SDP, unchanged.
+      parts.push(send(callerInDialog('ACK', cseq, callerSdp(2353687637, '-', media, ['a=sendrecv']))));
       cseq++;
     }
     if (plan.updateOffer) {
       parts.push(`  <pause milliseconds="200"/>`);
-      parts.push(send(`
-UPDATE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${CALLER_FROM}
-${CALLER_TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: ${cseq} UPDATE
-Contact: <sip:[caller]@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=[caller] 53655765 2353687638 IN IP[local_ip_type] [local_ip]
-s=Call from [caller]
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-${sdpMedia(media)}
-a=ptime:30
-a=sendrecv`, true));
+      parts.push(send(callerInDialog('UPDATE', cseq, `${CALLER_CONTACT}\n${callerSdp(2353687638, 'Call from [caller]', media, ['a=ptime:30', 'a=sendrecv'])}`), true));
       parts.push(`  <recv response="100" optional="true"/>`, `  <recv response="200"/>`);
       cseq++;
     }
     if (plan.referExpect) {
       parts.push(`  <pause milliseconds="200"/>`);
-      parts.push(send(`
-REFER [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${CALLER_FROM}
-${CALLER_TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: ${cseq} REFER
-Contact: <sip:[caller]@[local_ip]:[local_port]>
+      parts.push(send(callerInDialog('REFER', cseq, `${CALLER_CONTACT}
 Refer-To: <sip:+919800000099@carrier.example>
 Referred-By: <sip:[caller]@carrier.example>
-Max-Forwards: 70
-Content-Length: 0`, true));
+Content-Length: 0`), true));
       parts.push(`  <recv response="${plan.referExpect}"/>`);
       cseq++;
     }
     if (plan.hangup === 'caller') {
       parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
-      parts.push(send(`
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${CALLER_FROM}
-${CALLER_TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: ${cseq} BYE
-Max-Forwards: 70
-Content-Length: 0`, true));
+      parts.push(send(callerInDialog('BYE', cseq, 'Content-Length: 0'), true));
       parts.push(`  <recv response="200"/>`);
     } else {
       parts.push(`  <recv request="BYE" timeout="20000"/>`, reply('200 OK'));
@@ -305,12 +247,12 @@ export function uasScenario(plan: UasPlan): string {
     parts.push(send(`SIP/2.0 487 Request Terminated\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\nCSeq: [$invcseq] INVITE\nContent-Length: 0`));
     parts.push(`  <recv request="ACK"/>`);
   } else {
-    parts.push(ringing, `  <pause milliseconds="200"/>`);
-    parts.push(send(`
+    // A 200 with the callee's SDP at o= version `version`, its identity in the headers and the SDP.
+    const ok = (toHeader: string, version: number, attributes: string[] = []) => `
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
-${to}
+${toHeader}
 [last_Call-ID:]
 [last_CSeq:]
 Contact: "Bob Driver" <sip:[$callee]@[local_ip]:[local_port]>
@@ -319,12 +261,14 @@ Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
-o=[$callee] 1 1 IN IP[local_ip_type] [local_ip]
+o=[$callee] 1 ${version} IN IP[local_ip_type] [local_ip]
 s=Bob [$callee]
 i=[$callee]
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-${sdpMedia(plan.media ?? {})}`, true));
+${[sdpMedia(plan.media ?? {}), ...attributes].join('\n')}`;
+    parts.push(ringing, `  <pause milliseconds="200"/>`);
+    parts.push(send(ok(to, 1), true));
     parts.push(`  <recv request="ACK"/>`);
     if (plan.media?.pcap) parts.push(playPcap(plan.media));
     let cseq = 1;
@@ -339,25 +283,7 @@ Max-Forwards: 70
 ${extra}`;
     if (plan.answerReinvite) {
       parts.push(`  <recv request="INVITE" timeout="10000"/>`);
-      parts.push(send(`
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: "Bob Driver" <sip:[$callee]@[local_ip]:[local_port]>
-${ident.trim()}
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=[$callee] 1 2 IN IP[local_ip_type] [local_ip]
-s=Bob [$callee]
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-${sdpMedia(plan.media ?? {})}
-a=ptime:40`, true));
+      parts.push(send(ok('[last_To:]', 2, ['a=ptime:40']), true));
       parts.push(`  <recv request="ACK"/>`);
     }
     if (plan.holdUnhold) {
