@@ -121,6 +121,23 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
     expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
   });
 
+  it("a re-INVITE without SDP and an UPDATE with a new offer from the caller are answered by the caller's own channel", async () => {
+    await bed.openSession({ record: false });
+    const r = await bed.call(
+      'update', A,
+      { outcome: 'answer', hangup: 'caller', talkMs: 1000, refreshWithoutSdp: true, updateOffer: true },
+      { outcome: 'answer', hangup: 'caller' },
+    );
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    // The UPDATE's 200 carries the media server's answer; nothing reached the callee.
+    const updateOk = r.caller.messages.split(/^SIP\/2\.0 /m).find((m) => /^CSeq: \d+ UPDATE/m.test(m) && m.startsWith('200'));
+    expect(updateOk).toMatch(/^v=0/m);
+    expect(r.callee!.messages.match(/^INVITE /gm)).toHaveLength(1);
+    expect(occurrences(r.caller.messages, B)).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
+  });
+
   it('a CANCEL while the callee rings frees both channels', async () => {
     await bed.openSession();
     const r = await bed.call('cancel', A, { outcome: 'cancel', afterMs: 300, ringing: 183 }, { outcome: 'ring-until-cancel' });
