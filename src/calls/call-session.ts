@@ -371,8 +371,8 @@ export class CallSession {
     this.clearTimers();
     this.line('debug', 'call connected');
     legB.onEnded(() => this.endConnected('callee'));
-    legA.onReinvite(reinvites.a);
-    legB.onReinvite(reinvites.b);
+    legA.onReinvite((offer) => this.relayOffer('caller', reinvites.a, offer));
+    legB.onReinvite((offer) => this.relayOffer('callee', reinvites.b, offer));
     if (this.deps.policy.maxDurationMs > 0) {
       this.timers.push(setTimeout(() => {
         this.line('info', 'max call duration reached');
@@ -380,6 +380,17 @@ export class CallSession {
       }, this.deps.policy.maxDurationMs));
     }
     return true;
+  }
+
+  /** A mid-call SDP offer from one party, answered through `route`; a failure is logged with the call's ids, then answered with it. */
+  private async relayOffer(from: 'caller' | 'callee', route: (offer: string) => Promise<string>, offer: string): Promise<string> {
+    try {
+      return await route(offer);
+    } catch (err) {
+      const e = err as Error & { status?: number };
+      this.line('warn', 'mid-call SDP offer failed; the call stays up', () => ({ from, status: e.status, err: this.deps.fmt(e.message) }));
+      throw err;
+    }
   }
 
   /** The caller's leg, once answered: its BYE ends the call whatever the state. */

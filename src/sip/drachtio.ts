@@ -73,7 +73,7 @@ class DrachtioLeg implements CallLeg {
           res.send(200, { body: answer, headers: SDP });
         },
         (err: Error & { status?: number }) => {
-          this.log.warn({ err: err.message, method }, 'SDP offer relay failed');
+          this.log.debug({ err: err.message, method }, 'SDP offer relay failed'); // the call logs it, with its ids
           res.send(err.status && err.status >= 400 ? err.status : 488);
         },
       );

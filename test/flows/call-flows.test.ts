@@ -112,6 +112,22 @@ describe('A calls V and B answers', () => {
     expect(answer).toContain('a=recvonly');
     expect(answer).not.toContain(B.slice(1));
   });
+
+  it('logs a re-INVITE the other party refuses with the call and session ids, passes the refusal back, and keeps the call up', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-5b' });
+    const call = h.sip.invite({ ...inviteFrom(A), callId: 'reinvite-refused@carrier' });
+    await settle();
+    const legB = h.sip.dials[0]!.answer();
+    legB.reinviteRefusal = 488;
+    await settle();
+    await expect(call.leg!.remoteReinvite('v=0\r\na=sendonly\r\n')).rejects.toMatchObject({ status: 488 });
+    const line = h.logs.find((l) => l.msg === 'mid-call SDP offer failed; the call stays up');
+    expect(line).toMatchObject({ level: 40, callId: 'reinvite-refused@carrier', sessionId: 'order-5b', from: 'caller', status: 488 });
+    expect(call.leg!.hangups).toBe(0);
+    expect(legB.hangups).toBe(0);
+    expect(h.cdr.records).toHaveLength(0);
+  });
 });
 
 describe('B calls V', () => {

@@ -22,6 +22,8 @@ export class FakeLeg implements CallLeg {
   ended = false;
   readonly reinvitesSent: string[] = [];
   reinviteAnswer = 'v=0\r\n';
+  /** Set to make the far end refuse our re-INVITEs with this status. */
+  reinviteRefusal: number | null = null;
   private endedCbs: Array<() => void> = [];
   private reinviteCb: ((offer: string) => Promise<string>) | null = null;
 
@@ -35,6 +37,7 @@ export class FakeLeg implements CallLeg {
   }
   async reinvite(offer: string): Promise<string> {
     this.reinvitesSent.push(offer);
+    if (this.reinviteRefusal) throw new OutboundFailure(this.reinviteRefusal, 'Not Acceptable Here');
     return this.reinviteAnswer;
   }
   async hangup(): Promise<void> {
