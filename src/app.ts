@@ -40,7 +40,8 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const metrics = new Metrics({ defaultMetrics: true });
   const registry = new CallRegistry(log);
   const srf = new Srf();
-  const sip = new DrachtioSipPort(srf, log);
+  const fmt = numberFormatter(config.log.redactNumbers);
+  const sip = new DrachtioSipPort(srf, log, fmt);
   const pool = config.media.mode === 'anchor'
     ? new FsMediaPool(
         srf,
@@ -61,7 +62,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         cdr,
         metrics,
         log,
-        fmt: numberFormatter(config.log.redactNumbers),
+        fmt,
         policy,
         media: mediaSettingsFromConfig(config, pool),
         now: Date.now,

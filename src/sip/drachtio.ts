@@ -3,7 +3,7 @@
  * drachtio's request/response/dialog objects and src/sip/port.ts, and decides nothing.
  */
 import Srf from 'drachtio-srf';
-import type { Logger } from '../log/logger.js';
+import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
 import {
   OutboundFailure,
   type CallLeg,
@@ -43,7 +43,7 @@ export function inviteInfo(req: Pick<Req, 'headers' | 'source_address' | 'source
 
 class DrachtioLeg implements CallLeg {
   private ended = false;
-  constructor(private readonly dialog: Srf.Dialog, private readonly log: Logger) {
+  constructor(private readonly dialog: Srf.Dialog, private readonly log: Logger, private readonly fmt: NumberFormatter) {
     dialog.on('destroy', () => {
       this.ended = true;
     });
@@ -51,7 +51,7 @@ class DrachtioLeg implements CallLeg {
     // phone believes its transfer is under way. maskbridge does not transfer calls (that would
     // dial a number of the party's choosing through the trunk), so the REFER is refused.
     dialog.on('refer', (_req: Req, res: Res) => {
-      this.log.info('REFER refused: maskbridge does not transfer calls');
+      this.log.info({ callId: this.fmt(dialog.sip.callId) }, 'REFER refused: maskbridge does not transfer calls');
       res.send(403, 'Transfer Not Allowed', {});
     });
   }
@@ -114,7 +114,13 @@ class DrachtioInboundCall implements InboundCall {
   readonly info: InviteInfo;
   private cancelled = false;
 
-  constructor(private readonly srf: Srf, private readonly req: Req, private readonly res: Res, private readonly log: Logger) {
+  constructor(
+    private readonly srf: Srf,
+    private readonly req: Req,
+    private readonly res: Res,
+    private readonly log: Logger,
+    private readonly fmt: NumberFormatter,
+  ) {
     this.info = inviteInfo(req);
   }
 
@@ -135,7 +141,7 @@ class DrachtioInboundCall implements InboundCall {
 
   async answer(sdp: string): Promise<CallLeg> {
     const dialog = await this.srf.createUAS(this.req, this.res, { localSdp: sdp, headers: SDP });
-    return new DrachtioLeg(dialog, this.log);
+    return new DrachtioLeg(dialog, this.log, this.fmt);
   }
 
   onCancel(cb: () => void): void {
@@ -148,10 +154,11 @@ class DrachtioInboundCall implements InboundCall {
 }
 
 export class DrachtioSipPort implements SipPort {
-  constructor(private readonly srf: Srf, private readonly log: Logger) {}
+  /** `fmt` renders a Call-ID for the adapter's own log lines (some carriers put numbers in it). */
+  constructor(private readonly srf: Srf, private readonly log: Logger, private readonly fmt: NumberFormatter = maskNumbersInText) {}
 
   onInvite(handler: InviteHandler): void {
-    this.srf.invite((req, res) => handler(new DrachtioInboundCall(this.srf, req, res, this.log)));
+    this.srf.invite((req, res) => handler(new DrachtioInboundCall(this.srf, req, res, this.log, this.fmt)));
   }
 
   onOptions(statusFor: (sourceAddress: string) => number): void {
@@ -186,7 +193,7 @@ export class DrachtioSipPort implements SipPort {
     const answered = (this.srf.createUAC(request.uri, opts, callbacks as never) as Promise<Srf.Dialog>).then(
       (dialog) => {
         settled = true;
-        return new DrachtioLeg(dialog, this.log) as CallLeg;
+        return new DrachtioLeg(dialog, this.log, this.fmt) as CallLeg;
       },
       (err: Error & { status?: number; reason?: string }) => {
         settled = true;

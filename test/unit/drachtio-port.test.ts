@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import pino from 'pino';
 import type Srf from 'drachtio-srf';
 import { describe, expect, it } from 'vitest';
+import { numberFormatter } from '../../src/log/logger.js';
 import { DrachtioSipPort, inviteInfo } from '../../src/sip/drachtio.js';
+import { captureLogs } from '../helpers/harness.js';
 import { identifyParties } from '../../src/sip/identify.js';
 import type { CallLeg, OutboundRequest } from '../../src/sip/port.js';
 
@@ -17,7 +19,7 @@ function stubSrf() {
       return new Promise((resolve, reject) => (settle = { resolve, reject }));
     },
   };
-  const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' }, local: { sdp: 'v=0 offered at dial' } });
+  const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' }, local: { sdp: 'v=0 offered at dial' }, sip: { callId: 'b-leg-919876549876@127.0.0.1' } });
   return { srf: srf as unknown as Srf, sent, dialog, answer: () => settle.resolve(dialog), fail: (status: number) => settle.reject(Object.assign(new Error('Busy Here'), { status })) };
 }
 
@@ -81,9 +83,14 @@ function deliver(dialog: EventEmitter, event: string, req: object): unknown[][] 
 const withSdp = (body: string) => [[200, { body, headers: { 'Content-Type': 'application/sdp' } }]];
 
 describe('DrachtioSipPort in-dialog requests', () => {
-  it('refuses a REFER from the callee with 403, so no transfer is started', async () => {
-    const s = await answeredLeg();
+  it('refuses a REFER from the callee with 403, so no transfer is started, and logs it with the masked Call-ID', async () => {
+    const { log, logs } = captureLogs();
+    const s = stubSrf();
+    const attempt = new DrachtioSipPort(s.srf, log, numberFormatter(true)).dial(request, { onProgress: () => undefined });
+    s.answer();
+    await attempt.answered;
     expect(deliver(s.dialog, 'refer', {})).toEqual([[403, 'Transfer Not Allowed', {}]]);
+    expect(logs.find((l) => l.msg === 'REFER refused: maskbridge does not transfer calls')).toMatchObject({ callId: 'b-leg-91******9876@127.0.0.1' });
   });
 
   it('relays an UPDATE that carries an SDP offer like a re-INVITE, and answers a bodiless UPDATE itself', async () => {
@@ -120,7 +127,7 @@ describe('DrachtioSipPort in-dialog requests', () => {
   });
 
   it('refuses a REFER from the caller with 403 once the caller is answered', async () => {
-    const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' } });
+    const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' }, sip: { callId: 'a-leg@carrier' } });
     let onInvite!: (req: unknown, res: unknown) => void;
     const srf = {
       invite: (handler: typeof onInvite) => void (onInvite = handler),
