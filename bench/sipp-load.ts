@@ -28,7 +28,7 @@ import pino from 'pino';
 import { createRedis, type Redis } from '../src/sessions/redis.js';
 import { SessionStore } from '../src/sessions/store.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
-import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type StartOptions } from '../test/e2e/support/servers.js';
+import { DRACHTIO_LOG_LEVELS, freeUdpPort, onPath, resolveDrachtio, type DrachtioLogLevel, type DrachtioTarget, type StartOptions } from '../test/e2e/support/servers.js';
 import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, sysctl, udpCounters, udpReceiveBuffer, watchRun, type UdpSocketSample } from './lib/host.js';
 import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { buildChildren, childRuntime, spawnChild, type ChildStats } from './lib/server-child.js';
@@ -53,11 +53,10 @@ const PIN = process.env.BENCH_SIPP_PIN === '1';
 /** drachtio-server's log level for the run: info (the default) writes every SIP message to its log. */
 const DRACHTIO_LOG_LEVEL = drachtioLogLevel(process.env.BENCH_DRACHTIO_LOGLEVEL ?? 'info');
 
-function drachtioLogLevel(value: string): NonNullable<StartOptions['drachtioLogLevel']> {
-  const levels = ['error', 'warning', 'notice', 'info', 'debug'] as const;
-  const level = levels.find((l) => l === value);
+function drachtioLogLevel(value: string): DrachtioLogLevel {
+  const level = DRACHTIO_LOG_LEVELS.find((l) => l === value);
   // drachtio-server itself would take an unknown level as info without a word.
-  if (!level) throw new Error(`BENCH_DRACHTIO_LOGLEVEL must be one of ${levels.join(', ')}, not "${value}"`);
+  if (!level) throw new Error(`BENCH_DRACHTIO_LOGLEVEL must be one of ${DRACHTIO_LOG_LEVELS.join(', ')}, not "${value}"`);
   return level;
 }
 const CPU_OF = { drachtio: 0, redis: 0, server: 1, uac: 1, uas: 1 } as const;

@@ -66,16 +66,14 @@ class DrachtioLeg implements CallLeg {
   }
 
   onReinvite(cb: (offer: string) => Promise<string>): void {
-    const relay = (method: string, offer: string, res: Res): void => {
+    // A refused offer is logged by the call (with its ids), not here.
+    const relay = (offer: string, res: Res): void => {
       cb(offer).then(
         (answer) => {
           this.dialog.local.sdp = answer; // what this leg last agreed, for a re-INVITE without SDP
           res.send(200, { body: answer, headers: SDP });
         },
-        (err: Error & { status?: number }) => {
-          this.log.debug({ err: err.message, method }, 'SDP offer relay failed'); // the call logs it, with its ids
-          res.send(err.status && err.status >= 400 ? err.status : 488);
-        },
+        (err: Error & { status?: number }) => res.send(err.status && err.status >= 400 ? err.status : 488),
       );
     };
     this.dialog.on('modify', (req: Req, res: Res) => {
@@ -84,13 +82,13 @@ class DrachtioLeg implements CallLeg {
       // other party's offer without an answer). An answer in its ACK that changes the media is
       // not passed on.
       if (!req.body) return void res.send(200, { body: this.dialog.local.sdp, headers: SDP });
-      relay('INVITE', req.body, res);
+      relay(req.body, res);
     });
     // An UPDATE with an offer changes the media as a re-INVITE does. Left to drachtio-srf, it is
     // answered with the leg's old SDP and the other side never hears of it (one-way audio after,
     // say, a change of address). One without a body (a session-timer refresh) just gets its 200.
     this.dialog.on('update', (req: Req, res: Res) => {
-      if (req.body) relay('UPDATE', req.body, res);
+      if (req.body) relay(req.body, res);
       else res.send(200);
     });
   }

@@ -57,12 +57,16 @@ export interface DrachtioTarget {
   stop(): Promise<void>;
 }
 
+/** drachtio-server's log levels; it reads any other value as info without a word. */
+export const DRACHTIO_LOG_LEVELS = ['error', 'warning', 'notice', 'info', 'debug'] as const;
+export type DrachtioLogLevel = (typeof DRACHTIO_LOG_LEVELS)[number];
+
 /** Options for servers this suite starts itself (ignored for running ones). */
 export interface StartOptions {
   /** RTP ports to give FreeSWITCH (4 per anchored call: two channels, RTP and RTCP). Default 100. */
   rtpPorts?: number;
   /** drachtio-server's <loglevel> (default info: every SIP message is logged). */
-  drachtioLogLevel?: 'error' | 'warning' | 'notice' | 'info' | 'debug';
+  drachtioLogLevel?: DrachtioLogLevel;
 }
 
 export type Resolved<T> = { ok: true; start: (dir: string, opts?: StartOptions) => Promise<T> } | { ok: false; reason: string };
@@ -87,7 +91,7 @@ export function resolveDrachtio(env: NodeJS.ProcessEnv = process.env): Resolved<
   return { ok: true, start: (dir, opts) => startDrachtio(bin, dir, opts?.drachtioLogLevel ?? 'info') };
 }
 
-async function startDrachtio(bin: string, dir: string, logLevel: string): Promise<DrachtioTarget> {
+async function startDrachtio(bin: string, dir: string, logLevel: DrachtioLogLevel): Promise<DrachtioTarget> {
   const adminPort = await freePort();
   const sipPort = await freeUdpPort();
   const secret = 'e2e-secret';
