@@ -1,34 +1,35 @@
 /**
- * HTTP API: sessions (create, read, close), health, metrics, and the OpenAPI document.
- * Validation errors answer 400 naming the field; store conflicts 409; Redis trouble 503.
+ * HTTP API: sessions (create, read, close), liveness and readiness, metrics, and the OpenAPI document.
+ * Every error is problem+json (src/api/problem.ts): validation 400 naming the field, 401, 404
+ * (unknown routes too), 409 on a conflicting session, 415, 500 (internal error, or a stored
+ * record that breaks the contract), 503 when the store cannot answer.
  */
 import swagger from '@fastify/swagger';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Logger } from '../log/logger.js';
+import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
-import { MalformedRecordError, type SessionRecord } from '../sessions/contract.js';
-import { SessionConflictError, SessionInputError, type SessionStore } from '../sessions/store.js';
+import type { SessionRecord } from '../sessions/contract.js';
+import { SessionInputError, type SessionStore } from '../sessions/store.js';
+import { bearerCheck } from './auth.js';
+import { registerHealthRoutes, type Health } from './health.js';
+import { inputIn, notFound, problemFor, sendProblem, shuttingDown, unauthorized, type ErrorWithFastifyFields } from './problem.js';
+import { problemResponses } from './responses.js';
 
-export interface Health {
-  redis: boolean;
-  drachtio: boolean;
-  liveCalls: number;
-  draining: boolean;
-  cdrBacklog: number;
-  /** One entry per configured media server (empty when media.mode is "none"). */
-  media: Array<{ server: string; healthy: boolean; active: number }>;
-}
+export type { Health };
 
 export interface ApiDeps {
-  store: SessionStore;
+  /** What the session routes use of SessionStore. */
+  store: Pick<SessionStore, 'create' | 'get' | 'close'>;
   metrics: Metrics;
-  /** Bearer token for /v1 routes; '' disables auth. */
+  /** Bearer token for /v1 routes; '' disables auth (config allows that on loopback only). */
   token: string;
   defaultRegion: string;
   health: () => Health;
   log: Logger;
+  /** Renders error text for the log; default: phone numbers masked. */
+  fmt?: NumberFormatter;
 }
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'Session id (e.g. the order id)' });
@@ -55,7 +56,6 @@ const SessionOut = Type.Object({
   record: Type.Union([Type.Boolean(), Type.Null()]),
   label: Type.Union([Type.String(), Type.Null()]),
 });
-const ErrorOut = Type.Object({ error: Type.String(), field: Type.Optional(Type.String()) });
 
 function toOut(s: SessionRecord) {
   return {
@@ -73,30 +73,38 @@ function toOut(s: SessionRecord) {
 export type Api = ReturnType<typeof buildApi>;
 
 export function buildApi(deps: ApiDeps) {
-  const app = Fastify({ loggerInstance: deps.log.child({ component: 'api' }, { level: 'warn' }), ajv: { customOptions: { allErrors: false, removeAdditional: false } } })
-    .withTypeProvider<TypeBoxTypeProvider>();
+  // At most warn (fastify would log every request at info), never chattier than the app's logger.
+  const log = deps.log.child({ component: 'api' }, { level: deps.log.levelVal > 40 ? deps.log.level : 'warn' });
+  const fmt = deps.fmt ?? maskNumbersInText;
+  const app = Fastify({
+    loggerInstance: log,
+    ajv: { customOptions: { allErrors: false, removeAdditional: false } },
+    // Fastify's own 503 for requests that arrive while it closes is not problem+json: ours is (below).
+    return503OnClosing: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw shuttingDown();
+  });
 
   void app.register(swagger, {
     openapi: { info: { title: 'maskbridge', version: '1' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } },
   });
 
-  app.setErrorHandler((err: Error & { validation?: unknown; statusCode?: number; validationContext?: string }, _req, reply) => {
-    if (err.validation) {
-      const first = (err.validation as Array<{ instancePath?: string; params?: { missingProperty?: string; additionalProperty?: string } }>)[0];
-      const field = first?.params?.missingProperty ?? first?.params?.additionalProperty ?? first?.instancePath?.replace(/^\//, '') ?? '';
-      return reply.code(400).send({ error: err.message, field });
-    }
-    if (err instanceof SessionInputError) return reply.code(400).send({ error: err.message, field: err.field });
-    if (err instanceof SessionConflictError) return reply.code(409).send({ error: err.message });
-    if (err instanceof MalformedRecordError) return reply.code(500).send({ error: err.message });
-    if ((err.statusCode ?? 500) < 500) return reply.code(err.statusCode as number).send({ error: err.message });
-    deps.log.error({ err: err.message }, 'API error');
-    return reply.code(503).send({ error: 'session store unavailable' });
+  app.setErrorHandler((err: ErrorWithFastifyFields, req, reply) => {
+    const { problem, log: entry } = problemFor(err, fmt);
+    if (entry) log[entry.level]({ ...entry.fields, method: req.method, route: req.routeOptions.url, status: problem.status }, entry.msg);
+    return sendProblem(reply, problem);
   });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, notFound(`no route for ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}`)));
 
-  const auth = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!deps.token) return;
-    if (req.headers.authorization !== `Bearer ${deps.token}`) return reply.code(401).send({ error: 'missing or wrong bearer token' });
+  const authorized = bearerCheck(deps.token);
+  const auth = async (req: FastifyRequest, _reply: FastifyReply) => {
+    if (!authorized(req.headers.authorization)) throw unauthorized();
   };
 
   const e164 = (field: string, value: string): string => {
@@ -113,8 +121,13 @@ export function buildApi(deps: ApiDeps) {
     const r = instance.withTypeProvider<TypeBoxTypeProvider>();
     r.post('/v1/sessions', {
       onRequest: auth,
-      schema: { body: CreateBody, response: { 201: SessionOut, 400: ErrorOut, 409: ErrorOut }, security: [{ bearer: [] }] },
-    }, async (req, reply) => {
+      schema: {
+        summary: 'Create a session',
+        body: CreateBody,
+        response: { 201: SessionOut, ...problemResponses(400, 401, 409, 415, 500, 503) },
+        security: [{ bearer: [] }],
+      },
+    }, async (req, reply) => inputIn('body', async () => {
       const body = req.body;
       if ((body.expiresAt === undefined) === (body.ttlSeconds === undefined)) {
         throw new SessionInputError('expiresAt', 'give exactly one of expiresAt and ttlSeconds');
@@ -130,38 +143,44 @@ export function buildApi(deps: ApiDeps) {
         ...(body.label !== undefined ? { label: body.label } : {}),
       });
       return reply.code(201).send(toOut(created));
-    });
+    }));
 
     r.get('/v1/sessions/:id', {
       onRequest: auth,
-      schema: { params: Type.Object({ id: Id }), response: { 200: SessionOut, 404: ErrorOut }, security: [{ bearer: [] }] },
-    }, async (req, reply) => {
+      schema: {
+        summary: 'Read a session',
+        params: Type.Object({ id: Id }),
+        response: { 200: SessionOut, ...problemResponses(400, 401, 404, 500, 503) },
+        security: [{ bearer: [] }],
+      },
+    }, async (req) => inputIn('params', async () => {
       const s = await deps.store.get(req.params.id);
-      if (!s) return reply.code(404).send({ error: 'no such session' });
+      if (!s) throw notFound(`no session ${req.params.id}`);
       return toOut(s);
-    });
+    }));
 
     r.delete('/v1/sessions/:id', {
       onRequest: auth,
-      schema: { params: Type.Object({ id: Id }), response: { 204: Type.Null(), 404: ErrorOut }, security: [{ bearer: [] }] },
-    }, async (req, reply) => {
-      const closed = await deps.store.close(req.params.id);
-      if (!closed) return reply.code(404).send({ error: 'no such session' });
+      schema: {
+        summary: 'Close a session: calls stop connecting at once',
+        params: Type.Object({ id: Id }),
+        response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 500, 503) },
+        security: [{ bearer: [] }],
+      },
+    }, async (req, reply) => inputIn('params', async () => {
+      if (!(await deps.store.close(req.params.id))) throw notFound(`no session ${req.params.id}`);
       return reply.code(204).send(null);
-    });
+    }));
 
-    r.get('/healthz', async (_req, reply) => {
-      const h = deps.health();
-      const mediaOk = h.media.length === 0 || h.media.some((m) => m.healthy);
-      return reply.code(h.redis && h.drachtio && mediaOk && !h.draining ? 200 : 503).send(h);
-    });
+    registerHealthRoutes(instance, { health: deps.health, authorized });
 
-    r.get('/metrics', async (_req, reply) => {
+    const metricsOk = { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: Type.String() } } };
+    r.get('/metrics', { schema: { summary: 'Prometheus metrics', response: { 200: metricsOk, ...problemResponses(500, 503) } } }, async (_req, reply) => {
       reply.header('content-type', deps.metrics.registry.contentType);
       return deps.metrics.registry.metrics();
     });
 
-    r.get('/openapi.json', async () => app.swagger());
+    r.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   });
 
   return app;

@@ -1,31 +1,33 @@
 /**
  * The maskbridge CLI: sessions from a shell or a cron job, and a config check.
  * `runCli` does the work and returns the exit code; src/cli/main.ts is the process wrapper.
- *   0 ok · 1 no such session · 2 bad input or config · 3 Redis unavailable
+ * Exit codes (src/cli/exit.ts):
+ *   0 ok · 1 no such session · 2 bad input or config · 3 Redis unavailable (cannot connect, or
+ *   no answer in time) · 4 malformed stored data (names the key and the problem) · 5 conflict
+ *   (a participant already has an open session on the virtual number) · 70 internal error
  */
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import pino from 'pino';
-import { ConfigError, configFilesFromEnv, loadConfig } from '../config/load.js';
+import { configFilesFromEnv, loadConfig } from '../config/load.js';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
-import { createRedis } from '../sessions/redis.js';
-import { SessionConflictError, SessionInputError, SessionStore } from '../sessions/store.js';
+import { createRedis, StoreUnavailableError } from '../sessions/redis.js';
+import { SessionInputError, SessionStore } from '../sessions/store.js';
+import { CliExit, EXIT, EXIT_CODES_HELP, exitFor } from './exit.js';
 
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
 }
 
-class CliExit extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
+/** A Redis URL for messages: the password, if any, masked. */
+const shownUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
 
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   const program = new Command('maskbridge')
     .description('Self-hosted phone-number masking: sessions and config')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .option('-c, --config <files>', 'config files, comma separated (default: MASKBRIDGE_CONFIG or config/default.json)');
 
   const config = () => {
@@ -36,16 +38,19 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const withStore = async <T>(fn: (store: SessionStore, region: string) => Promise<T>): Promise<T> => {
     const c = config();
     const redis = createRedis({ url: c.redis.url, commandTimeoutMs: c.redis.commandTimeoutMs }, pino({ level: 'silent' }));
+    const connectMs = Math.max(c.redis.commandTimeoutMs, 2000);
+    let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         redis.connect(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error(`cannot reach redis at ${c.redis.url}`)), Math.max(c.redis.commandTimeoutMs, 2000))),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new StoreUnavailableError(new Error(`cannot reach redis at ${shownUrl(c.redis.url)} within ${connectMs} ms`))), connectMs);
+        }),
       ]);
+      // What fails here goes to exitFor: only a connection or timeout failure is "Redis unavailable" (3).
       return await fn(new SessionStore(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs), c.numbers.defaultRegion);
-    } catch (err) {
-      if (err instanceof CliExit || err instanceof SessionInputError || err instanceof SessionConflictError) throw err;
-      throw new CliExit(3, `redis unavailable: ${(err as Error).message}`);
     } finally {
+      clearTimeout(timer);
       if (redis.isReady) await redis.close().catch(() => undefined);
       else redis.destroy();
     }
@@ -83,36 +88,24 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     });
   session.command('get <id>').action(async (id: string) => {
     const s = await withStore((store) => store.get(id));
-    if (!s) throw new CliExit(1, `no session ${id}`);
+    if (!s) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
     io.out(JSON.stringify(s));
   });
   session.command('close <id>').action(async (id: string) => {
-    if (!(await withStore((store) => store.close(id)))) throw new CliExit(1, `no session ${id}`);
+    if (!(await withStore((store) => store.close(id)))) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
     io.out(JSON.stringify({ id, status: 'closed' }));
   });
   program.command('check-config').description('validate the configuration and exit').action(() => {
     const c = config();
-    io.out(`configuration OK (media ${c.media.mode}, redis ${c.redis.url.replace(/\/\/[^@]*@/, '//***@')})`);
+    io.out(`configuration OK (media ${c.media.mode}, redis ${shownUrl(c.redis.url)})`);
   });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return EXIT.ok;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof CliExit) {
-      io.err(err.message);
-      return err.code;
-    }
-    if (err instanceof ConfigError || err instanceof SessionInputError) {
-      io.err(err.message);
-      return 2;
-    }
-    if (err instanceof SessionConflictError) {
-      io.err(err.message);
-      return 2;
-    }
-    io.err(`error: ${(err as Error).message}`);
-    return 3;
+    const { code, message } = exitFor(err);
+    if (message) io.err(message);
+    return code;
   }
 }

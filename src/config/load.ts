@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { BlockList, isIPv6 } from 'node:net';
 import convict from 'convict';
 import { schema } from './schema.js';
 import type { AppConfig } from './types.js';
@@ -29,9 +30,33 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
     }
     if (opts.overrides) config.load(opts.overrides);
     config.validate({ allowed: 'strict' });
-    return config.getProperties() as unknown as AppConfig;
+    const loaded = config.getProperties() as unknown as AppConfig;
+    checkApiToken(loaded.api);
+    return loaded;
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+}
+
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8, ::1 (also written out in full, in brackets or IPv4-mapped) and "localhost". */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost' || h === 'localhost.') return true;
+  return loopback.check(h, isIPv6(h) ? 'ipv6' : 'ipv4');
+}
+
+/** The API without a token is open to whoever reaches the port: allowed on loopback only. */
+function checkApiToken(api: AppConfig['api']): void {
+  if (api.enabled && api.token.trim() === '' && !isLoopbackHost(api.host)) {
+    throw new Error(
+      `api.token: must be set when the API listens on ${JSON.stringify(api.host)} (api.host is not a loopback address): `
+      + 'without a token anyone who can reach the port can create, read and close sessions. '
+      + 'Set api.token (MB_API_TOKEN), bind api.host to 127.0.0.1, or set api.enabled=false',
+    );
   }
 }
 

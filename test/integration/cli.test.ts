@@ -1,10 +1,25 @@
-/** The CLI against a real redis-server. */
+/** The CLI against a real redis-server: what it prints and its exit codes. */
+import { createClient, ErrorReply, SocketClosedUnexpectedlyError } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.js';
+import { exitFor } from '../../src/cli/exit.js';
+import { DeadlineError } from '../../src/sessions/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 let server: RedisServer;
 let env: Record<string, string>;
+const PREFIX = 'mb:'; // config/default.json's redis.keyPrefix
+
+/** Writes keys with a plain client, as a backend would (or as a bug in one would). */
+async function write(fn: (c: ReturnType<typeof createClient>) => Promise<unknown>): Promise<void> {
+  const c = createClient({ url: server.url });
+  await c.connect();
+  try {
+    await fn(c);
+  } finally {
+    await c.close();
+  }
+}
 
 async function cli(...argv: string[]) {
   const out: string[] = [];
@@ -51,11 +66,64 @@ describe('maskbridge CLI', () => {
     expect(r.err).toContain('redis.commandTimeoutMs');
   });
 
-  it('exits 3 when Redis cannot be reached', async () => {
+  it('exits 3 when Redis cannot be reached, without printing the URL\'s password', async () => {
     const saved = env;
-    env = { ...env, MB_REDIS_URL: 'redis://127.0.0.1:1' };
+    env = { ...env, MB_REDIS_URL: 'redis://:s3cr3t-pw@127.0.0.1:1' };
     const r = await cli('session', 'get', 'order-7');
     env = saved;
     expect(r.code).toBe(3);
+    expect(r.err).toMatch(/^redis unavailable: cannot reach redis at redis:\/\/\*\*\*@127\.0\.0\.1:1/);
+    expect(r.err).not.toContain('s3cr3t-pw');
+  });
+
+  it('exits 4 naming the key and the problem for a malformed stored session', async () => {
+    await write((c) => c.hSet(`${PREFIX}session:order-bad`, {
+      v: '+912240001000', a: '+919812341234', b: '+919876549876', status: 'bogus', expires_at: String(Date.now() + 60_000),
+    }));
+    const r = await cli('session', 'get', 'order-bad');
+    expect(r.code).toBe(4);
+    expect(r.err).toBe(`malformed stored data at ${PREFIX}session:order-bad: field status is neither "open" nor "closed"`);
+  });
+
+  it('exits 5 on a conflicting open session', async () => {
+    const args = ['--virtual', '+912240001000', '--a', '+919812340005', '--ttl', '600'];
+    expect((await cli('session', 'create', '--id', 'order-c1', ...args, '--b', '+919876540005')).code).toBe(0);
+    const r = await cli('session', 'create', '--id', 'order-c2', ...args, '--b', '+919876540006');
+    expect(r.code).toBe(5);
+    expect(r.err).toContain('session order-c1');
+  });
+
+  it('exits 70 with the error for an unexpected Redis error reply, not "redis unavailable"', async () => {
+    // A session key that is not a hash: HGETALL answers WRONGTYPE; Redis is up, so this is no outage.
+    await write((c) => c.set(`${PREFIX}session:order-str`, 'oops'));
+    const r = await cli('session', 'get', 'order-str');
+    expect(r.code).toBe(70);
+    expect(r.err).toMatch(/^internal error: .*WRONGTYPE/);
+    expect(r.err).not.toContain('redis unavailable');
+  });
+
+  it('documents the exit codes in --help', async () => {
+    const r = await cli('--help');
+    expect(r.code).toBe(0);
+    for (const line of ['0   ok', '1   no such session', '2   bad input', '3   Redis unavailable', '4   malformed stored data', '5   conflict', '70  internal error']) {
+      expect(r.out).toContain(line);
+    }
+  });
+});
+
+describe('CLI exit codes for what a command throws', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+  it.each([
+    ['a deadline', new DeadlineError(500), 3],
+    ['a closed socket', new SocketClosedUnexpectedlyError(), 3],
+    ['a refused connection', refused, 3],
+    ['Redis still loading its data', new ErrorReply('LOADING Redis is loading the dataset in memory'), 3],
+    ['another error reply', new ErrorReply('ERR unknown command'), 70],
+    ['a plain bug', new TypeError("Cannot read properties of undefined (reading 'id')"), 70],
+    ['a thrown non-Error', 'boom', 70],
+  ])('maps %s to %i', (_what, err, code) => {
+    const r = exitFor(err);
+    expect(r.code).toBe(code);
+    expect(r.message).toMatch(code === 3 ? /^redis unavailable: / : /^internal error: /);
   });
 });

@@ -55,6 +55,35 @@ describe('config', () => {
     expect(message).not.toContain('s3cr3t-pw');
   });
 
+  it.each(['0.0.0.0', '::', '10.0.0.5', '192.0.2.7', 'maskbridge.internal', '128.0.0.1'])(
+    'refuses an enabled API on %s without api.token, naming the key and why',
+    (host) => {
+      let message = '';
+      try {
+        loadConfig({ env: { MB_API_HOST: host } });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toContain('api.token');
+      expect(message).toContain('not a loopback address');
+      expect(message).toContain(host);
+    },
+  );
+
+  it.each(['127.0.0.1', '127.8.9.10', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST'])(
+    'allows an API on loopback %s without a token',
+    (host) => {
+      expect(loadConfig({ env: { MB_API_HOST: host } }).api.host).toBe(host);
+    },
+  );
+
+  it('allows a non-loopback API with a token, or a disabled one without', () => {
+    expect(loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_TOKEN: 's3cret' } }).api.token).toBe('s3cret');
+    expect(loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_ENABLED: 'false' } }).api.enabled).toBe(false);
+    expect(() => loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_TOKEN: '   ' } })).toThrow(/api\.token/);
+  });
+
   it('refuses unknown keys in a file', () => {
     expect(() => loadConfig({ overrides: { calls: { ringTimeout: 5 } } })).toThrow(/calls.ringTimeout/);
   });

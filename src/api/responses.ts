@@ -1,0 +1,20 @@
+/** The error responses a route declares (for the OpenAPI document and the serializer): all problem+json. */
+import { PROBLEM_CONTENT_TYPE, Problem } from './problem.js';
+
+const DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request: `field` names the offending value (body/<name>, params/<name> or body)',
+  401: 'Missing or wrong bearer token',
+  404: 'No such session',
+  409: 'A participant already has an open session on this virtual number',
+  415: 'Content-Type is not application/json',
+  500: 'Internal error, or a stored session record that breaks the Redis contract (urn:maskbridge:problem:malformed-record)',
+  503: 'The session store (Redis) did not answer in time (store-unavailable), or maskbridge is shutting down (shutting-down)',
+};
+
+export type ErrorStatus = 400 | 401 | 404 | 409 | 415 | 500 | 503;
+
+export function problemResponses(...statuses: ErrorStatus[]) {
+  const out: Record<number, { description: string; content: Record<string, { schema: typeof Problem }> }> = {};
+  for (const s of statuses) out[s] = { description: DESCRIPTIONS[s] as string, content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } } };
+  return out;
+}
