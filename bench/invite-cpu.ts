@@ -13,14 +13,13 @@
  */
 import pino from 'pino';
 import { CallRegistry } from '../src/calls/registry.js';
-import { callPolicyFromConfig, createInviteHandler, mediaSettingsFromConfig } from '../src/calls/handler.js';
+import { callDepsFromConfig, createInviteHandler } from '../src/calls/handler.js';
 import type { Cdr, CdrSink } from '../src/cdr/cdr.js';
 import { loadConfig } from '../src/config/load.js';
-import { numberFormatter } from '../src/log/logger.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { FakeSipPort } from '../test/helpers/fake-sip.js';
 import type { LookupResult, SessionRecord } from '../src/sessions/contract.js';
-import type { SessionLookup } from '../src/sessions/store.js';
+import type { RecheckResult, SessionLookup } from '../src/sessions/store.js';
 import { B, inviteFrom, SDP_A, V } from '../test/helpers/harness.js';
 import { header, int, num, summarize, table, verdict, type Summary } from './lib/report.js';
 
@@ -49,6 +48,9 @@ class EveryCallerHasASession implements SessionLookup {
   async lookupByPin(): Promise<LookupResult> {
     return { kind: 'unknown' };
   }
+  async recheck(): Promise<RecheckResult> {
+    return 'open';
+  }
 }
 
 class CountingCdrSink implements CdrSink {
@@ -67,14 +69,10 @@ function buildCallPath() {
   const sessions = new EveryCallerHasASession();
   const cdr = new CountingCdrSink();
   const registry = new CallRegistry(log);
-  sip.onInvite(createInviteHandler({
-    sip, sessions, cdr, metrics: new Metrics(), log,
-    fmt: numberFormatter(config.log.redactNumbers),
-    policy: callPolicyFromConfig(config),
-    media: mediaSettingsFromConfig(config, null),
-    now: Date.now,
-    isDraining: () => registry.isDraining,
-  }, registry));
+  sip.onInvite(createInviteHandler(
+    callDepsFromConfig(config, { sip, sessions, cdr, metrics: new Metrics(), log, callIdKey: 'bench', isDraining: () => registry.isDraining }),
+    registry,
+  ));
   return { sip, cdr, registry };
 }
 

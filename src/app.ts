@@ -5,14 +5,16 @@
 import Srf from 'drachtio-srf';
 import { buildApi, type Api, type Health } from './api/server.js';
 import { CallRegistry } from './calls/registry.js';
-import { callPolicyFromConfig, createInviteHandler, mediaSettingsFromConfig, optionsResponder } from './calls/handler.js';
+import { callDepsFromConfig, callPolicyFromConfig, createInviteHandler, optionsResponder } from './calls/handler.js';
 import { RedisCdrSink } from './cdr/redis-sink.js';
 import type { AppConfig } from './config/types.js';
 import { createLogger, numberFormatter, type Logger } from './log/logger.js';
 import { Metrics } from './metrics/metrics.js';
 import { SCHEMA_VERSION } from './sessions/contract.js';
-import { connectInBackground, createRedis, type Redis } from './sessions/redis.js';
+import { connectInBackground, createRedis, withDeadline, type Redis } from './sessions/redis.js';
+import { StoreHealth } from './sessions/health.js';
 import { SessionStore } from './sessions/store.js';
+import { callIdKeyOrRandom } from './calls/call-id.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
 
@@ -21,23 +23,36 @@ export interface App {
   readonly store: SessionStore;
   readonly registry: CallRegistry;
   readonly api: Api | null;
-  /** Connection state (also served by GET /healthz). */
+  /** Connection state (also served by the API's health routes). */
   health(): Health;
+  /** False while draining or while Redis fails: OPTIONS keep-alives then get 503, so carriers send calls elsewhere. */
+  acceptingCalls(): boolean;
   start(): Promise<void>;
   /** Graceful stop: refuse new calls, drain live ones (up to calls.drainTimeoutSec), close clients. */
   stop(): Promise<void>;
 }
 
+/** How often Redis is pinged when no command has run for that long (health follows answers, src/sessions/health.ts). */
+const STORE_PROBE_MS = 1000;
+/**
+ * Longest wait for each step of shutdown after the drain (CDR flush, API close, Redis close).
+ * Shutdown ends within calls.drainTimeoutSec + media.commandTimeoutMs (the teardown of calls
+ * ended at the drain deadline) + 3 x STOP_STEP_MS.
+ */
+export const STOP_STEP_MS = 2000;
+
 export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger(config.log);
   const redis: Redis = createRedis({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }, log);
-  const store = new SessionStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs);
+  const storeHealth = new StoreHealth();
+  const store = new SessionStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, Date.now, storeHealth);
+  const callIdKey = callIdKeyOrRandom(config.calls.callIdKey);
+  const metrics = new Metrics({ defaultMetrics: true });
   const cdr = new RedisCdrSink(
     redis,
     { streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4 },
     log,
   );
-  const metrics = new Metrics({ defaultMetrics: true });
   const registry = new CallRegistry(log);
   const srf = new Srf();
   const fmt = numberFormatter(config.log.redactNumbers);
@@ -48,32 +63,28 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         parseMediaServers(config.media.servers),
         { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: config.media.eslAdvertiseAddress },
         log,
+        config.media.commandTimeoutMs,
       )
     : null;
   let drachtioConnected = false;
+  let probe: NodeJS.Timeout | null = null;
+  const probeStore = async (): Promise<void> => {
+    if (storeHealth.idleMs() < STORE_PROBE_MS) return;
+    await storeHealth.track(withDeadline(redis.ping(), config.redis.commandTimeoutMs)).catch(() => undefined);
+  };
 
   const policy = callPolicyFromConfig(config);
-  sip.onOptions(optionsResponder(policy.acl, () => registry.isDraining));
-  sip.onInvite(
-    createInviteHandler(
-      {
-        sip,
-        sessions: store,
-        cdr,
-        metrics,
-        log,
-        fmt,
-        policy,
-        media: mediaSettingsFromConfig(config, pool),
-        now: Date.now,
-        isDraining: () => registry.isDraining,
-      },
-      registry,
-    ),
-  );
+  // OPTIONS keep-alives get 503 while draining or while Redis fails, so carriers move calls elsewhere.
+  const storeUp = () => storeHealth.healthy && redis.isReady;
+  const acceptingCalls = () => !registry.isDraining && storeUp();
+  sip.onOptions(optionsResponder(policy.acl, () => !acceptingCalls()));
+  sip.onInvite(createInviteHandler(
+    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining }),
+    registry,
+  ));
 
   const health = (): Health => ({
-    redis: redis.isReady,
+    redis: storeUp(),
     drachtio: drachtioConnected,
     liveCalls: registry.size,
     draining: registry.isDraining,
@@ -101,7 +112,14 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     registry,
     api,
     health,
+    acceptingCalls,
     async start() {
+      // The API first: a port it cannot take fails start() (main exits) before anything else runs.
+      if (api) {
+        await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
+          throw new Error(`HTTP API cannot listen on ${config.api.host}:${config.api.port}: ${err.message}`);
+        });
+      }
       let drachtioErrorLogged = false;
       srf.on('connect', (_err: Error, hostport: string) => {
         drachtioConnected = true;
@@ -120,11 +138,17 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
       void connectInBackground(redis, log);
       pool?.start();
-      if (api) await api.listen({ host: config.api.host, port: config.api.port });
+      probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
+      probe.unref();
+      if (config.media.mode === 'none') {
+        log.warn('media.mode is "none" (no media server configured): the parties exchange RTP directly, and see each other\'s media address and whatever their phones put in RTP/RTCP (RTCP SDES can carry a SIP URI with a number). Configure media.servers to anchor media (docs/media.md)');
+      }
+      if (callIdKey.random) log.warn('calls.callIdKey is not set: call ids in CDRs and logs use a random key and will not match across restarts or instances');
       log.info({ media: config.media.mode }, 'maskbridge started');
     },
     async stop() {
       log.info('shutting down: refusing new calls');
+      if (probe) clearInterval(probe);
       await registry.drain(config.calls.drainTimeoutSec * 1000);
       try {
         srf.disconnect();
@@ -133,11 +157,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       }
       pool?.stop();
       cdr.close();
-      await cdr.flush().catch(() => undefined);
-      if (api) await api.close();
-      // close() waits for pending replies; a client that is not connected has none to wait for.
-      if (redis.isReady) await redis.close().catch(() => undefined);
-      else redis.destroy();
+      await withDeadline(cdr.flush(), STOP_STEP_MS).catch(() => log.warn('CDRs not yet in redis stay in the spool for the next start'));
+      if (api) await withDeadline(api.close(), STOP_STEP_MS).catch(() => log.warn('API did not close in time'));
+      // close() waits for pending replies, which a hung server never sends: bounded, then dropped.
+      await withDeadline(redis.isReady ? redis.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => redis.destroy());
       log.info('stopped');
     },
   };

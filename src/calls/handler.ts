@@ -3,6 +3,8 @@ import type { AppConfig } from '../config/types.js';
 import { buildAcl, isTrunkSource } from '../sip/identify.js';
 import type { InviteHandler } from '../sip/port.js';
 import type { MediaPool } from '../media/port.js';
+import { numberFormatter } from '../log/logger.js';
+import { callIdHasher } from './call-id.js';
 import { CallSession, type CallDeps, type CallPolicy, type MediaSettings } from './call-session.js';
 import type { CallRegistry } from './registry.js';
 
@@ -42,17 +44,38 @@ export function mediaSettingsFromConfig(config: AppConfig, pool: MediaPool | nul
     pin: { enabled: m.pin.enabled, prompt: m.pin.prompt, maxDigits: m.pin.maxDigits, timeoutMs: m.pin.timeoutSec * 1000, tries: m.pin.tries },
     recordingSettleMs: 200,
     recordingWriterThread: m.recording.writerThread,
+    teardownTimeoutMs: m.commandTimeoutMs,
   };
 }
 
 /**
- * What an OPTIONS keep-alive gets: 403 off the trunk ACL, 503 while draining (so the carrier
- * moves traffic away), else 200.
+ * What an OPTIONS keep-alive gets: 403 off the trunk ACL, 503 while the app refuses calls
+ * (draining for shutdown, or Redis failing), so the carrier moves traffic away; else 200.
  */
-export function optionsResponder(acl: BlockList, isDraining: () => boolean): (source: string) => number {
+export function optionsResponder(acl: BlockList, refusing: () => boolean): (source: string) => number {
   return (source) => {
     if (!isTrunkSource(acl, source)) return 403;
-    return isDraining() ? 503 : 200;
+    return refusing() ? 503 : 200;
+  };
+}
+
+/** The call path's dependencies: the ports and sinks given, everything else derived from config. */
+export function callDepsFromConfig(
+  config: AppConfig,
+  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
+): CallDeps {
+  return {
+    sip: parts.sip,
+    sessions: parts.sessions,
+    cdr: parts.cdr,
+    metrics: parts.metrics,
+    log: parts.log,
+    isDraining: parts.isDraining,
+    fmt: numberFormatter(config.log.redactNumbers),
+    callIdHash: callIdHasher(parts.callIdKey),
+    policy: callPolicyFromConfig(config),
+    media: mediaSettingsFromConfig(config, parts.pool ?? null),
+    now: parts.now ?? Date.now,
   };
 }
 

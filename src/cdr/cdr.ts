@@ -7,6 +7,7 @@ export type Disposition =
   | 'cancelled'
   | 'rejected-acl'
   | 'rejected-number'
+  | 'rejected-body'
   | 'unknown-caller'
   | 'session-closed'
   | 'store-unavailable'
@@ -31,7 +32,7 @@ export interface Cdr {
   finalStatus: number;
   disposition: Disposition;
   /** Who ended an answered call. */
-  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | '';
+  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | '';
   media: 'none' | 'anchored' | 'signalling-only-fallback';
   recording: { path: string; durationSec: number; bytes: number; failed: boolean; error?: string } | null;
 }

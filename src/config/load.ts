@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { BlockList, isIPv6 } from 'node:net';
 import convict from 'convict';
 import { schema } from './schema.js';
+import { resolveConfig, type RawConfig } from './resolve.js';
 import type { AppConfig } from './types.js';
 
 export class ConfigError extends Error {
@@ -30,9 +31,9 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
     }
     if (opts.overrides) config.load(opts.overrides);
     config.validate({ allowed: 'strict' });
-    const loaded = config.getProperties() as unknown as AppConfig;
-    checkApiToken(loaded.api);
-    return loaded;
+    const resolved = resolveConfig(config.getProperties() as unknown as RawConfig);
+    checkApiToken(resolved.api);
+    return resolved;
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
   }

@@ -4,13 +4,18 @@
  */
 import { BlockList, isIP } from 'node:net';
 import convict from 'convict';
+import { isSendableStatus, SENDABLE_STATUSES } from '../sip/status.js';
 
 export const SIP_STATUS_MIN = 400;
 export const SIP_STATUS_MAX = 699;
 
+/** A failure status drachtio-srf can send (its Response#send throws for any other, e.g. 499 or 607). */
 function assertSipFailureStatus(value: unknown): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < SIP_STATUS_MIN || value > SIP_STATUS_MAX) {
     throw new Error(`must be a SIP failure status between ${SIP_STATUS_MIN} and ${SIP_STATUS_MAX}`);
+  }
+  if (!isSendableStatus(value)) {
+    throw new Error(`${value} is not a status drachtio-srf can send; use one of ${SENDABLE_STATUSES.filter((s) => s >= SIP_STATUS_MIN).join(', ')}`);
   }
 }
 
@@ -173,6 +178,10 @@ export const schema = {
     ringTimeoutSec: { doc: 'How long the other party may ring before the caller gets 480', format: 'count', default: 45, env: 'MB_CALLS_RING_TIMEOUT_SEC' },
     maxDurationSec: { doc: 'Longest connected call; then BYE is sent to both legs (0 = unlimited)', format: 'count', default: 3600, env: 'MB_CALLS_MAX_DURATION_SEC' },
     drainTimeoutSec: { doc: 'On SIGTERM, how long live calls may run before they are ended', format: 'count', default: 30, env: 'MB_CALLS_DRAIN_TIMEOUT_SEC' },
+    callIdKey: {
+      doc: 'Key of the HMAC that turns a Call-ID into the id CDRs, recording file names and logs carry (carriers put numbers in Call-IDs). Set it (any long random string) so ids match across restarts and instances; empty: a random key per process, with a warning at start',
+      format: String, default: '', env: 'MB_CALLS_CALL_ID_KEY', sensitive: true,
+    },
   },
   cdr: {
     spoolFile: {
@@ -197,7 +206,14 @@ export const schema = {
     token: { doc: 'Bearer token required on /v1 routes (empty: no auth, loopback use only)', format: String, default: '', env: 'MB_API_TOKEN', sensitive: true },
   },
   media: {
-    mode: { doc: '"none": signalling-only B2BUA; "anchor": media through FreeSWITCH with recording', format: ['none', 'anchor'], default: 'none', env: 'MB_MEDIA_MODE' },
+    mode: {
+      doc: '"auto": "anchor" when media.servers names a media server, else "none" (with a warning at start); "anchor": media through FreeSWITCH (recording, announcements, and no RTP/RTCP between the parties); "none": signalling only: the parties exchange media directly and see each other\'s media address and whatever their phones put in RTP/RTCP (docs/media.md)',
+      format: ['auto', 'none', 'anchor'], default: 'auto', env: 'MB_MEDIA_MODE',
+    },
+    commandTimeoutMs: {
+      doc: 'Longest wait for the media server to answer one command (create, modify, bridge, record, release); past it a call being set up fails with 503, and a call being torn down goes on without it',
+      format: 'count', default: 5000, env: 'MB_MEDIA_COMMAND_TIMEOUT_MS',
+    },
     servers: {
       doc: 'FreeSWITCH event sockets as host:port:secret, comma separated',
       format: 'media-servers', default: [] as string[], env: 'MB_MEDIA_SERVERS', sensitive: true,

@@ -28,13 +28,16 @@ export interface AppConfig {
     ringTimeoutSec: number;
     maxDurationSec: number;
     drainTimeoutSec: number;
+    callIdKey: string;
   };
   cdr: { spoolFile: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
   media: {
+    /** Resolved by loadConfig: never 'auto' here. */
     mode: 'none' | 'anchor';
     servers: string[];
+    commandTimeoutMs: number;
     onNoMediaServer: 'reject' | 'signalling-only';
     eslListenAddress: string;
     eslListenPort: number;

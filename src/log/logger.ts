@@ -15,11 +15,16 @@ export function maskNumber(value: string): string {
   return `${plus}${digits.slice(0, 2)}${'*'.repeat(digits.length - 6)}${digits.slice(-4)}`;
 }
 
-/** Finds numbers of 7+ digits (optionally "+"-prefixed) inside free text such as a SIP URI. */
-const NUMBER_IN_TEXT = /\+?\d{7,15}/g;
+/**
+ * Finds numbers of 7 to 15 digits (optionally "+"-prefixed) inside free text such as a SIP URI
+ * or an error message, also when written with separators: spaces, hyphens and parentheses, up to
+ * two between digits (`+1 (415) 555-0123`, `+91 98123 41234`). Dots are not separators here, so
+ * IP addresses stay readable.
+ */
+const NUMBER_IN_TEXT = /\+?\d(?:[ ()-]{0,2}\d){6,14}/g;
 
 export function maskNumbersInText(text: string): string {
-  return text.replace(NUMBER_IN_TEXT, (n) => maskNumber(n));
+  return text.replace(NUMBER_IN_TEXT, (n) => maskNumber(n.replace(/[^\d+]/g, '')));
 }
 
 /**

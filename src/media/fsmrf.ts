@@ -7,7 +7,11 @@ import type Srf from 'drachtio-srf';
 import Mrf from 'drachtio-fsmrf';
 import type { Logger } from '../log/logger.js';
 import { pickLeastLoaded } from '../policy/media.js';
+import { DeadlineError, withDeadline } from '../util/deadline.js';
 import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer } from './port.js';
+
+/** How often a media server that missed a deadline is asked whether it answers again. */
+const PROBE_MS = 2000;
 
 /** Where FreeSWITCH connects back to this app (drachtio-fsmrf's outbound event socket). */
 export interface EslListen {
@@ -43,11 +47,23 @@ function disableNagle(ms: Mrf.MediaServer): void {
   ms._server?.server?.on('connection', (socket: Socket) => socket.setNoDelay(true));
 }
 
+/**
+ * Longest playback the app waits for (an announcement, a consent prompt, a whisper): a media
+ * server that stops answering mid-playback cannot hold a call for longer.
+ */
+export const PLAY_MAX_MS = 300_000;
+
 class FsEndpoint implements MediaEndpoint {
   private released = false;
   private endedCbs: Array<() => void> = [];
 
-  constructor(private readonly ep: Mrf.Endpoint, private readonly log: Logger, private readonly onRelease: () => void) {
+  constructor(
+    private readonly ep: Mrf.Endpoint,
+    private readonly log: Logger,
+    /** Bounds one command; a miss also tells the server (it may be stalled). */
+    private readonly bounded: <T>(what: string, work: Promise<T>, ms?: number) => Promise<T>,
+    private readonly onRelease: () => void,
+  ) {
     ep.on('destroy', () => {
       if (this.released) return;
       this.released = true;
@@ -63,25 +79,25 @@ class FsEndpoint implements MediaEndpoint {
     return this.ep.local.sdp;
   }
   async play(file: string): Promise<void> {
-    await this.ep.play(file);
+    await this.bounded('play', this.ep.play(file), PLAY_MAX_MS);
   }
   startLoop(file: string): void {
     this.ep.executeAsync('playback', file);
   }
   async stopPlayback(): Promise<void> {
-    await this.ep.api('uuid_break', `${this.ep.uuid} all`);
+    await this.bounded('uuid_break', this.ep.api('uuid_break', `${this.ep.uuid} all`));
   }
   async collectDigits(opts: { prompt: string; maxDigits: number; timeoutMs: number }): Promise<string> {
-    const r = await this.ep.playCollect({
+    const r = await this.bounded('play_and_get_digits', this.ep.playCollect({
       file: opts.prompt, min: 1, max: opts.maxDigits, tries: 1, timeout: opts.timeoutMs, digitTimeout: 3000, terminators: '#',
-    });
+    }), PLAY_MAX_MS + opts.timeoutMs);
     return r.digits ?? '';
   }
   async modify(remoteSdp: string): Promise<string> {
-    return this.ep.modify(remoteSdp);
+    return this.bounded('modify', this.ep.modify(remoteSdp));
   }
   async bridge(other: MediaEndpoint): Promise<void> {
-    await this.ep.bridge(other.id);
+    await this.bounded('bridge', this.ep.bridge(other.id));
   }
   async startRecording(path: string, opts: { writerThread: boolean }): Promise<void> {
     // One api command. Stereo (caller left, callee right) and the writer thread go with it as
@@ -90,12 +106,12 @@ class FsEndpoint implements MediaEndpoint {
     // under load. Without a writer thread (the default), frames are written from the media thread
     // (into the page cache), and FreeSWITCH has one thread less to wake 50 times a second.
     const vars = `{RECORD_STEREO=true,RECORD_USE_THREAD=${String(opts.writerThread)}}`;
-    const evt = await this.ep.api('uuid_record', `${this.ep.uuid} start ${path} 0 ${vars}`);
+    const evt = await this.bounded('uuid_record start', this.ep.api('uuid_record', `${this.ep.uuid} start ${path} 0 ${vars}`));
     const body = evt.getBody();
     if (!body.startsWith('+OK')) throw new MediaError(`recording did not start: ${body.trim()}`);
   }
   async stopRecording(path: string): Promise<void> {
-    await this.ep.api('uuid_record', `${this.ep.uuid} stop ${path}`);
+    await this.bounded('uuid_record stop', this.ep.api('uuid_record', `${this.ep.uuid} stop ${path}`));
   }
   onEnded(cb: () => void): void {
     this.endedCbs.push(cb);
@@ -105,9 +121,9 @@ class FsEndpoint implements MediaEndpoint {
     this.released = true;
     this.onRelease();
     try {
-      await this.ep.destroy();
+      await this.bounded('destroy', this.ep.destroy());
     } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'endpoint already gone');
+      this.log.debug({ err: (err as Error).message }, 'endpoint already gone, or the media server did not answer');
     }
   }
 }
@@ -126,7 +142,45 @@ class FsServer implements MediaServer {
     readonly addr: MediaServerAddress,
     private readonly listen: EslListen,
     private readonly log: Logger,
+    /** media.commandTimeoutMs */
+    private readonly timeoutMs: number,
   ) {}
+
+  /**
+   * Bounds one command to this server. A server whose connection is up but which stops
+   * answering (stalled, SIGSTOP, overloaded) is taken out of rotation at the first miss, and
+   * probed until it answers again.
+   */
+  readonly bounded = async <T>(what: string, work: Promise<T>, ms = this.timeoutMs): Promise<T> => {
+    try {
+      return await withDeadline(work, ms);
+    } catch (err) {
+      if (err instanceof DeadlineError && ms === this.timeoutMs) this.stalled(what);
+      if (err instanceof DeadlineError) throw new MediaError(`media server ${this.name} did not answer ${what} within ${ms} ms`);
+      throw err;
+    }
+  };
+
+  private stalled(what: string): void {
+    if (!this.healthy || this.stopped) return;
+    this.healthy = false;
+    this.log.error({ server: this.name, what }, 'media server did not answer in time; out of rotation until it answers again');
+    const probe = (): void => {
+      if (this.stopped || !this.ms) return;
+      withDeadline(this.ms.api('status'), this.timeoutMs).then(
+        () => {
+          if (this.stopped || !this.ms) return;
+          this.healthy = true;
+          this.log.info({ server: this.name }, 'media server answers again');
+        },
+        () => {
+          const t = setTimeout(probe, PROBE_MS);
+          t.unref();
+        },
+      );
+    };
+    probe();
+  }
 
   get name(): string {
     return `${this.addr.host}:${this.addr.port}`;
@@ -179,14 +233,17 @@ class FsServer implements MediaServer {
     if (!ms || !this.healthy) throw new MediaError(`media server ${this.name} is not connected`);
     this.active++;
     let ep: Mrf.Endpoint;
+    const creating = ms.createEndpoint(remoteSdp ? { remoteSdp, codecs: ['PCMU', 'PCMA'] } : {});
     try {
-      ep = await ms.createEndpoint(remoteSdp ? { remoteSdp, codecs: ['PCMU', 'PCMA'] } : {});
+      ep = await this.bounded('create channel', creating);
     } catch (err) {
       this.active--;
+      // A channel that arrives after the deadline is nobody's: hang it up.
+      creating.then((late) => void late.destroy().catch(() => undefined), () => undefined);
       throw new MediaError(`cannot create a channel on ${this.name}: ${(err as Error).message}`);
     }
     let counted = true;
-    return new FsEndpoint(ep, this.log, () => {
+    return new FsEndpoint(ep, this.log, this.bounded, () => {
       if (counted) this.active--;
       counted = false;
     });
@@ -206,9 +263,9 @@ class FsServer implements MediaServer {
 export class FsMediaPool implements MediaPool {
   private readonly servers: FsServer[];
 
-  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger) {
+  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger, commandTimeoutMs: number) {
     const mrf = new Mrf(srf);
-    this.servers = addresses.map((a, i) => new FsServer(mrf, a, { ...listen, port: listen.port ? listen.port + i : 0 }, log));
+    this.servers = addresses.map((a, i) => new FsServer(mrf, a, { ...listen, port: listen.port ? listen.port + i : 0 }, log, commandTimeoutMs));
   }
 
   start(): void {

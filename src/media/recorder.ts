@@ -17,7 +17,7 @@ export class CallRecorder {
   private error: string | null = null;
 
   constructor(
-    private readonly ep: MediaEndpoint,
+    readonly endpoint: MediaEndpoint,
     opts: { dir: string; at: Date; sessionId: string; callId: string; settleMs: number; writerThread: boolean; fmt: NumberFormatter },
     private readonly log: Logger,
   ) {
@@ -31,7 +31,7 @@ export class CallRecorder {
   async start(): Promise<void> {
     ensureDir(this.paths);
     try {
-      await this.ep.startRecording(this.paths.partial, { writerThread: this.writerThread });
+      await this.endpoint.startRecording(this.paths.partial, { writerThread: this.writerThread });
       this.log.debug({ path: this.fmt(this.paths.partial) }, 'recording started');
     } catch (err) {
       this.error = (err as Error).message;
@@ -41,7 +41,7 @@ export class CallRecorder {
 
   /** Tells the media server to close the file; call before the channel is released. */
   async stop(): Promise<void> {
-    if (!this.error) await this.ep.stopRecording(this.paths.partial).catch(() => undefined);
+    if (!this.error) await this.endpoint.stopRecording(this.paths.partial).catch(() => undefined);
   }
 
   /** After the channels are gone: waits for the file, renames it into place, and describes it for the CDR. */

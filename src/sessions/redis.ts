@@ -54,35 +54,7 @@ export function connectInBackground(client: Redis, log: Logger): Promise<void> {
   );
 }
 
-export class DeadlineError extends Error {
-  override readonly name = 'DeadlineError';
-  constructor(ms: number) {
-    super(`no answer from redis within ${ms} ms`);
-  }
-}
-
-/**
- * Rejects when `work` has not settled within `ms`. node-redis's own `timeout` command option
- * covers only the time a command waits to be written; once written, a frozen server would keep
- * it pending forever. This bounds the whole round trip. One promise and one timer per call (it
- * sits on every INVITE's path); a failure of `work` after the deadline settles nothing and is
- * not an unhandled rejection.
- */
-export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError(ms)), ms);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
+export { DeadlineError, withDeadline } from '../util/deadline.js';
 
 const shaCache = new Map<string, string>();
 

@@ -13,6 +13,7 @@ import {
   type SessionRecord,
 } from './contract.js';
 import { isE164 } from '../numbers/normalise.js';
+import { StoreHealth } from './health.js';
 import { runScript, StoreUnavailableError, withDeadline, type Redis } from './redis.js';
 
 /** What the call path needs: one round trip from (V, caller) to a decision input. */
@@ -21,7 +22,16 @@ export interface SessionLookup {
   lookup(virtualNumber: string, caller: string): Promise<LookupResult>;
   /** Resolves a PIN entered on V to a session and the participant the caller speaks for. */
   lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult>;
+  /**
+   * Whether session `id` may still connect a call now (asked again once the callee answered:
+   * it may have closed or expired while the callee rang). One round trip; throws
+   * StoreUnavailableError when Redis cannot answer in time.
+   */
+  recheck(id: string): Promise<RecheckResult>;
 }
+
+/** `gone`: the session hash is missing or breaks the contract; it never connects. */
+export type RecheckResult = 'open' | 'closed' | 'expired' | 'gone';
 
 export interface NewSession {
   id: string;
@@ -62,6 +72,8 @@ export class SessionStore implements SessionLookup {
     /** Bound on one round trip; past it a lookup fails closed (and the API answers 503). */
     private readonly timeoutMs: number,
     private readonly now: () => number = Date.now,
+    /** Told the outcome of every command (src/sessions/health.ts). */
+    readonly health: StoreHealth = new StoreHealth(now),
   ) {
     this.keys = contractKeys(prefix);
   }
@@ -77,10 +89,23 @@ export class SessionStore implements SessionLookup {
     return interpretPinLookup(this.keys, virtualNumber, pin, reply, this.now());
   }
 
+  async recheck(id: string): Promise<RecheckResult> {
+    const key = this.keys.session(id);
+    const [status, expiresAt] = await this.onCallPath(this.redis.hmGet(key, ['status', 'expires_at']));
+    if (status !== 'open' && status !== 'closed') return 'gone';
+    if (status === 'closed') return 'closed';
+    if (!expiresAt || !/^\d{1,16}$/.test(expiresAt)) return 'gone';
+    return Number(expiresAt) <= this.now() ? 'expired' : 'open';
+  }
+
   /** One lookup script round trip within the call-path deadline; any failure is StoreUnavailableError. */
-  private async callPath(script: string, key: string): Promise<unknown[]> {
+  private callPath(script: string, key: string): Promise<unknown[]> {
+    return this.onCallPath(runScript(this.redis, script, [key], [this.keys.sessionPrefix]) as Promise<unknown[]>);
+  }
+
+  private async onCallPath<T>(work: Promise<T>): Promise<T> {
     try {
-      return (await withDeadline(runScript(this.redis, script, [key], [this.keys.sessionPrefix]), this.timeoutMs)) as unknown[];
+      return await this.health.track(withDeadline(work, this.timeoutMs));
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
@@ -125,7 +150,7 @@ export class SessionStore implements SessionLookup {
 
   /** Management calls (create, get, close) get a few lookup timeouts: they are not on the call path. */
   private bounded<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(work, this.timeoutMs * 4);
+    return this.health.track(withDeadline(work, this.timeoutMs * 4));
   }
 }
 

@@ -1,9 +1,20 @@
 /**
  * The drachtio-srf implementation of the SIP port. Thin on purpose: it translates between
  * drachtio's request/response/dialog objects and src/sip/port.ts, and decides nothing.
+ *
+ * Bodies: drachtio-srf hands over the raw body whatever its Content-Type (req.body, res.body,
+ * dialog.remote.sdp), and labels what it sends application/sdp. Every body that arrives here is
+ * read by its Content-Type (src/sip/body.ts) and only its SDP part goes to the call logic; a body
+ * with none is refused on the leg it came in on (415 with Accept, 488, 400).
+ *
+ * Responses: drachtio-srf's Response#send throws for a status outside its table (607, 608, ...).
+ * Every status relayed from the far end goes through sendableStatus(), and every send is made
+ * through safely(), so a throw is logged and never becomes an unhandled rejection.
  */
 import Srf from 'drachtio-srf';
 import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
+import { ACCEPTED_TYPES, NoUsableSdpError, readSdpBody } from './body.js';
+import { DrachtioLeg, headerOf, safely, SDP, UnackedLeg, type Unacked } from './drachtio-leg.js';
 import {
   OutboundFailure,
   type CallLeg,
@@ -15,97 +26,36 @@ import {
   type OutboundRequest,
   type SipPort,
 } from './port.js';
+import { sendableStatus } from './status.js';
 
 type Req = Srf.SrfRequest;
 type Res = Srf.SrfResponse;
 
-const SDP = { 'Content-Type': 'application/sdp' };
+/** How long a 200 carrying our offer waits for the caller's ACK: 64*T1, when RFC 3261 (13.3.1.4) gives up retransmitting it. */
+export const ACK_TIMEOUT_MS = 32_000;
 
 /**
  * What the call path reads of an INVITE. Headers are looked up in one index by lower-case name:
  * drachtio-srf's req.get()/req.has() scan every header name (and read an environment variable)
  * on each call. The parser has already expanded compact forms and joined repeated headers, so
- * the index answers what req.get() would.
+ * the index answers what req.get() would. `sdp` is the SDP part of the body only; a body with
+ * none sets `bodyRejection` (no body at all is a delayed offer: sdp '').
  */
 export function inviteInfo(req: Pick<Req, 'headers' | 'source_address' | 'source_port' | 'uri' | 'body'>): InviteInfo {
   const byName = new Map<string, string>();
   for (const [key, value] of Object.entries(req.headers)) byName.set(key.toLowerCase(), value);
   const header = (name: string): string | undefined => byName.get(name.toLowerCase());
-  return {
+  const body = readSdpBody(req.body, header('content-type'));
+  const info: InviteInfo = {
     callId: header('call-id') ?? '',
     sourceAddress: req.source_address,
     sourcePort: Number(req.source_port),
     requestUri: req.uri,
     header,
-    sdp: req.body ?? '',
+    sdp: body.kind === 'sdp' ? body.sdp : '',
   };
-}
-
-class DrachtioLeg implements CallLeg {
-  private ended = false;
-  constructor(private readonly dialog: Srf.Dialog, private readonly log: Logger, private readonly fmt: NumberFormatter) {
-    dialog.on('destroy', () => {
-      this.ended = true;
-    });
-    // Without a listener drachtio-srf answers an in-dialog REFER with 200 and does nothing, so the
-    // phone believes its transfer is under way. maskbridge does not transfer calls (that would
-    // dial a number of the party's choosing through the trunk), so the REFER is refused.
-    dialog.on('refer', (_req: Req, res: Res) => {
-      this.log.info({ callId: this.fmt(dialog.sip.callId) }, 'REFER refused: maskbridge does not transfer calls');
-      res.send(403, 'Transfer Not Allowed', {});
-    });
-  }
-
-  get remoteSdp(): string {
-    return this.dialog.remote.sdp ?? '';
-  }
-
-  onEnded(cb: () => void): void {
-    if (this.ended) return void setImmediate(cb);
-    this.dialog.on('destroy', () => cb());
-  }
-
-  onReinvite(cb: (offer: string) => Promise<string>): void {
-    // A refused offer is logged by the call (with its ids), not here.
-    const relay = (offer: string, res: Res): void => {
-      cb(offer).then(
-        (answer) => {
-          this.dialog.local.sdp = answer; // what this leg last agreed, for a re-INVITE without SDP
-          res.send(200, { body: answer, headers: SDP });
-        },
-        (err: Error & { status?: number }) => res.send(err.status && err.status >= 400 ? err.status : 488),
-      );
-    };
-    this.dialog.on('modify', (req: Req, res: Res) => {
-      // A re-INVITE without SDP asks for an offer; it is mostly a session-timer refresh. It gets
-      // this leg's current SDP, unchanged (drachtio-srf would relay an empty offer, and ACK the
-      // other party's offer without an answer). An answer in its ACK that changes the media is
-      // not passed on.
-      if (!req.body) return void res.send(200, { body: this.dialog.local.sdp, headers: SDP });
-      relay(req.body, res);
-    });
-    // An UPDATE with an offer changes the media as a re-INVITE does. Left to drachtio-srf, it is
-    // answered with the leg's old SDP and the other side never hears of it (one-way audio after,
-    // say, a change of address). One without a body (a session-timer refresh) just gets its 200.
-    this.dialog.on('update', (req: Req, res: Res) => {
-      if (req.body) relay(req.body, res);
-      else res.send(200);
-    });
-  }
-
-  async reinvite(offer: string): Promise<string> {
-    return (await this.dialog.modify(offer)) as string;
-  }
-
-  async hangup(): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
-    try {
-      await this.dialog.destroy();
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'BYE failed (dialog already gone)');
-    }
-  }
+  if (body.kind === 'refused') info.bodyRejection = { status: body.status, reason: body.reason };
+  return info;
 }
 
 class DrachtioInboundCall implements InboundCall {
@@ -118,6 +68,7 @@ class DrachtioInboundCall implements InboundCall {
     private readonly res: Res,
     private readonly log: Logger,
     private readonly fmt: NumberFormatter,
+    private readonly ackTimeoutMs: number,
   ) {
     this.info = inviteInfo(req);
   }
@@ -126,20 +77,41 @@ class DrachtioInboundCall implements InboundCall {
     return this.cancelled || this.res.finalResponseSent;
   }
 
+  private send(status: number, send: () => void): void {
+    safely(this.log, this.fmt, this.info.callId, status, send);
+  }
+
   progress(status: 180 | 183, sdp?: string): void {
     if (this.finalSent) return;
-    this.res.send(status, sdp ? { body: sdp, headers: SDP } : {});
+    this.send(status, () => this.res.send(status, sdp ? { body: sdp, headers: SDP } : {}));
   }
 
   reject(status: number, reason?: string): void {
     if (this.finalSent) return;
-    if (reason) this.res.send(status, reason, {});
-    else this.res.send(status);
+    const sendable = sendableStatus(status);
+    // A reason phrase chosen for another status would be wrong for the one sent.
+    const phrase = sendable === status ? reason : undefined;
+    const headers = sendable === 415 ? { Accept: ACCEPTED_TYPES } : undefined;
+    this.send(sendable, () => {
+      if (phrase) this.res.send(sendable, phrase, headers ? { headers } : {});
+      else if (headers) this.res.send(sendable, { headers });
+      else this.res.send(sendable);
+    });
   }
 
-  async answer(sdp: string): Promise<CallLeg> {
+  async answer(sdp: string, opts: { awaitAck?: boolean } = {}): Promise<CallLeg> {
     const dialog = await this.srf.createUAS(this.req, this.res, { localSdp: sdp, headers: SDP });
-    return new DrachtioLeg(dialog, this.log, this.fmt);
+    if (!opts.awaitAck) return new DrachtioLeg(dialog, this.log, this.fmt, this.info.sdp);
+    // A delayed offer: `sdp` was our offer, and the caller's answer comes in its ACK.
+    let ack: Req;
+    try {
+      ack = await ackOf(dialog, this.ackTimeoutMs);
+    } catch (err) {
+      await new DrachtioLeg(dialog, this.log, this.fmt, '').hangup();
+      throw err;
+    }
+    const body = readSdpBody(ack.body, headerOf(ack, 'content-type'));
+    return new DrachtioLeg(dialog, this.log, this.fmt, body.kind === 'sdp' ? body.sdp : '');
   }
 
   onCancel(cb: () => void): void {
@@ -151,18 +123,63 @@ class DrachtioInboundCall implements InboundCall {
   }
 }
 
+/** The caller's ACK of our 200, or a rejection when the dialog ends or `ms` pass first. */
+function ackOf(dialog: Srf.Dialog, ms: number): Promise<Req> {
+  return new Promise<Req>((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      dialog.removeListener('ack', onAck);
+      dialog.removeListener('destroy', onDestroy);
+    };
+    const onAck = (req: Req): void => {
+      done();
+      resolve(req);
+    };
+    const onDestroy = (): void => {
+      done();
+      reject(new Error('the caller ended the call before its ACK'));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no ACK from the caller within ${ms} ms`));
+    }, ms);
+    dialog.on('ack', onAck);
+    dialog.on('destroy', onDestroy);
+  });
+}
+
+/** What drachtio-srf's createUAC resolves with: a Dialog, or (asked not to ACK a 200 with an offer) the pieces to ACK it. */
+const isUnacked = (r: Srf.Dialog | Unacked): r is Unacked => typeof (r as Partial<Srf.Dialog>).sip !== 'object' && typeof (r as Partial<Unacked>).ack === 'function';
+
+export interface DrachtioPortOptions {
+  /** How long answer({ awaitAck }) waits for the caller's ACK. */
+  ackTimeoutMs?: number;
+}
+
 export class DrachtioSipPort implements SipPort {
+  private readonly ackTimeoutMs: number;
+
   /** `fmt` renders a Call-ID for the adapter's own log lines (some carriers put numbers in it). */
-  constructor(private readonly srf: Srf, private readonly log: Logger, private readonly fmt: NumberFormatter = maskNumbersInText) {}
+  constructor(
+    private readonly srf: Srf,
+    private readonly log: Logger,
+    private readonly fmt: NumberFormatter = maskNumbersInText,
+    opts: DrachtioPortOptions = {},
+  ) {
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? ACK_TIMEOUT_MS;
+  }
 
   onInvite(handler: InviteHandler): void {
-    this.srf.invite((req, res) => handler(new DrachtioInboundCall(this.srf, req, res, this.log, this.fmt)));
+    this.srf.invite((req, res) => handler(new DrachtioInboundCall(this.srf, req, res, this.log, this.fmt, this.ackTimeoutMs)));
   }
 
   onOptions(statusFor: (sourceAddress: string) => number): void {
     // srf.options() exists (one delegate per SIP method, lib/srf.js) but is missing from its typings.
     const srf = this.srf as unknown as { options(handler: (req: Req, res: Res) => void): void };
-    srf.options((req, res) => res.send(statusFor(req.source_address)));
+    srf.options((req, res) => {
+      const status = sendableStatus(statusFor(req.source_address));
+      safely(this.log, this.fmt, headerOf(req, 'call-id'), status, () => res.send(status));
+    });
   }
 
   dial(request: OutboundRequest, events: OutboundEvents): OutboundAttempt {
@@ -184,14 +201,39 @@ export class DrachtioSipPort implements SipPort {
         sent = req;
         if (cancelRequested) cancelSent();
       },
-      cbProvisional: (res) => events.onProgress(res.status, res.body || undefined),
+      // Early media only from an SDP part; a 18x with none (SIP-I's ISUP-only 183) is plain progress.
+      cbProvisional: (res) => {
+        const body = readSdpBody(res.body, headerOf(res, 'content-type'));
+        try {
+          events.onProgress(res.status, body.kind === 'sdp' ? body.sdp : undefined);
+        } catch (err) {
+          this.log.error({ err: this.fmt(String((err as Error)?.message ?? err)) }, 'progress handler failed');
+        }
+      },
     };
-    const opts: Srf.CreateUACOptions = { headers: { ...request.headers, ...SDP }, localSdp: request.sdp };
+    const opts: Srf.CreateUACOptions = { headers: request.sdp ? { ...request.headers, ...SDP } : { ...request.headers }, localSdp: request.sdp };
+    // An INVITE without SDP (a delayed offer): the 200 carries the callee's offer, and is ACKed
+    // with our answer (UnackedLeg#ack). Left to itself drachtio-srf would ACK it at once, with
+    // the callee's own offer turned recvonly as the answer.
+    if (!request.sdp) opts.noAck = true;
     if (request.auth) opts.auth = request.auth;
-    const answered = (this.srf.createUAC(request.uri, opts, callbacks as never) as Promise<Srf.Dialog>).then(
-      (dialog) => {
+    const answered = (this.srf.createUAC(request.uri, opts, callbacks as never) as Promise<Srf.Dialog | Unacked>).then(
+      (result) => {
         settled = true;
-        return new DrachtioLeg(dialog, this.log, this.fmt) as CallLeg;
+        const unacked = isUnacked(result) ? result : null;
+        const body = unacked
+          ? readSdpBody(unacked.sdp, headerOf(unacked.res, 'content-type'))
+          : readSdpBody((result as Srf.Dialog).remote?.sdp, headerOf((result as Srf.Dialog).res, 'content-type'));
+        if (body.kind === 'sdp') {
+          return unacked ? new UnackedLeg(unacked, body.sdp, this.log, this.fmt) : new DrachtioLeg(result as Srf.Dialog, this.log, this.fmt, body.sdp);
+        }
+        // Answered without an SDP the other party could use: this attempt ends here (the call
+        // logs the failure, whose message carries `detail`).
+        const detail = body.kind === 'none' ? '200 without a body' : body.detail;
+        this.log.debug({ detail: this.fmt(detail) }, 'callee answered without usable SDP; hanging up');
+        Promise.resolve().then(() => (unacked ?? (result as Srf.Dialog)).destroy())
+          .catch((err: Error) => this.log.debug({ err: err?.message }, 'BYE failed (dialog already gone)'));
+        throw new NoUsableSdpError(detail);
       },
       (err: Error & { status?: number; reason?: string }) => {
         settled = true;

@@ -12,7 +12,10 @@ export interface InviteInfo {
   requestUri: string;
   /** Raw header value, or undefined when absent. */
   header(name: string): string | undefined;
+  /** The SDP part of the body (read by Content-Type, multipart included); '' when there is none (a delayed offer). */
   sdp: string;
+  /** Set when the body cannot be used (no SDP part, an unknown Content-Type): the call is refused with this status. */
+  bodyRejection?: { status: number; reason: string };
 }
 
 /** An established leg (one side of a bridged call). */
@@ -26,6 +29,12 @@ export interface CallLeg {
   reinvite(offer: string): Promise<string>;
   /** Sends BYE. Idempotent; never rejects. */
   hangup(): Promise<void>;
+  /**
+   * A leg dialled without SDP (a delayed offer) is answered with the far end's offer in its 200
+   * (remoteSdp) and is not ACKed yet: this sends the ACK carrying our answer. A no-op for any
+   * other leg.
+   */
+  ack(answerSdp: string): Promise<void>;
 }
 
 /** The caller's side before answer: an INVITE server transaction. */
@@ -37,8 +46,12 @@ export interface InboundCall {
   progress(status: 180 | 183, sdp?: string): void;
   /** A final failure response. Ignored once a final response went out. */
   reject(status: number, reason?: string): void;
-  /** 200 OK with `sdp`; resolves with the caller's leg. */
-  answer(sdp: string): Promise<CallLeg>;
+  /**
+   * 200 OK with `sdp`; resolves with the caller's leg. `awaitAck` (a delayed offer: `sdp` is our
+   * offer): resolves once the caller's ACK came, with its answer as the leg's remoteSdp ('' when
+   * the ACK had none); rejects when no ACK comes within the port's deadline.
+   */
+  answer(sdp: string, opts?: { awaitAck?: boolean }): Promise<CallLeg>;
   /** Called once if the caller CANCELs before a final response. The port has already answered 487. */
   onCancel(cb: () => void): void;
 }

@@ -7,10 +7,12 @@
  * Call-Info, display names and every X- header stay behind. Responses back to the caller are
  * likewise built from scratch (status + scrubbed SDP): no PAI/RPID/Contact user of the callee.
  *
- * SDP: rewritten so no field echoes a party (o= username, s=, i=, u=, e=, p=, k= and media i=),
- * then any line still carrying a protected number is dropped.
+ * SDP: rebuilt from an allowlist (src/sip/sdp.ts): only the fields a user agent needs to set up
+ * media go across, written fresh, and none that still holds a protected number.
  */
+import { NoUsableSdpError } from './body.js';
 import type { InviteInfo, OutboundRequest } from './port.js';
+import { numberNeedles, rebuildSdp } from './sdp.js';
 
 export const LEAK_HEADERS = [
   'P-Asserted-Identity',
@@ -60,59 +62,32 @@ export function buildOutboundRequest(t: OutboundTarget, callerInvite: Pick<Invit
   return req;
 }
 
-/** Digit runs that identify a number in free text: full E.164 digits and the last 9+ digits. */
-function numberNeedles(numbers: string[]): string[] {
-  const out = new Set<string>();
-  for (const n of numbers) {
-    const digits = n.replace(/\D/g, '');
-    if (digits.length < 7) continue;
-    out.add(digits);
-    if (digits.length > 9) out.add(digits.slice(-9));
-  }
-  return [...out];
-}
-
 /** True when `text` contains any of `numbers` (E.164), with or without country code. */
 export function containsNumber(text: string, numbers: string[]): boolean {
   return numberNeedles(numbers).some((needle) => text.includes(needle));
 }
 
 /**
- * Rewrites identifying SDP fields; returns '' for an empty body. Never throws.
+ * The SDP to send the other party: `sdp` (the SDP part of a body, src/sip/body.ts) rebuilt from
+ * the allowlist of src/sip/sdp.ts, with no value holding any of `protectedNumbers`, digits
+ * written with separators included. '' when `sdp` is empty or holds no usable session
+ * description (no v=0, no o=, no m= line, garbage). Never throws.
  *
- * A line filter, not a parse and re-write: every line is kept byte for byte except
- *   o=  the username becomes "-" (the session id and version stay: re-offers must keep them),
- *   s=  becomes "s=-",
- *   i=, u=, e=, p=, k= (session or media level) and a=label: are dropped,
- * and then any line still holding a protected number is dropped. Nothing else needs to be
- * understood to do that, and nothing is reordered or normalised on the way through.
+ * The session id and version of o= are kept (unless they hold a number), so a re-offer still
+ * matches the session it changes; nothing is incremented here.
  */
 export function scrubSdp(sdp: string, protectedNumbers: string[]): string {
   if (!sdp || !sdp.trim()) return '';
-  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
-  const needles = numberNeedles(protectedNumbers);
-  let out = '';
-  for (const line of sdp.split(/\r?\n/)) {
-    const kept = scrubLine(line);
-    if (kept === null || needles.some((n) => kept.includes(n))) continue;
-    out += kept + eol;
-  }
-  return out;
+  return rebuildSdp(sdp, protectedNumbers) ?? '';
 }
 
-/** SDP line types that only ever describe a party: session/media information, URI, email, phone, key. */
-const DROPPED_TYPES = new Set(['i', 'u', 'e', 'p', 'k']);
-
-function scrubLine(line: string): string | null {
-  if (line === '') return null;
-  if (line[1] !== '=') return line;
-  const type = line[0] as string;
-  if (DROPPED_TYPES.has(type)) return null;
-  if (type === 's') return 's=-';
-  if (type === 'o') {
-    const space = line.indexOf(' ');
-    return space > 0 ? `o=-${line.slice(space)}` : 'o=- 0 0 IN IP4 0.0.0.0';
-  }
-  if (type === 'a' && line.startsWith('a=label:')) return null;
-  return line;
+/**
+ * scrubSdp for an offer or answer that must go on: an SDP that was there but is not usable once
+ * rebuilt throws NoUsableSdpError (488), so it is refused rather than passed on as no SDP at all
+ * (which would turn an offer into a delayed offer).
+ */
+export function scrubRequired(sdp: string, protectedNumbers: string[]): string {
+  const out = scrubSdp(sdp, protectedNumbers);
+  if (!out && sdp.trim()) throw new NoUsableSdpError('nothing usable is left once rebuilt');
+  return out;
 }

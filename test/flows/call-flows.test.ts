@@ -1,6 +1,6 @@
 /** Call flows through the fake SIP port: the whole call path except drachtio itself. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { A, B, GW, V, createHarness, inviteFrom, settle, type Harness } from '../helpers/harness.js';
+import { A, B, GW, SDP_A, V, callIdHash, createHarness, inviteFrom, settle, type Harness } from '../helpers/harness.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -38,7 +38,7 @@ describe('A calls V and B answers', () => {
     expect(h.cdr.records).toHaveLength(1);
     expect(h.cdr.records[0]).toMatchObject({
       sessionId: 'order-1', virtualNumber: V, direction: 'a->b', finalStatus: 200,
-      disposition: 'answered', endedBy: 'caller', callId: call.info.callId,
+      disposition: 'answered', endedBy: 'caller', callId: callIdHash(call.info.callId),
     });
     expect(h.cdr.records[0]!.answeredAt).not.toBeNull();
   });
@@ -113,6 +113,18 @@ describe('A calls V and B answers', () => {
     expect(answer).not.toContain(B.slice(1));
   });
 
+  it('refuses a mid-call offer with nothing usable once rebuilt (488) instead of relaying an empty one', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-5c' });
+    const call = h.sip.invite(inviteFrom(A));
+    await settle();
+    const legB = h.sip.dials[0]!.answer();
+    await settle();
+    await expect(call.leg!.remoteReinvite('v=0\r\na=sendonly\r\n')).rejects.toMatchObject({ status: 488 });
+    expect(legB.reinvitesSent).toHaveLength(0);
+    expect(call.leg!.hangups).toBe(0);
+  });
+
   it('logs a re-INVITE the other party refuses with the call and session ids, passes the refusal back, and keeps the call up', async () => {
     const h = createHarness();
     h.sessions.add({ id: 'order-5b' });
@@ -121,9 +133,10 @@ describe('A calls V and B answers', () => {
     const legB = h.sip.dials[0]!.answer();
     legB.reinviteRefusal = 488;
     await settle();
-    await expect(call.leg!.remoteReinvite('v=0\r\na=sendonly\r\n')).rejects.toMatchObject({ status: 488 });
+    await expect(call.leg!.remoteReinvite(SDP_A.replace('a=sendrecv', 'a=sendonly'))).rejects.toMatchObject({ status: 488 });
+    expect(legB.reinvitesSent).toHaveLength(1);
     const line = h.logs.find((l) => l.msg === 'mid-call SDP offer failed; the call stays up');
-    expect(line).toMatchObject({ level: 40, callId: 'reinvite-refused@carrier', sessionId: 'order-5b', from: 'caller', status: 488 });
+    expect(line).toMatchObject({ level: 40, callId: callIdHash('reinvite-refused@carrier'), sessionId: 'order-5b', from: 'caller', status: 488 });
     expect(call.leg!.hangups).toBe(0);
     expect(legB.hangups).toBe(0);
     expect(h.cdr.records).toHaveLength(0);
@@ -270,7 +283,7 @@ describe('no session to connect', () => {
     expect(call.finalStatus).toBe(503);
     expect(h.sip.dials).toHaveLength(0);
     expect(h.cdr.records[0]).toMatchObject({ disposition: 'store-unavailable' });
-    expect(h.logs.some((l) => l.msg === 'session store unavailable; failing closed' && l.callId === call.info.callId)).toBe(true);
+    expect(h.logs.some((l) => l.msg === 'session store unavailable; failing closed' && l.callId === callIdHash(call.info.callId))).toBe(true);
 
     h.sessions.down = false;
     h.sip.invite(inviteFrom(A));
@@ -350,7 +363,7 @@ describe('logging', () => {
     await settle();
     h.sip.dials[0]!.fail(486);
     await settle();
-    const lines = h.logs.filter((l) => l.callId === call.info.callId);
+    const lines = h.logs.filter((l) => l.callId === callIdHash(call.info.callId));
     expect(lines.length).toBeGreaterThan(1);
     expect(lines.filter((l) => l.msg === 'calling the other party')[0]).toMatchObject({ sessionId: 'order-17', callee: '+91******9876' });
     expect(JSON.stringify(h.logs)).not.toContain(B.slice(1));
@@ -372,7 +385,7 @@ describe('logging', () => {
   it('logs an answered call at info level once, when it ends, with what its CDR says', async () => {
     const h = createHarness();
     const call = await answeredThenCallerHangsUp(h, 'order-17b');
-    const info = h.logs.filter((l) => l.callId === call.info.callId && (l.level as number) >= 30);
+    const info = h.logs.filter((l) => l.callId === callIdHash(call.info.callId) && (l.level as number) >= 30);
     expect(info).toHaveLength(1);
     expect(info[0]).toMatchObject({ msg: 'call finished', sessionId: 'order-17b', disposition: 'answered', status: 200, endedBy: 'caller', direction: 'a->b' });
   });

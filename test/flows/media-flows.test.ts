@@ -1,48 +1,13 @@
 /** Media-anchored call flows through fakes of the SIP and media ports. */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { MediaSettings } from '../../src/calls/call-session.js';
-import { FakeMediaPool, FakeMediaServer } from '../helpers/fake-media.js';
-import { A, B, V, createHarness, inviteFrom } from '../helpers/harness.js';
-import { until } from '../helpers/until.js';
-
-/** The fakes answer on the next turns of the event loop: poll every turn. */
-const soon = (cond: () => boolean) => until(cond, 2000, 0);
+import { FakeMediaServer } from '../helpers/fake-media.js';
+import { A, B, V, callIdHash, inviteFrom } from '../helpers/harness.js';
+import { connectAnchored, mediaHarness, soon, type MediaHarness } from '../helpers/media-harness.js';
 
 afterEach(() => {
   vi.useRealTimers();
 });
-
-function mediaHarness(opts: { overrides?: Record<string, unknown>; media?: Partial<MediaSettings>; servers?: FakeMediaServer[] } = {}) {
-  const servers = opts.servers ?? [new FakeMediaServer()];
-  const dir = mkdtempSync(join(tmpdir(), 'mb-rec-'));
-  const media: MediaSettings = {
-    pool: new FakeMediaPool(servers),
-    onNoMediaServer: 'reject',
-    ringback: 'tone_stream://ringback',
-    recordingDir: dir,
-    consentAnnouncement: '',
-    pin: { enabled: false, prompt: 'pin.wav', maxDigits: 6, timeoutMs: 5000, tries: 3 },
-    recordingSettleMs: 5,
-    recordingWriterThread: false,
-    ...opts.media,
-  };
-  const h = createHarness({ media: { mode: 'anchor' }, ...opts.overrides }, media);
-  return { ...h, fs: servers[0]!, dir };
-}
-
-
-async function connectAnchored(h: ReturnType<typeof mediaHarness>, caller = A) {
-  const call = h.sip.invite(inviteFrom(caller));
-  await soon(() => h.sip.dials.length === 1);
-  const dial = h.sip.dials[0]!;
-  dial.progress(180);
-  const legB = dial.answer();
-  await soon(() => h.fs.ops.some((o) => o.startsWith('bridge:')));
-  return { call, dial, legB };
-}
 
 describe('media-anchored bridge', () => {
   it("answers the caller from one channel and calls the callee from another, so neither sees the other's media", async () => {
@@ -75,7 +40,7 @@ describe('media-anchored bridge', () => {
 });
 
 /** A recorded call whose Call-ID holds the caller's number (as some carriers do), answered and hung up by the caller. */
-async function recordedCallWithNumberInCallId(h: ReturnType<typeof mediaHarness>, sessionId: string) {
+async function recordedCallWithNumberInCallId(h: MediaHarness, sessionId: string) {
   h.sessions.add({ id: sessionId, record: true });
   const call = h.sip.invite({ ...inviteFrom(A), callId: `${A.slice(1)}-${sessionId}@carrier.example` });
   await soon(() => h.sip.dials.length === 1);
@@ -86,10 +51,14 @@ async function recordedCallWithNumberInCallId(h: ReturnType<typeof mediaHarness>
 }
 
 describe('recording', () => {
-  it('never logs a number a carrier put in the Call-ID, nor in the recording path made from it', async () => {
+  it('puts the keyed hash of a number-bearing Call-ID in the CDR, the recording file name and the logs, never the Call-ID', async () => {
     const h = mediaHarness();
     await recordedCallWithNumberInCallId(h, 'm3n');
-    expect(h.cdr.records[0]!.recording!.path).toContain(A.slice(1));
+    const hashed = callIdHash(`${A.slice(1)}-m3n@carrier.example`);
+    expect(h.cdr.records[0]!.callId).toBe(hashed);
+    expect(h.cdr.records[0]!.recording!.path).toMatch(new RegExp(`/m3n/${hashed}\\.wav$`));
+    expect(JSON.stringify(h.cdr.records)).not.toContain(A.slice(-9));
+    expect(h.logs.filter((l) => l.msg === 'call finished').map((l) => l.callId)).toEqual([hashed]);
     expect(h.logs.filter((l) => l.msg === 'recording saved' || l.msg === 'call finished')).toHaveLength(2);
     expect(JSON.stringify(h.logs)).not.toContain(A.slice(1));
     expect(JSON.stringify(h.logs)).not.toContain(A.slice(-9));
@@ -254,7 +223,7 @@ describe('no healthy media server', () => {
 });
 
 describe('every teardown path releases every media channel once', () => {
-  const cases: Array<[string, (h: ReturnType<typeof mediaHarness>) => Promise<void>]> = [
+  const cases: Array<[string, (h: MediaHarness) => Promise<void>]> = [
     ['CANCEL while ringing', async (h) => {
       const call = h.sip.invite(inviteFrom(A));
       await soon(() => h.sip.dials.length === 1);

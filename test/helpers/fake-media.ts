@@ -57,6 +57,7 @@ export class FakeEndpoint implements MediaEndpoint {
     writeFileSync(path, wavBytes(this.server.recordedSeconds));
   }
   async stopRecording(): Promise<void> {
+    await this.unanswered();
     this.op('record-stop');
   }
   onEnded(cb: () => void): void {
@@ -66,10 +67,21 @@ export class FakeEndpoint implements MediaEndpoint {
     this.pending?.(new MediaError('channel released'));
     this.released++;
     this.op('release');
+    await this.unanswered();
   }
   /** FreeSWITCH drops the channel. */
   drop(): void {
+    this.dropped = true;
     for (const cb of this.endedCbs) cb();
+  }
+  private dropped = false;
+  /**
+   * Never settles while the server is stalled, or for a dropped channel when dropped channels
+   * go unanswered (as drachtio-fsmrf's commands on a channel whose event socket closed do).
+   */
+  private unanswered(): Promise<void> {
+    if (this.server.stalled || (this.dropped && this.server.droppedChannelsHang)) return new Promise<void>(() => undefined);
+    return Promise.resolve();
   }
 }
 
@@ -77,6 +89,10 @@ export class FakeMediaServer implements MediaServer {
   readonly endpoints: FakeEndpoint[] = [];
   readonly ops: string[] = [];
   healthy = true;
+  /** The server stops answering (SIGSTOP): releases and recording stops never settle. */
+  stalled = false;
+  /** Commands on a channel the server dropped never settle. */
+  droppedChannelsHang = false;
   failRecording = false;
   failPlayback = false;
   recordedSeconds = 1;

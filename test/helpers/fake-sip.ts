@@ -44,6 +44,11 @@ export class FakeLeg implements CallLeg {
     this.hangups++;
     this.ended = true;
   }
+  /** The answer we sent in the ACK of a delayed offer (null: no ACK with SDP sent). */
+  ackedWith: string | null = null;
+  async ack(answerSdp: string): Promise<void> {
+    this.ackedWith = answerSdp;
+  }
   /** The far end sends BYE. */
   remoteHangup(): void {
     this.ended = true;
@@ -99,13 +104,23 @@ export class FakeInboundCall implements InboundCall {
     this.final = true;
     this.responses.push({ status, ...(reason ? { reason } : {}) });
   }
-  async answer(sdp: string): Promise<CallLeg> {
+  /** When set, the 200 goes out but answer() settles only when the test calls completeAnswer() (the ACK is slow). */
+  holdAnswer = false;
+  private answerHeld: (() => void) | null = null;
+  /** The SDP the caller's ACK carries (a delayed offer: its answer). */
+  ackSdp = '';
+  async answer(sdp: string, opts: { awaitAck?: boolean } = {}): Promise<CallLeg> {
     if (this.final) throw new Error('answer after final response');
     if (this.answerFails) throw new Error('caller transaction gone');
     this.final = true;
     this.responses.push({ status: 200, sdp });
-    this.leg = new FakeLeg('A', this.info.sdp);
+    if (this.holdAnswer) await new Promise<void>((r) => (this.answerHeld = r));
+    this.leg = new FakeLeg('A', opts.awaitAck ? this.ackSdp : this.info.sdp);
     return this.leg;
+  }
+  /** The caller's ACK arrives: a held answer() resolves. */
+  completeAnswer(): void {
+    this.answerHeld?.();
   }
   onCancel(cb: () => void): void {
     this.cancelCbs.push(cb);

@@ -2,16 +2,16 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { CallRegistry } from '../../src/calls/registry.js';
-import { callPolicyFromConfig, createInviteHandler } from '../../src/calls/handler.js';
+import { callDepsFromConfig, createInviteHandler } from '../../src/calls/handler.js';
 import type { Cdr, CdrSink } from '../../src/cdr/cdr.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { AppConfig } from '../../src/config/types.js';
-import { numberFormatter } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { LookupResult, SessionRecord } from '../../src/sessions/contract.js';
 import { StoreUnavailableError } from '../../src/sessions/redis.js';
-import type { SessionLookup } from '../../src/sessions/store.js';
+import type { RecheckResult, SessionLookup } from '../../src/sessions/store.js';
 import type { MediaSettings } from '../../src/calls/call-session.js';
+import { callIdHasher } from '../../src/calls/call-id.js';
 import { FakeSipPort } from './fake-sip.js';
 
 export const V = '+912240001000';
@@ -58,6 +58,19 @@ export class FakeSessions implements SessionLookup {
     return { kind: 'unknown' };
   }
 
+  /** Set to make the re-check at answer fail as if Redis were down. */
+  recheckDown = false;
+  rechecks = 0;
+
+  async recheck(id: string): Promise<RecheckResult> {
+    this.rechecks++;
+    if (this.down || this.recheckDown) throw new StoreUnavailableError(new Error('connection refused'));
+    const s = this.sessions.get(id);
+    if (!s) return 'gone';
+    if (s.status === 'closed') return 'closed';
+    return s.expiresAt <= this.now() ? 'expired' : 'open';
+  }
+
   async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {
     this.calls++;
     if (this.down) throw new StoreUnavailableError(new Error('connection refused'));
@@ -91,8 +104,14 @@ export function captureLogs(level: pino.Level = 'debug'): { log: pino.Logger; lo
   return { log: pino({ level }, stream), logs };
 }
 
+const CALL_ID_KEY = 'test-call-id-key';
+/** The harness's Call-ID hash: tests find a call's log lines and CDR by it. */
+export const callIdHash = callIdHasher(CALL_ID_KEY);
+
 export function createHarness(overrides: Record<string, unknown> = {}, media: MediaSettings | null = null): Harness {
-  const config = loadConfig({ files: ['config/default.json', 'config/test.json'], overrides });
+  // Media flows run on the fake media port; config only needs to name a server for mode=anchor.
+  const withServer = media ? { ...overrides, media: { servers: ['fake-media:8021:secret'], ...(overrides.media as object | undefined) } } : overrides;
+  const config = loadConfig({ files: ['config/default.json', 'config/test.json'], overrides: withServer });
   const { log, logs } = captureLogs();
   const sip = new FakeSipPort();
   const sessions = new FakeSessions();
@@ -100,12 +119,8 @@ export function createHarness(overrides: Record<string, unknown> = {}, media: Me
   const metrics = new Metrics();
   const registry = new CallRegistry(log);
   sip.onInvite(createInviteHandler({
-    sip, sessions, cdr, metrics, log,
-    fmt: numberFormatter(config.log.redactNumbers),
-    policy: callPolicyFromConfig(config),
+    ...callDepsFromConfig(config, { sip, sessions, cdr, metrics, log, callIdKey: CALL_ID_KEY, isDraining: () => registry.isDraining }),
     media,
-    now: Date.now,
-    isDraining: () => registry.isDraining,
   }, registry));
   return { config, sip, sessions, cdr, registry, metrics, logs };
 }

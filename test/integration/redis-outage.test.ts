@@ -2,9 +2,8 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallRegistry } from '../../src/calls/registry.js';
-import { callPolicyFromConfig, createInviteHandler } from '../../src/calls/handler.js';
+import { callDepsFromConfig, createInviteHandler } from '../../src/calls/handler.js';
 import { loadConfig } from '../../src/config/load.js';
-import { numberFormatter } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { SessionStore } from '../../src/sessions/store.js';
@@ -39,11 +38,10 @@ beforeAll(async () => {
   sip = new FakeSipPort();
   cdr = new MemoryCdrSink();
   const registry = new CallRegistry(log);
-  sip.onInvite(createInviteHandler({
-    sip, sessions: store, cdr, metrics: new Metrics(), log, fmt: numberFormatter(true),
-    policy: callPolicyFromConfig(config),
-    media: null, now: Date.now, isDraining: () => false,
-  }, registry));
+  sip.onInvite(createInviteHandler(
+    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics: new Metrics(), log, callIdKey: 'test', isDraining: () => false }),
+    registry,
+  ));
 });
 
 afterAll(async () => {

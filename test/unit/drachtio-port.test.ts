@@ -7,7 +7,8 @@ import { numberFormatter } from '../../src/log/logger.js';
 import { DrachtioSipPort, inviteInfo } from '../../src/sip/drachtio.js';
 import { captureLogs } from '../helpers/harness.js';
 import { identifyParties } from '../../src/sip/identify.js';
-import type { CallLeg, OutboundRequest } from '../../src/sip/port.js';
+import type { Logger } from '../../src/log/logger.js';
+import type { CallLeg, InboundCall, OutboundRequest } from '../../src/sip/port.js';
 
 /** Just enough of Srf#createUAC: reports the sent request, then settles when the test says. */
 function stubSrf() {
@@ -19,11 +20,23 @@ function stubSrf() {
       return new Promise((resolve, reject) => (settle = { resolve, reject }));
     },
   };
-  const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' }, local: { sdp: 'v=0 offered at dial' }, sip: { callId: 'b-leg-919876549876@127.0.0.1' } });
+  const dialog = Object.assign(new EventEmitter(), {
+    remote: { sdp: CALLEE_SDP }, local: { sdp: 'v=0 offered at dial' }, sip: { callId: 'b-leg-919876549876@127.0.0.1' },
+    res: { headers: { 'content-type': 'application/sdp' } }, destroys: 0, modify: (_sdp: string): Promise<string> => Promise.resolve(CALLEE_SDP),
+    destroy() {
+      this.destroys++;
+      return Promise.resolve();
+    },
+  });
   return { srf: srf as unknown as Srf, sent, dialog, answer: () => settle.resolve(dialog), fail: (status: number) => settle.reject(Object.assign(new Error('Busy Here'), { status })) };
 }
 
 const request: OutboundRequest = { uri: 'sip:+919876543210@127.0.0.1', headers: {}, sdp: '' };
+const sdp = (address: string, direction = 'sendrecv') =>
+  `v=0\r\no=- 1 1 IN IP4 ${address}\r\ns=-\r\nc=IN IP4 ${address}\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=${direction}\r\n`;
+const CALLEE_SDP = sdp('127.0.0.9');
+const NEW_ADDRESS = sdp('127.0.0.7');
+const HOLD = sdp('127.0.0.5', 'sendonly');
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('DrachtioSipPort outbound attempts', () => {
@@ -96,32 +109,32 @@ describe('DrachtioSipPort in-dialog requests', () => {
   it('relays an UPDATE that carries an SDP offer like a re-INVITE, and answers a bodiless UPDATE itself', async () => {
     const s = await answeredLeg();
     const offers = relayOffers(s.leg);
-    const update = deliver(s.dialog, 'update', { body: 'v=0 new address' });
+    const update = deliver(s.dialog, 'update', { body: NEW_ADDRESS });
     const refresh = deliver(s.dialog, 'update', { body: '' });
-    const reinvite = deliver(s.dialog, 'modify', { body: 'v=0 hold' });
+    const reinvite = deliver(s.dialog, 'modify', { body: HOLD });
     await tick();
-    expect(offers).toEqual(['v=0 new address', 'v=0 hold']);
-    expect(update).toEqual(withSdp('answer to v=0 new address'));
+    expect(offers).toEqual([NEW_ADDRESS, HOLD]);
+    expect(update).toEqual(withSdp(`answer to ${NEW_ADDRESS}`));
     expect(refresh).toEqual([[200]]);
-    expect(reinvite).toEqual(withSdp('answer to v=0 hold'));
+    expect(reinvite).toEqual(withSdp(`answer to ${HOLD}`));
   });
 
   it('answers a re-INVITE without SDP with the SDP the leg last agreed, and relays nothing', async () => {
     const s = await answeredLeg();
     const offers = relayOffers(s.leg);
     const first = deliver(s.dialog, 'modify', { body: '' });
-    deliver(s.dialog, 'modify', { body: 'v=0 hold' });
+    deliver(s.dialog, 'modify', { body: HOLD });
     await tick();
     const second = deliver(s.dialog, 'modify', {});
-    expect(offers).toEqual(['v=0 hold']);
+    expect(offers).toEqual([HOLD]);
     expect(first).toEqual(withSdp('v=0 offered at dial'));
-    expect(second).toEqual(withSdp('answer to v=0 hold'));
+    expect(second).toEqual(withSdp(`answer to ${HOLD}`));
   });
 
   it('answers an UPDATE offer the other side refused with that status', async () => {
     const s = await answeredLeg();
     s.leg.onReinvite(() => Promise.reject(Object.assign(new Error('Not Acceptable Here'), { status: 488 })));
-    const sent = deliver(s.dialog, 'update', { body: 'v=0' });
+    const sent = deliver(s.dialog, 'update', { body: HOLD });
     await tick();
     expect(sent).toEqual([[488]]);
   });
@@ -138,6 +151,100 @@ describe('DrachtioSipPort in-dialog requests', () => {
     onInvite({ headers: {}, source_address: '127.0.0.1', source_port: 5060, uri: 'sip:+912240001000@127.0.0.1', body: '', on: () => undefined }, {});
     await answered;
     expect(deliver(dialog, 'refer', {})).toEqual([[403, 'Transfer Not Allowed', {}]]);
+  });
+});
+
+interface Sent { status: number; reason: string; headers?: Record<string, string>; body?: string }
+
+/** drachtio-srf's own Response (which throws for a status outside its table), sending through an agent that records what went out. */
+function drachtioRes(sendResponse?: () => void) {
+  const require = createRequire(import.meta.url);
+  const Response = require('drachtio-srf/lib/response') as new (agent: object) => Srf.SrfResponse;
+  const sent: Sent[] = [];
+  const agent = {
+    sendResponse: (r: { msg: { status: number; reason: string } }, opts: Omit<Sent, 'status' | 'reason'>) => {
+      sendResponse?.();
+      sent.push({ status: r.msg.status, reason: r.msg.reason, ...opts });
+    },
+  };
+  return { res: new Response(agent), sent };
+}
+
+/** A port whose srf answers every INVITE with a fake dialog; `invite()` delivers one and resolves with the call. */
+function callerSide(log = pino({ level: 'silent' }) as Logger) {
+  const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' }, local: { sdp: '' }, sip: { callId: 'a-leg-919812341234@carrier' } });
+  let onInvite!: (req: unknown, res: unknown) => void;
+  const srf = { invite: (h: typeof onInvite) => void (onInvite = h), createUAS: () => Promise.resolve(dialog) } as unknown as Srf;
+  const port = new DrachtioSipPort(srf, log, numberFormatter(true));
+  const invite = (res: unknown = {}) => new Promise<InboundCall>((resolve) => {
+    port.onInvite(resolve);
+    onInvite({ headers: { 'call-id': 'a-leg-919812341234@carrier' }, source_address: '127.0.0.1', source_port: 5060, uri: 'sip:+912240001000@127.0.0.1', body: HOLD, on: () => undefined }, res);
+  });
+  return { dialog, invite };
+}
+
+/** Collects unhandled rejections while `fn` runs (vitest would only report them after the run). */
+async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const onRejection = (reason: unknown) => void seen.push(reason);
+  process.on('unhandledRejection', onRejection);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
+  return seen;
+}
+
+describe('DrachtioSipPort: statuses drachtio-srf cannot send', () => {
+  it('answers the caller\'s re-INVITE with 603 when the callee refused the relayed one with 607, and rejects nothing unhandled', async () => {
+    const b = await answeredLeg();
+    b.dialog.modify = () => Promise.reject(Object.assign(new Error('Unwanted'), { status: 607, reason: 'Unwanted' }));
+    const a = callerSide();
+    const legA = await (await a.invite()).answer(CALLEE_SDP);
+    legA.onReinvite((offer) => b.leg.reinvite(offer)); // as the call logic relays it
+    const { res, sent } = drachtioRes();
+    const unhandled = await unhandledDuring(async () => {
+      a.dialog.emit('modify', { body: HOLD, headers: { 'content-type': 'application/sdp' } }, res);
+      await tick();
+    });
+    expect(unhandled).toEqual([]);
+    expect(sent).toEqual([{ status: 603, reason: 'Decline' }]);
+  });
+
+  it('passes the far end\'s status on as the refusal of a re-INVITE it refused', async () => {
+    const b = await answeredLeg();
+    b.dialog.modify = () => Promise.reject(Object.assign(new Error('Busy Here'), { status: 486, reason: 'Busy Here' }));
+    await expect(b.leg.reinvite(HOLD)).rejects.toMatchObject({ name: 'OutboundFailure', status: 486, reason: 'Busy Here' });
+  });
+
+  it('rejects the caller with the class fallback of a status it cannot send, and a 415 with Accept', async () => {
+    const first = drachtioRes();
+    (await callerSide().invite(first.res)).reject(607, 'Unwanted');
+    expect(first.sent).toEqual([{ status: 603, reason: 'Decline' }]);
+    const second = drachtioRes();
+    (await callerSide().invite(second.res)).reject(415, 'Unsupported Media Type');
+    expect(second.sent).toEqual([{ status: 415, reason: 'Unsupported Media Type', headers: { Accept: 'application/sdp, multipart/mixed, multipart/alternative' } }]);
+  });
+
+  it('logs a response that could not be sent, with the Call-ID masked, instead of throwing', async () => {
+    const { log, logs } = captureLogs();
+    const { res } = drachtioRes(() => {
+      throw new Error('drachtio-agent: socket connection closed');
+    });
+    const call = await callerSide(log).invite(res);
+    expect(() => call.reject(486, 'Busy Here')).not.toThrow();
+    expect(logs.find((l) => l.msg === 'SIP response not sent')).toMatchObject({ level: 40, status: 486, callId: 'a-leg-91******1234@carrier' });
+  });
+
+  it('answers OPTIONS with the class fallback of a status it cannot send', () => {
+    let handler!: (req: unknown, res: unknown) => void;
+    const srf = { options: (h: typeof handler) => void (handler = h) } as unknown as Srf;
+    new DrachtioSipPort(srf, pino({ level: 'silent' })).onOptions(() => 499);
+    const { res, sent } = drachtioRes();
+    handler({ source_address: '127.0.0.1', headers: {} }, res);
+    expect(sent).toEqual([{ status: 400, reason: 'Bad Request' }]);
   });
 });
 

@@ -58,4 +58,10 @@ describe('number masking', () => {
   it('masks numbers inside text such as SIP URIs', () => {
     expect(maskNumbersInText('sip:+919812341234@host and 12025550143')).toBe('sip:+91******1234@host and 12*****0143');
   });
+
+  it('masks numbers written with separators, and leaves IP addresses and short digit runs alone', () => {
+    expect(maskNumbersInText('from +1 (415) 555-0123 via 192.168.100.200:5060')).toBe('from +14*****0123 via 192.168.100.200:5060');
+    expect(maskNumbersInText('X-orig:+91 98123 41234;cseq 42')).toBe('X-orig:+91******1234;cseq 42');
+    expect(maskNumbersInText('(020) 7946-0018')).toBe('(02*****0018');
+  });
 });

@@ -91,9 +91,13 @@ describe('scrubSdp', () => {
     ['a=label', withA('', `a=label:${A.slice(1)}\r\n`)],
     ['any other attribute with the number', withA('', `a=x-caller:${A}\r\n`)],
     ['national form in an attribute', withA('', `a=x-caller:0${A.slice(-10)}\r\n`)],
+    ['X- attribute, written with separators', withA('', 'a=X-orig:+91 98123 41234\r\n')],
+    ['a=ssrc cname', withA('', `a=ssrc:1234 cname:${A.slice(1)}\r\n`)],
+    ['fmtp, written with dots', withA('', 'a=fmtp:0 x=+91.98123.41234\r\n')],
   ])('removes the caller from the %s', (_field, sdp) => {
     const out = scrubSdp(sdp, [A]);
     expect(containsNumber(out, [A])).toBe(false);
+    expect(out.replace(/[\s.\-()+]/g, '')).not.toContain(A.slice(-9));
     expect(out).toContain('m=audio 4000 RTP/AVP 0');
     expect(out).toContain('c=IN IP4 127.0.0.5');
   });
@@ -111,14 +115,15 @@ describe('scrubSdp', () => {
     expect(out).toBe('v=0\r\no=- 7 7 IN IP4 127.0.0.5\r\ns=-\r\nc=IN IP4 127.0.0.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n');
   });
 
-  it('keeps every other line as it was, in its order, with the body\'s own line ends', () => {
+  it('keeps what the media needs, written fresh in one order with CRLF, and drops attributes it does not know', () => {
     const body = 'v=0\no=- 1 2 IN IP4 127.0.0.5\ns=-\nc=IN IP4 127.0.0.5\nb=AS:64\nt=0 0\na=x-unknown:foo bar\nm=audio 4000 RTP/AVP 8 0 101\na=fmtp:101 0-15\na=rtpmap:101 telephone-event/8000\na=ptime:20\na=rtcp:4001\na=sendonly\n';
-    expect(scrubSdp(body, [A])).toBe(body);
+    expect(scrubSdp(body, [A])).toBe('v=0\r\no=- 1 2 IN IP4 127.0.0.5\r\ns=-\r\nc=IN IP4 127.0.0.5\r\nb=AS:64\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp:4001\r\na=ptime:20\r\na=sendonly\r\n');
   });
 
   it('returns an empty body for no SDP and never throws on garbage', () => {
     expect(scrubSdp('', [A])).toBe('');
     expect(() => scrubSdp('\u0000not sdp at all', [A])).not.toThrow();
-    expect(scrubSdp(`garbage ${A}`, [A])).not.toContain(A.slice(1));
+    expect(scrubSdp(`garbage ${A}`, [A])).toBe('');
+    expect(scrubSdp('v=0\r\no=- 1 1 IN IP4 127.0.0.5\r\ns=-\r\nc=IN IP4 127.0.0.5\r\nt=0 0\r\n', [A])).toBe(''); // no m= line
   });
 });

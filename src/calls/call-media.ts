@@ -1,0 +1,104 @@
+/**
+ * The media side of one anchored call: the channels it holds on a media server, its recording,
+ * and the steps between answer and bridge (record, consent, whisper, bridge). Its teardown is
+ * bounded: a media server that stalls, or that dropped the channel it is asked about, cannot
+ * keep a call from ending and writing its CDR.
+ */
+import type { Cdr } from '../cdr/cdr.js';
+import type { CallLog } from '../log/call-log.js';
+import type { NumberFormatter } from '../log/logger.js';
+import type { MediaEndpoint, MediaPool, MediaServer } from '../media/port.js';
+import { CallRecorder } from '../media/recorder.js';
+import { withDeadline } from '../util/deadline.js';
+
+/** Media anchoring settings; absent when media.mode is "none". */
+export interface MediaSettings {
+  pool: MediaPool;
+  onNoMediaServer: 'reject' | 'signalling-only';
+  ringback: string;
+  recordingDir: string;
+  consentAnnouncement: string;
+  pin: { enabled: boolean; prompt: string; maxDigits: number; timeoutMs: number; tries: number };
+  /** How long a recording file must stop growing before it counts as closed. */
+  recordingSettleMs: number;
+  /** media.recording.writerThread */
+  recordingWriterThread: boolean;
+  /** Longest wait for the media server during teardown (stop recording, release channels). */
+  teardownTimeoutMs: number;
+}
+
+export interface MediaCallContext {
+  media: MediaSettings;
+  callLog: CallLog;
+  fmt: NumberFormatter;
+  isOver: () => boolean;
+  /** The media server dropped a channel of this call. */
+  onLost: () => void;
+}
+
+export class CallMedia {
+  private readonly endpoints: MediaEndpoint[] = [];
+  private readonly lost = new Set<MediaEndpoint>();
+  private recorder: CallRecorder | null = null;
+
+  constructor(private readonly ctx: MediaCallContext) {}
+
+  /** Creates a tracked channel; null (and nothing held) when the call ended while it was made. Rejects when the server cannot. */
+  async endpoint(server: MediaServer, remoteSdp?: string): Promise<MediaEndpoint | null> {
+    const ep = await server.createEndpoint(remoteSdp);
+    if (this.ctx.isOver()) {
+      // Arrived after the teardown: release it here, not in release() as well.
+      void ep.release();
+      return null;
+    }
+    this.endpoints.push(ep);
+    ep.onEnded(() => {
+      this.lost.add(ep);
+      this.ctx.onLost();
+    });
+    return ep;
+  }
+
+  /** Record (before anything is played, so the consent prompt is in it), consent, whisper, then bridge. */
+  async start(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined; at: Date; sessionId: string; callId: string }): Promise<void> {
+    const { media, callLog, isOver } = this.ctx;
+    if (opts.record) {
+      this.recorder = new CallRecorder(epA, {
+        dir: media.recordingDir, at: opts.at, sessionId: opts.sessionId, callId: opts.callId, settleMs: media.recordingSettleMs,
+        writerThread: media.recordingWriterThread, fmt: this.ctx.fmt,
+      }, callLog.logger);
+      await this.recorder.start();
+    }
+    if (isOver()) return;
+    if (media.consentAnnouncement) {
+      await Promise.all([epA.play(media.consentAnnouncement), epB.play(media.consentAnnouncement)])
+        .catch((err: Error) => callLog.line('warn', 'consent announcement failed', () => ({ err: err.message })));
+    }
+    if (opts.whisper && !isOver()) {
+      await epB.play(opts.whisper).catch((err: Error) => callLog.line('warn', 'whisper failed', () => ({ err: err.message })));
+    }
+    if (isOver()) return;
+    await epA.bridge(epB);
+    callLog.line('debug', 'media bridged', () => ({ a: epA.id, b: epB.id }));
+  }
+
+  /**
+   * Stops the recording, releases every channel, and finalises the recording file. Never rejects,
+   * and waits at most media.teardownTimeoutMs for the media server (twice: stop, then release).
+   */
+  async release(): Promise<Cdr['recording']> {
+    const { media, callLog } = this.ctx;
+    const bounded = async (what: string, work: Promise<unknown>): Promise<void> => {
+      try {
+        await withDeadline(work, media.teardownTimeoutMs);
+      } catch (err) {
+        callLog.line('error', `media server did not answer in time (${what}); going on without it`, () => ({ err: (err as Error).message }));
+      }
+    };
+    // A channel the server dropped cannot be asked to stop recording: its file is closed already.
+    const recordingOn = this.recorder && !this.lost.has(this.recorder.endpoint);
+    if (this.recorder && recordingOn) await bounded('stop recording', this.recorder.stop());
+    await bounded('release channels', Promise.all(this.endpoints.map((ep) => ep.release())));
+    return this.recorder ? this.recorder.finish() : null;
+  }
+}

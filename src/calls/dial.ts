@@ -1,0 +1,78 @@
+/**
+ * Calling the other party: the INVITE (with V as the identity), ringing, the re-check of the
+ * session once the callee answers, and the callee's failure mapped to what the caller hears.
+ */
+import { mapCalleeFailure } from '../policy/decide.js';
+import { StoreUnavailableError } from '../sessions/redis.js';
+import type { CallParties } from '../sip/identify.js';
+import { OutboundFailure, type CallLeg } from '../sip/port.js';
+import { buildOutboundRequest } from '../sip/scrub.js';
+import type { CallSession, CallState } from './call-session.js';
+
+export function placeCall(
+  call: CallSession,
+  parties: CallParties,
+  peer: string,
+  sdp: string,
+  onProgress: (status: number, sdp: string | undefined) => void,
+  onAnswer: (legB: CallLeg) => Promise<void>,
+): void {
+  const { policy, sip, fmt } = call.deps;
+  const req = buildOutboundRequest({ ...policy.outbound, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
+  if (sdp.trim() && !req.sdp) {
+    // Nothing usable left of the offer once rebuilt: refuse it rather than send a delayed offer.
+    call.line('info', 'INVITE SDP not usable once rebuilt');
+    return call.fail(488, 'Not Acceptable Here', 'rejected-body', '');
+  }
+  const attempt = sip.dial(req, { onProgress: (status, body) => call.currentState === 'dialing' && onProgress(status, body) });
+  call.dialing(attempt);
+  call.line('debug', 'calling the other party', () => ({ direction: call.direction, callee: fmt(peer), media: call.mediaMode }));
+  attempt.answered.then(
+    async (legB) => {
+      if (call.currentState !== 'dialing') {
+        call.dialSettled(null);
+        void legB.hangup(); // answered after cancel or timeout: release it
+        return;
+      }
+      call.dialSettled(legB);
+      try {
+        if (!(await stillOpen(call))) return;
+        await onAnswer(legB);
+      } catch (err) {
+        if (call.isOver()) return;
+        call.line('warn', 'could not connect the answered call', () => ({ err: fmt((err as Error).message) }));
+        if ((call.currentState as CallState) === 'connected') call.endConnected('error');
+        else call.fail(500, 'Server Internal Error', 'failed', 'error');
+      }
+    },
+    (err: unknown) => {
+      call.dialSettled(null);
+      if (call.currentState !== 'dialing') return; // we cancelled it
+      const status = err instanceof OutboundFailure ? err.status : 503;
+      const mapped = mapCalleeFailure(status);
+      call.line('info', 'other party did not answer', () => ({ calleeStatus: status, calleeReason: fmt(String((err as Error)?.message)), status: mapped.status }));
+      call.fail(mapped.status, mapped.reason, mapped.disposition, '');
+    },
+  );
+}
+
+/**
+ * The callee answered: is the session still open? (It may have closed or expired while the
+ * callee rang.) One round trip; false, with the call failed, when it is not, or Redis cannot say.
+ */
+async function stillOpen(call: CallSession): Promise<boolean> {
+  let status;
+  try {
+    status = await call.deps.sessions.recheck(call.sessionId);
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    call.storeFailed(err);
+    return false;
+  }
+  if (call.currentState !== 'dialing') return false; // cancelled or timed out meanwhile
+  if (status === 'open') return true;
+  call.line('info', 'session ended while the other party rang; not connecting', () => ({ why: status }));
+  const closed = call.deps.policy.decision.closedSession;
+  call.fail(closed.status, closed.reason, 'session-closed', 'session-closed');
+  return false;
+}

@@ -1,0 +1,68 @@
+/**
+ * Routing one INVITE: source, body, the two numbers, one lookup, the decision. Ends by handing
+ * the call to the bridge (src/calls/bridge.ts), the PIN prompt, or a rejection.
+ */
+import { decide } from '../policy/decide.js';
+import type { LookupResult } from '../sessions/contract.js';
+import { canonicalGuess, checkSource, locateParties, normaliseParties, SipRejection, type CallParties } from '../sip/identify.js';
+import { bridge } from './bridge.js';
+import type { CallSession } from './call-session.js';
+import { runPinPrompt } from './pin-prompt.js';
+
+export async function routeCall(call: CallSession): Promise<void> {
+  const { policy, sessions, fmt } = call.deps;
+  const info = call.info;
+  let parties: CallParties;
+  let early: { guess: CallParties; result: Promise<LookupResult>; startedAt: bigint } | null = null;
+  try {
+    checkSource(policy.acl, info);
+    const body = info.bodyRejection;
+    if (body) {
+      call.line('info', 'INVITE body refused', () => ({ status: body.status, reason: body.reason }));
+      return call.fail(body.status, body.reason, 'rejected-body', '');
+    }
+    const raw = locateParties(info, policy.identify);
+    if (call.deps.isDraining()) return call.fail(503, 'Service Unavailable', 'shutting-down', '');
+    // Numbers that already look like E.164 (what trunks usually send) are looked up before they
+    // are validated, so that validation and the Redis round trip overlap. The answer is used
+    // only if validation returns exactly the numbers it was asked about.
+    const guess = canonicalGuess(raw);
+    if (guess) {
+      early = { guess, result: sessions.lookup(guess.virtualNumber, guess.caller), startedAt: process.hrtime.bigint() };
+      early.result.catch(() => undefined); // handled below, or dropped with the guess
+      await afterQueuedWrites();
+    }
+    parties = normaliseParties(raw, policy.identify);
+  } catch (err) {
+    if (!(err instanceof SipRejection)) throw err;
+    call.line('info', 'INVITE rejected', () => ({ status: err.status, detail: fmt(err.message), source: info.sourceAddress }));
+    return call.fail(err.status, err.reason, err.disposition, '');
+  }
+  call.virtualNumber = parties.virtualNumber;
+  if (call.currentState !== 'routing') return; // cancelled meanwhile
+
+  const sameAsGuess = early?.guess.virtualNumber === parties.virtualNumber && early.guess.caller === parties.caller;
+  const result = early && sameAsGuess
+    ? await call.lookup(() => early.result, early.startedAt)
+    : await call.lookup(() => sessions.lookup(parties.virtualNumber, parties.caller));
+  if (!result || call.currentState !== 'routing') return; // store down (already failed) or cancelled meanwhile
+  const decision = decide(result, policy.decision);
+  if (decision.action === 'bridge' && result.kind === 'found') {
+    call.setSession(decision.sessionId, decision.direction);
+    return bridge(call, parties, result.session, decision.peer, decision.record);
+  }
+  call.setSession(decision.sessionId);
+  if (decision.action === 'reject') {
+    call.line('info', 'no open session for caller', () => ({ status: decision.status, disposition: decision.disposition, caller: fmt(parties.caller) }));
+    if (decision.disposition === 'unknown-caller' && call.deps.media?.pin.enabled) return runPinPrompt(call, parties);
+    return call.rejectWithTreatment(decision.status, decision.reason, decision.announcement, decision.disposition);
+  }
+}
+
+/**
+ * Resolves after the commands already queued on the Redis client have been written: node-redis
+ * writes its queue in a setImmediate, and immediates run in the order they were set.
+ */
+function afterQueuedWrites(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
