@@ -7,6 +7,7 @@
  *   (a participant already has an open session on the virtual number) · 70 internal error
  */
 import { Command } from 'commander';
+import { callIdHasher } from '../calls/call-id.js';
 import pino from 'pino';
 import { configFilesFromEnv, loadConfig } from '../config/load.js';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
@@ -99,6 +100,13 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     const c = config();
     io.out(`configuration OK (media ${c.media.mode}, redis ${shownUrl(c.redis.url)})`);
   });
+  program.command('call-id <sipCallId>')
+    .description('the id CDRs, recording file names and logs carry for a SIP Call-ID (keyed with calls.callIdKey)')
+    .action((sipCallId: string) => {
+      const key = config().calls.callIdKey;
+      if (!key) throw new CliExit(EXIT.badInput, 'calls.callIdKey is not set: maskbridge then uses a random key per process, and ids cannot be computed here');
+      io.out(callIdHasher(key)(sipCallId));
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -36,3 +36,18 @@ describe('treatment statuses', () => {
     expect(load({ MB_CALLS_UNKNOWN_STATUS: '480' }).calls.unknownCaller.status).toBe(480);
   });
 });
+
+describe('maskbridge call-id', () => {
+  it('prints the id CDRs and logs carry for a Call-ID, with the configured key', async () => {
+    const { runCli } = await import('../../src/cli/cli.js');
+    const { callIdHasher } = await import('../../src/calls/call-id.js');
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    const env = { MASKBRIDGE_CONFIG: 'config/default.json', MB_CALLS_CALL_ID_KEY: 'a-long-random-key' };
+    expect(await runCli(['call-id', '919812341234-abc@carrier'], env, io)).toBe(0);
+    expect(out).toEqual([callIdHasher('a-long-random-key')('919812341234-abc@carrier')]);
+    expect(await runCli(['call-id', 'x'], { MASKBRIDGE_CONFIG: 'config/default.json' }, io)).toBe(2);
+    expect(err.join('\n')).toContain('calls.callIdKey is not set');
+  });
+});
