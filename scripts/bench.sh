@@ -12,6 +12,8 @@
 #                           concurrent calls in steps with every recording checked, and INVITE->200
 #                           anchored vs signalling-only; skipped unless drachtio-server and
 #                           FreeSWITCH are both found (MB_E2E_FREESWITCH_BIN, or `freeswitch` on PATH)
+#   5. bench/cdr-replay.ts  100,000 spooled CDRs replayed into a throwaway redis-server while
+#                           CDRs keep being written at 300/s; drain time, event-loop delay, exactly once
 #
 # Everything runs on 127.0.0.1 and stops by itself; each run is bounded in requests and time.
 set -uo pipefail
@@ -22,7 +24,7 @@ for bin in redis-server sipp; do
 done
 
 status=0
-for b in lookup invite-cpu sipp-load media-load; do
+for b in lookup invite-cpu sipp-load media-load cdr-replay; do
   echo "=== bench/$b.ts"
   npx tsx "bench/$b.ts" || { echo "bench/$b.ts failed with $?" >&2; status=1; }
 done

@@ -50,7 +50,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const metrics = new Metrics({ defaultMetrics: true });
   const cdr = new RedisCdrSink(
     redis,
-    { streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4 },
+    {
+      streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
+      metrics: { poison: metrics.cdrPoison, backlog: metrics.cdrBacklog },
+    },
     log,
   );
   const registry = new CallRegistry(log);
@@ -156,8 +159,8 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         // never connected: nothing to close (srf asserts on a missing socket)
       }
       pool?.stop();
-      cdr.close();
-      await withDeadline(cdr.flush(), STOP_STEP_MS).catch(() => log.warn('CDRs not yet in redis stay in the spool for the next start'));
+      // A last flush of up to STOP_STEP_MS; what Redis has not taken stays in the spool for the next start. Never rejects.
+      await cdr.close(STOP_STEP_MS);
       if (api) await withDeadline(api.close(), STOP_STEP_MS).catch(() => log.warn('API did not close in time'));
       // close() waits for pending replies, which a hung server never sends: bounded, then dropped.
       await withDeadline(redis.isReady ? redis.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => redis.destroy());

@@ -68,3 +68,49 @@ export function cdrToFields(cdr: Cdr): Record<string, string> {
   }
   return f;
 }
+
+/** Why a spooled line cannot become a stream entry (it is set aside, never retried). */
+export class BadCdrError extends Error {
+  override readonly name = 'BadCdrError';
+}
+
+const DIRECTIONS: ReadonlySet<string> = new Set(['a->b', 'b->a', '']);
+const isText = (v: unknown): v is string => typeof v === 'string';
+/** Within the range a Date can print (toISOString throws beyond it). */
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15;
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const TEXT_FIELDS = ['callId', 'sessionId', 'virtualNumber', 'disposition', 'endedBy', 'media'] as const;
+const bad = (field: string) => new BadCdrError(`bad or missing field ${field}`);
+
+/**
+ * Reads one spool line back into a CDR, checking every field cdrToFields reads, so a corrupt or
+ * hand-edited line fails here (BadCdrError) and not half-way through a write to Redis.
+ */
+export function parseCdr(line: string): Cdr {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new BadCdrError('not JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadCdrError('not a JSON object');
+  const c = v as Record<string, unknown>;
+  if (!isText(c.id) || c.id === '') throw bad('id');
+  for (const f of TEXT_FIELDS) {
+    if (!isText(c[f])) throw bad(f);
+  }
+  if (!isText(c.direction) || !DIRECTIONS.has(c.direction)) throw bad('direction');
+  if (!isTime(c.startedAt)) throw bad('startedAt');
+  if (!isTime(c.endedAt)) throw bad('endedAt');
+  if (c.answeredAt !== null && !isTime(c.answeredAt)) throw bad('answeredAt');
+  if (!isCount(c.durationSec)) throw bad('durationSec');
+  if (!isCount(c.finalStatus)) throw bad('finalStatus');
+  const r = c.recording;
+  if (r !== null) {
+    if (typeof r !== 'object' || r === undefined) throw bad('recording');
+    const rec = r as Record<string, unknown>;
+    if (!isText(rec.path) || !isCount(rec.durationSec) || !isCount(rec.bytes) || typeof rec.failed !== 'boolean') throw bad('recording');
+    if (rec.error !== undefined && !isText(rec.error)) throw bad('recording.error');
+  }
+  return c as unknown as Cdr;
+}

@@ -7,6 +7,8 @@ export class Metrics {
   readonly activeCalls: Gauge;
   readonly lookupSeconds: Histogram;
   readonly storeErrors: Counter;
+  readonly cdrBacklog: Gauge;
+  readonly cdrPoison: Counter;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
@@ -19,5 +21,7 @@ export class Metrics {
       registers: [this.registry],
     });
     this.storeErrors = new Counter({ name: 'maskbridge_store_errors_total', help: 'Lookups that failed closed because Redis did not answer', registers: [this.registry] });
+    this.cdrBacklog = new Gauge({ name: 'maskbridge_cdr_backlog', help: 'CDRs accepted and not yet in the Redis stream (in the spool)', registers: [this.registry] });
+    this.cdrPoison = new Counter({ name: 'maskbridge_cdr_poison_total', help: 'Spooled CDRs set aside to the .poison file (unreadable, or refused by Redis)', registers: [this.registry] });
   }
 }
