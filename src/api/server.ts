@@ -4,6 +4,7 @@
  * (unknown routes too), 409 on a conflicting session, 415, 500 (internal error, or a stored
  * record that breaks the contract), 503 when the store cannot answer.
  */
+import { createHash } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
@@ -14,7 +15,7 @@ import type { SessionRecord } from '../sessions/contract.js';
 import { SessionInputError, type SessionStore } from '../sessions/store.js';
 import { bearerCheck } from './auth.js';
 import { registerHealthRoutes, type Health } from './health.js';
-import { inputIn, notFound, problemFor, sendProblem, shuttingDown, unauthorized, type ErrorWithFastifyFields } from './problem.js';
+import { inputIn, invalid, notFound, problemFor, sendProblem, shuttingDown, unauthorized, type ErrorWithFastifyFields } from './problem.js';
 import { problemResponses } from './responses.js';
 
 export type { Health };
@@ -141,7 +142,8 @@ export function buildApi(deps: ApiDeps) {
         expiresAt,
         ...(body.record !== undefined ? { record: body.record } : {}),
         ...(body.label !== undefined ? { label: body.label } : {}),
-      });
+      }, idempotencyToken(req.headers['idempotency-key'], body));
+      if (created.replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(201).send(toOut(created));
     }));
 
@@ -184,4 +186,15 @@ export function buildApi(deps: ApiDeps) {
   });
 
   return app;
+}
+
+/**
+ * What a create stores to recognise its own repetition: the client's Idempotency-Key and a digest
+ * of the request body, so the same key with another body is a conflict, not a replay.
+ */
+function idempotencyToken(header: string | string[] | undefined, body: unknown): string | undefined {
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key) return undefined;
+  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw invalid('headers/idempotency-key', 'Idempotency-Key must be 1 to 200 visible ASCII characters');
+  return `${key}:${createHash('sha256').update(JSON.stringify(body)).digest('base64url')}`;
 }

@@ -214,22 +214,32 @@ return {v, h}
 `;
 
 /**
- * Atomic create. KEYS: session, route(v,a), route(v,b), schema.
- * ARGV: id, now, pxat (key expiry, epoch ms), key prefix, then field/value pairs.
- * Refuses with {'conflict', otherId} when a route is held by another session that is still open.
+ * Atomic create; never replaces. KEYS: session, route(v,a), route(v,b), schema.
+ * ARGV: id, now, pxat (key expiry, epoch ms), key prefix, idempotency token ('' for none),
+ * virtual number, then field/value pairs (which include `idem` when a token is given).
+ * Replies:
+ *   {'exists'}           the id is taken (by another request, or this one with another token)
+ *   {'replayed'}         the id was created by this same request (same token): nothing written
+ *   {'conflict', other}  a route is held by another session that is open, unexpired and on the
+ *                        same virtual number (a route whose session closed, expired, vanished or
+ *                        moved is stale, and is taken over)
+ *   {'ok'}
  */
 export const CREATE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'idem') == ARGV[5] then return {'replayed'} end
+  return {'exists'}
+end
 for i = 2, 3 do
   local other = redis.call('GET', KEYS[i])
   if other and other ~= ARGV[1] then
-    local st = redis.call('HMGET', ARGV[4] .. 'session:' .. other, 'status', 'expires_at')
-    if st[1] == 'open' and tonumber(st[2]) and tonumber(st[2]) > tonumber(ARGV[2]) then
+    local st = redis.call('HMGET', ARGV[4] .. 'session:' .. other, 'status', 'expires_at', 'v')
+    if st[1] == 'open' and tonumber(st[2]) and tonumber(st[2]) > tonumber(ARGV[2]) and st[3] == ARGV[6] then
       return {'conflict', other}
     end
   end
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], ARGV[1], 'PXAT', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[1], 'PXAT', ARGV[3])

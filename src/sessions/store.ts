@@ -54,9 +54,18 @@ export class SessionInputError extends Error {
 }
 
 export class SessionConflictError extends Error {
-  override readonly name = 'SessionConflictError';
+  override readonly name: string = 'SessionConflictError';
   constructor(readonly otherSessionId: string) {
     super(`a participant already has an open session on this virtual number (session ${otherSessionId})`);
+  }
+}
+
+/** A session with this id exists already: create never replaces one (close it, or use another id). */
+export class SessionExistsError extends SessionConflictError {
+  override readonly name = 'SessionExistsError';
+  constructor(readonly id: string) {
+    super(id);
+    this.message = `session ${id} already exists (create never replaces a session; repeat the same request with the same Idempotency-Key to get it back)`;
   }
 }
 
@@ -111,7 +120,12 @@ export class SessionStore implements SessionLookup {
     }
   }
 
-  async create(s: NewSession): Promise<SessionRecord> {
+  /**
+   * Creates a session; never replaces one (SessionExistsError). `idempotency`: the same request
+   * repeated (same token: the caller's key and a digest of what it asked for) gets the session
+   * it created, with `replayed` set, instead of the error.
+   */
+  async create(s: NewSession, idempotency?: string): Promise<SessionRecord & { replayed?: true }> {
     validateNewSession(s, this.now());
     const now = this.now();
     const fields: string[] = [
@@ -120,17 +134,19 @@ export class SessionStore implements SessionLookup {
     ];
     if (s.record !== undefined) fields.push('record', s.record ? '1' : '0');
     if (s.label) fields.push('label', s.label);
+    if (idempotency) fields.push('idem', idempotency);
     const pxat = s.expiresAt + (s.retainMs ?? DEFAULT_RETAIN_MS);
     const reply = (await this.bounded(runScript(
       this.redis,
       CREATE_SCRIPT,
       [this.keys.session(s.id), this.keys.route(s.virtualNumber, s.a), this.keys.route(s.virtualNumber, s.b), this.keys.schema],
-      [s.id, String(now), String(pxat), this.prefix, ...fields],
+      [s.id, String(now), String(pxat), this.prefix, idempotency ?? '', s.virtualNumber, ...fields],
     ))) as string[];
+    if (reply[0] === 'exists') throw new SessionExistsError(s.id);
     if (reply[0] === 'conflict') throw new SessionConflictError(String(reply[1]));
     const created = await this.get(s.id);
     if (!created) throw new Error(`session ${s.id} vanished right after it was created`);
-    return created;
+    return reply[0] === 'replayed' ? { ...created, replayed: true } : created;
   }
 
   /** Reads a session; throws MalformedRecordError if what is stored breaks the contract. */

@@ -135,6 +135,28 @@ describe('sessions API', () => {
     expect(problem(r, 409, URN('conflict')).detail).toContain('order-1');
   });
 
+  it('never replaces a session: an existing id gets 409, and the old one stays as it was', async () => {
+    await api.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: body });
+    const r = await api.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: { ...body, virtualNumber: '+912240009999' } });
+    expect(problem(r, 409, URN('conflict')).detail).toContain('already exists');
+    const kept = await api.inject({ method: 'GET', url: '/v1/sessions/order-1', headers: auth });
+    expect(kept.json()).toMatchObject({ virtualNumber: body.virtualNumber });
+  });
+
+  it('gives a repeated create with the same Idempotency-Key the session it made; another body with that key is a 409', async () => {
+    const headers = { ...auth, 'idempotency-key': 'req-7f3a' };
+    const first = await api.inject({ method: 'POST', url: '/v1/sessions', headers, payload: body });
+    const again = await api.inject({ method: 'POST', url: '/v1/sessions', headers, payload: body });
+    expect(first.statusCode).toBe(201);
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    const other = await api.inject({ method: 'POST', url: '/v1/sessions', headers, payload: { ...body, label: 'changed' } });
+    problem(other, 409, URN('conflict'));
+    const bad = await api.inject({ method: 'POST', url: '/v1/sessions', headers: { ...auth, 'idempotency-key': 'has space' }, payload: { ...body, id: 'order-9' } });
+    expect(problem(bad, 400, URN('validation')).field).toBe('headers/idempotency-key');
+  });
+
   it('answers a 404 problem for an unknown session and for an unknown route', async () => {
     expect(problem(await api.inject({ method: 'GET', url: '/v1/sessions/nope', headers: auth }), 404, URN('not-found')).detail).toContain('nope');
     problem(await api.inject({ method: 'DELETE', url: '/v1/sessions/nope', headers: auth }), 404, URN('not-found'));
