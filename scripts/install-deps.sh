@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need and the machine lacks: npm packages (npm ci), and from Debian
-# redis-server (integration tests) and sipp (package sip-tester, end-to-end tests).
+# redis-server (integration tests), docker-compose (1.29: validates docker/docker-compose.yml;
+# no Docker daemon needed, and --no-install-recommends keeps docker.io out) and sipp (package
+# sip-tester, end-to-end tests).
 # drachtio-server and FreeSWITCH are in neither registry: see docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,17 +11,22 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
-if [ ${#missing[@]} -gt 0 ]; then
+# Optional: without it (and without root to install it) the Compose check is skipped, saying so.
+optional=()
+command -v docker-compose >/dev/null 2>&1 || optional+=(docker-compose)
+if [ $((${#missing[@]} + ${#optional[@]})) -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing from Debian: ${missing[*]}"
+    echo "installing from Debian: ${missing[*]} ${optional[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=300 update -qq
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" "${optional[@]}" >/dev/null
     # The Debian package starts a system redis on 6379; the tests start their own on free ports.
     (systemctl stop redis-server 2>/dev/null || service redis-server stop 2>/dev/null || true) >/dev/null 2>&1
-  else
-    echo "missing ${missing[*]}: install them (apt-get install redis-server redis-tools sip-tester)" >&2
+  elif [ ${#missing[@]} -gt 0 ]; then
+    echo "missing ${missing[*]} ${optional[*]}: install them (apt-get install redis-server redis-tools sip-tester docker-compose)" >&2
     exit 1
+  else
+    echo "docker-compose is missing (apt-get install docker-compose): the Compose file check will be skipped" >&2
   fi
 fi
 

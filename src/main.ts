@@ -1,19 +1,35 @@
-/** Process entry: load config, build the app, run until SIGTERM/SIGINT, then drain. */
-import { createApp } from './app.js';
+/**
+ * Process entry: load config, build the app, run until SIGTERM/SIGINT, then drain.
+ * A configuration error exits 2 and a start-up failure (e.g. the API port taken) exits 1, each
+ * with one clear line; drachtio-server or Redis being away at start is not a failure (both are
+ * retried in the background).
+ */
+import { createApp, type App } from './app.js';
 import { ConfigError, configFilesFromEnv, loadConfig } from './config/load.js';
+import type { AppConfig } from './config/types.js';
 
-async function main(): Promise<void> {
-  let config;
+function fatal(line: string, code: number): never {
+  process.stderr.write(`maskbridge: ${line}\n`);
+  process.exit(code);
+}
+
+function load(): AppConfig {
   try {
-    config = loadConfig({ env: process.env, files: configFilesFromEnv(process.env) });
+    return loadConfig({ env: process.env, files: configFilesFromEnv(process.env) });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) fatal(err.message, 2);
     throw err;
   }
-  const app = createApp(config);
+}
+
+async function main(): Promise<void> {
+  const config = load();
+  let app: App;
+  try {
+    app = createApp(config);
+  } catch (err) {
+    fatal(`start-up failed: ${(err as Error).message}`, 1);
+  }
   process.on('unhandledRejection', (reason) => app.log.error({ err: String(reason) }, 'unhandled rejection (kept running)'));
   process.on('uncaughtException', (err) => app.log.error({ err: err.message, stack: err.stack }, 'uncaught exception (kept running)'));
   let stopping = false;
@@ -31,7 +47,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await app.start();
+  try {
+    await app.start();
+  } catch (err) {
+    stopping = true;
+    const message = (err as Error).message ?? String(err);
+    app.log.fatal({ err: message }, 'start-up failed; exiting');
+    fatal(`start-up failed: ${message}`, 1);
+  }
 }
 
 void main();

@@ -11,7 +11,8 @@ import { writeDtmfPcap, writeTonePcap } from './support/pcap.js';
 import { A, B, Bed, occurrences } from './support/bed.js';
 import { channelCount, resolveFreeswitch } from './support/freeswitch.js';
 import { resolveDrachtio } from './support/servers.js';
-import { sippAvailable } from './support/sipp.js';
+import { readLearned } from './support/rtp.js';
+import { finalStatus, sippAvailable } from './support/sipp.js';
 import { until } from '../helpers/until.js';
 
 const CONSENT_HZ = 1000;
@@ -136,6 +137,22 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
     expect(r.callee!.messages.match(/^INVITE /gm)).toHaveLength(1);
     expect(occurrences(r.caller.messages, B)).toBe(0);
     expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
+  });
+
+  it('a session closed while the callee rings never connects: the callee gets a BYE, the caller 410, both channels freed', async () => {
+    await bed.openSession({ record: false });
+    // The callee's sipp writes this file once the INVITE (from the media server) is in; it rings 2 s.
+    const ringing = join(bed.dir, 'closed-ringing.callee-learned');
+    const pending = bed.call('closed-ringing', A, { outcome: 'reject', status: 410, ringing: true }, { outcome: 'answer', hangup: 'caller', ringMs: 2000, media: { learnFile: ringing } });
+    await readLearned(ringing);
+    expect(await bed.mb.app.store.close('order-e2e')).toBe(true);
+    const r = await pending;
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(finalStatus(r.caller.messages)).toBe(410);
+    expect(r.caller.messages).toMatch(/^SIP\/2\.0 183/m); // it had ringback from its own channel
+    expect(r.callee!.messages).toMatch(/^BYE sip:/m);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'session-closed', ended_by: 'session-closed', final_status: '410', media: 'anchored' });
   });
 
   it('a CANCEL while the callee rings frees both channels', async () => {

@@ -2,8 +2,10 @@
  * End to end, signalling only: sipp plays the carrier trunk (caller) and the called phone behind
  * the outbound gateway, against a real drachtio-server, a real redis-server and maskbridge.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { A, B, Bed, V, occurrences } from './support/bed.js';
+import { readLearned } from './support/rtp.js';
 import { finalStatus, sippAvailable, type SippResult } from './support/sipp.js';
 import { resolveDrachtio } from './support/servers.js';
 
@@ -104,6 +106,26 @@ describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (ski
     expect(r.caller.code, r.caller.stderr).toBe(0);
     expect(await bed.cdr()).toMatchObject({ disposition: 'session-closed', final_status: '410' });
   });
+
+  // The callee rings for 2 s; its sipp writes a file when the INVITE is in (MediaOpts.learnFile),
+  // so the session ends while it rings, whatever the machine's speed.
+  for (const how of ['closed', 'expired'] as const) {
+    it(`a session ${how} while B rings never connects: B's answer gets a BYE, A gets 410`, async () => {
+      await bed.openSession(how === 'expired' ? { expiresInMs: 1200 } : {});
+      const ringing = join(bed.dir, `${how}-ringing.callee-learned`);
+      const pending = bed.call(`${how}-ringing`, A, { outcome: 'reject', status: 410, ringing: true }, { outcome: 'answer', hangup: 'caller', ringMs: 2000, media: { learnFile: ringing } });
+      await readLearned(ringing);
+      if (how === 'closed') expect(await bed.mb.app.store.close('order-e2e')).toBe(true);
+      const r = await pending;
+      expect(r.caller.code, r.caller.stderr).toBe(0);
+      expect(r.callee!.code, r.callee!.stderr).toBe(0); // it answered, got the ACK, then a BYE
+      expect(finalStatus(r.caller.messages)).toBe(410);
+      expect(r.caller.messages).not.toMatch(/^SIP\/2\.0 200/m);
+      expect(r.callee!.messages).toMatch(/^BYE sip:/m);
+      expectNoLeak(r);
+      expect(await bed.cdr()).toMatchObject({ disposition: 'session-closed', ended_by: 'session-closed', final_status: '410' });
+    });
+  }
 
   it('a CANCEL before answer cancels B and A gets 487', async () => {
     await bed.openSession();

@@ -26,6 +26,7 @@ export class Bed {
   fs: FreeswitchTarget | null = null;
   mb!: StartedApp;
   gatewayPort = 0;
+  private mbStopped = false;
 
   async start(
     drachtio: Resolved<DrachtioTarget>,
@@ -41,8 +42,15 @@ export class Bed {
     this.mb = await startMaskbridge({ dir: this.dir, drachtio: this.drachtio, redisUrl: this.redis.url, gatewayPort: this.gatewayPort, overrides: overrides(this) });
   }
 
+  /** Stops maskbridge (what main.ts runs on SIGTERM), once: stop() then leaves it alone. */
+  async stopMaskbridge(): Promise<void> {
+    if (this.mbStopped) return;
+    this.mbStopped = true;
+    await this.mb.app.stop();
+  }
+
   async stop(): Promise<void> {
-    await this.mb?.app.stop();
+    if (this.mb) await this.stopMaskbridge();
     await this.fs?.stop();
     await this.drachtio?.stop();
     await this.redis?.stop();
@@ -74,6 +82,16 @@ export class Bed {
     await c.quit();
   }
 
+  /** Every CDR in the stream, oldest first. */
+  async cdrs(): Promise<Record<string, string>[]> {
+    const c = await this.redisClient();
+    try {
+      return (await c.xRange('mb:cdr', '-', '+')).map((e) => e.message as Record<string, string>);
+    } finally {
+      await c.quit();
+    }
+  }
+
   /** Waits for the n-th CDR (1-based) and returns it. */
   async cdr(n = 1): Promise<Record<string, string>> {
     const c = await this.redisClient();
@@ -99,21 +117,35 @@ export class Bed {
 
   /** One call: sipp as the trunk's caller, and (unless null) sipp as the called phone behind the gateway. */
   async call(name: string, from: string, uac: UacPlan, uas: UasPlan | null, localIp = '127.0.0.1'): Promise<{ caller: SippResult; callee: SippResult | null }> {
+    const { callers, callee } = await this.calls(name, from, [uac], uas, localIp);
+    return { caller: callers[0]!, callee };
+  }
+
+  /**
+   * Calls at once, one sipp caller each (plans[i] for the i-th, named `${name}-<i>-caller` when
+   * more than one), all answered (unless `uas` is null) by one sipp phone behind the gateway.
+   */
+  async calls(name: string, from: string, plans: UacPlan[], uas: UasPlan | null, localIp = '127.0.0.1'): Promise<{ callers: SippResult[]; callee: SippResult | null }> {
     const callee = uas
-      ? startSipp({ name: `${name}-callee`, scenarioXml: uasScenario(uas), dir: this.dir, localIp: '127.0.0.1', localPort: this.gatewayPort, timeoutSec: 40 })
+      ? startSipp({ name: `${name}-callee`, scenarioXml: uasScenario(uas), dir: this.dir, localIp: '127.0.0.1', localPort: this.gatewayPort, timeoutSec: 40, calls: plans.length })
       : null;
     await new Promise((r) => setTimeout(r, 150));
-    const caller = startSipp({
-      name: `${name}-caller`, scenarioXml: uacScenario(uac), dir: this.dir, localIp, localPort: await freeSippPort(localIp),
-      remote: `${this.drachtio.sip.host}:${this.drachtio.sip.port}`, service: V, keys: { caller: from }, timeoutSec: 40,
-    });
-    const callerResult = await caller.done;
+    // Each caller's SIP port and the media ports above it (freeSippPort) apart from the others'.
+    const ports: number[] = [];
+    while (ports.length < plans.length) {
+      const port = await freeSippPort(localIp);
+      if (ports.every((q) => Math.abs(q - port) > 5)) ports.push(port);
+    }
+    const callers = await Promise.all(plans.map((plan, i) => startSipp({
+      name: plans.length > 1 ? `${name}-${i}-caller` : `${name}-caller`, scenarioXml: uacScenario(plan), dir: this.dir, localIp,
+      localPort: ports[i]!, remote: `${this.drachtio.sip.host}:${this.drachtio.sip.port}`, service: V, keys: { caller: from }, timeoutSec: 40,
+    }).done));
     let calleeResult: SippResult | null = null;
     if (callee) {
       const timer = setTimeout(callee.kill, 10_000);
       calleeResult = await callee.done;
       clearTimeout(timer);
     }
-    return { caller: callerResult, callee: calleeResult };
+    return { callers, callee: calleeResult };
   }
 }

@@ -1,14 +1,15 @@
 /**
- * FreeSWITCH for the end-to-end suite: started here with a config generated in the test's temp
- * dir (binary on PATH or MB_E2E_FREESWITCH_BIN), or a running one named by MB_E2E_FREESWITCH
+ * FreeSWITCH for the end-to-end suite: started here as the Compose service runs it (binary on
+ * PATH or MB_E2E_FREESWITCH_BIN; see startFreeswitch), or a running one named by MB_E2E_FREESWITCH
  * (host:port:secret of its event socket; it must then share MB_E2E_RECORDINGS_DIR with this host).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { freePort } from '../../helpers/redis-server.js';
-import { freeUdpPort, onPath, stopProcess, waitForTcp, type Resolved, type StartOptions } from './servers.js';
+import { ServiceRemapper, testStack } from './compose.js';
+import { freeswitchEslPort, hostEnv, untilListening } from './compose-services.js';
+import { onPath, stopProcess, type Resolved, type StartOptions } from './servers.js';
 
 export interface FreeswitchTarget {
   esl: { host: string; port: number; secret: string };
@@ -38,49 +39,74 @@ export function resolveFreeswitch(env: NodeJS.ProcessEnv = process.env): Resolve
   return { ok: true, start: (dir, opts) => startFreeswitch(bin, modDir, dir, opts ?? {}) };
 }
 
+/**
+ * Host additions to the Compose entrypoint: what the image provides and a host install does
+ * not. The image's own folders (its base /usr/local/freeswitch and what lies under it) go to the
+ * test folder like any container path; -mod names this host's module folder; -np keeps the
+ * host's scheduler priority (in the container FreeSWITCH cannot raise it anyway).
+ */
+const IMAGE_DIRS: ReadonlyArray<readonly [flag: string, containerPath: string]> = [
+  ['-base', '/usr/local/freeswitch'],
+  ...['run', 'temp', 'storage', 'cache', 'certs', 'scripts', 'htdocs', 'grammar', 'sounds'].map((d) => [`-${d}`, `/usr/local/freeswitch/${d}`] as const),
+];
+
+/**
+ * FreeSWITCH as the Compose service `freeswitch` runs it: its entrypoint, environment and
+ * mounted config folder (docker/freeswitch), remapped by compose.ts (REMAP.freeswitch), plus
+ * the host additions above. `opts.rtpPorts` sizes the RTP range (default: Compose's).
+ */
 async function startFreeswitch(bin: string, modDir: string, dir: string, opts: StartOptions): Promise<FreeswitchTarget> {
-  const eslPort = await freePort();
-  const sipPort = await freeUdpPort();
-  const rtpPorts = opts.rtpPorts ?? 100;
-  const rtpStart = 20000 + Math.floor(Math.random() * 20) * 100;
-  const secret = 'ClueCon';
-  // The shipped config (docker/freeswitch/freeswitch.xml), with loopback values from the environment.
-  const conf = join(dir, 'fs-conf');
-  mkdirSync(conf, { recursive: true });
-  copyFileSync('docker/freeswitch/freeswitch.xml', join(conf, 'freeswitch.xml'));
-  const env = {
-    ...process.env,
-    MB_FS_ESL_IP: '127.0.0.1', MB_FS_ESL_PORT: String(eslPort), MB_FS_ESL_PASSWORD: secret, MB_FS_ESL_ACL: '127.0.0.0/8',
-    MB_FS_SIP_IP: '127.0.0.1', MB_FS_SIP_PORT: String(sipPort), MB_FS_RTP_IP: '127.0.0.1', MB_FS_EXT_RTP_IP: '127.0.0.1',
-    MB_FS_RTP_START: String(rtpStart), MB_FS_RTP_END: String(rtpStart + rtpPorts - 1),
-  };
-  const run = (d: string) => {
-    const p = join(dir, 'fs', d);
+  const stack = testStack();
+  const r = ServiceRemapper.for(stack, 'freeswitch', dir, {}, opts.rtpPorts);
+  r.materialise();
+  // argv[0] is the binary: launch() passes the rest.
+  const args = (await r.argv(bin)).slice(1);
+  const composeEnv = await r.env();
+  for (const [flag, path] of IMAGE_DIRS) {
+    if (args.includes(flag)) continue;
+    const p = r.path(path);
     mkdirSync(p, { recursive: true });
-    return p;
+    args.push(flag, p);
+  }
+  args.push('-mod', modDir, '-np');
+  const env = { ...hostEnv(), ...composeEnv };
+  const composeArgv = [...(r.service.entrypoint ?? []), ...(r.service.command ?? [])];
+  const flag = (f: string) => {
+    const i = composeArgv.indexOf(f);
+    return i >= 0 ? composeArgv[i + 1] : undefined;
   };
-  const args = ['-nonat', '-nonatmap', '-nc', '-nf', '-np', '-base', run('base'), '-mod', modDir, '-conf', conf];
-  for (const d of ['log', 'run', 'db', 'temp', 'storage', 'recordings', 'cache', 'certs', 'scripts', 'htdocs', 'grammar', 'sounds']) args.push(`-${d}`, run(d));
-  const esl = { host: '127.0.0.1', port: eslPort, secret };
-  let proc = await launch(bin, args, env, esl);
+  const recordings = flag('-recordings');
+  if (!recordings) throw new Error('service freeswitch: no -recordings on its entrypoint');
+  for (const f of ['-log', '-db', '-recordings']) {
+    const p = flag(f);
+    if (p) mkdirSync(r.path(p), { recursive: true });
+  }
+  const esl = { host: '127.0.0.1', port: await r.port(freeswitchEslPort(stack)), secret: composeEnv.MB_FS_ESL_PASSWORD ?? '' };
+  const logFile = join(dir, 'freeswitch.out');
+  let proc = await launch(bin, args, env, esl, logFile);
   return {
     esl,
-    recordingsDir: join(dir, 'recordings'),
+    recordingsDir: r.path(recordings),
     stop: () => stopProcess(proc, 8000),
     start: async () => {
-      proc = await launch(bin, args, env, esl);
+      proc = await launch(bin, args, env, esl, logFile);
     },
   };
 }
 
-async function launch(bin: string, args: string[], env: NodeJS.ProcessEnv, esl: FreeswitchTarget['esl']): Promise<ChildProcess> {
-  const proc = spawn(bin, args, { stdio: 'ignore', env });
-  proc.on('error', () => undefined);
-  await waitForTcp(esl.host, esl.port, 30_000);
+async function launch(bin: string, args: string[], env: NodeJS.ProcessEnv, esl: FreeswitchTarget['esl'], logFile: string): Promise<ChildProcess> {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  proc.stdout?.pipe(log);
+  proc.stderr?.pipe(log);
+  await untilListening(proc, esl.host, esl.port, 30_000, logFile, 'FreeSWITCH (Compose service freeswitch)');
   // The event socket opens before sofia's profile is up; wait until the profile answers.
   const deadline = Date.now() + 20_000;
   while (!(await eslApi(esl, 'sofia status').catch(() => '')).includes('drachtio_mrf')) {
-    if (Date.now() > deadline) throw new Error('FreeSWITCH profile drachtio_mrf did not come up');
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`FreeSWITCH profile drachtio_mrf did not come up (log: ${logFile})`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   return proc;

@@ -26,20 +26,37 @@ export interface MediaOpts {
   rtpPort?: number;
   /** A pcap whose RTP sipp plays once the call is answered (both directions media-tested). */
   pcap?: string;
+  /**
+   * sipp writes the far end's media address ("c=IN IP4 <ip> m=audio <port>") to this file as
+   * soon as it gets the far end's SDP (support/rtp.ts readLearned), for a test socket to send to.
+   */
+  learnFile?: string;
+  /** Extra lines for the caller's SDP: session-level ones (after i=) and media-level ones (after the rtpmaps). */
+  extraLines?: { session?: string[]; media?: string[] };
 }
 
 function sdpMedia(m: MediaOpts): string {
   const pt = m.payload ?? 0;
   const port = m.rtpPort ?? '[media_port]';
-  return `m=audio ${port} RTP/AVP ${pt} 101\na=rtpmap:${pt} ${pt === 8 ? 'PCMA' : 'PCMU'}/8000`;
+  return [`m=audio ${port} RTP/AVP ${pt} 101`, `a=rtpmap:${pt} ${pt === 8 ? 'PCMA' : 'PCMU'}/8000`, ...(m.extraLines?.media ?? [])].join('\n');
 }
+
+/** The actions that write the far end's media address (from the SDP of the message just received) to `file`. */
+const learnMedia = (file: string) => `
+      <ereg regexp="c=IN IP4 [0-9.]+" search_in="body" check_it="true" assign_to="mediac"/>
+      <ereg regexp="m=audio [0-9]+" search_in="body" check_it="true" assign_to="mediam"/>
+      <exec command="echo '[$mediac] [$mediam]' > ${file}"/>`;
+
+/** A <recv> of `what` (e.g. 'response="200" rrs="true"'), writing the far end's media address when `file` is set. */
+const recvLearning = (what: string, file: string | undefined) =>
+  file ? `  <recv ${what}>\n    <action>${learnMedia(file)}\n    </action>\n  </recv>` : `  <recv ${what}/>`;
 
 /** sipp plays the RTP of `pcap` to the media address the other side gave. */
 export const pcapAction = (pcap: string) => `  <nop>\n    <action>\n      <exec play_pcap_audio="${pcap}"/>\n    </action>\n  </nop>`;
 
 const playPcap = (m: MediaOpts) => (m.pcap ? pcapAction(m.pcap) : '');
 
-/** The INVITE a carrier delivers, with the caller's number in every identity header and the SDP. */
+/** The INVITE a carrier delivers, with the caller's number in every identity header and (@BODY@) the SDP. */
 const TRUNK_INVITE = `
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -59,19 +76,29 @@ Call-Info: <http://carrier.example/u/[caller]>;purpose=info
 X-Original-Caller: [caller]
 Subject: Call from [caller]
 Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
+@BODY@`;
 
-v=0
+/** The SDP of the trunk's INVITE, with the caller's number in o=, s= and i=. */
+export const trunkOfferSdp = (media: MediaOpts) => `v=0
 o=[caller] 53655765 2353687637 IN IP[local_ip_type] [local_ip]
 s=Call from [caller]
 i=[caller]
-c=IN IP[media_ip_type] [media_ip]
+${[...(media.extraLines?.session ?? []), 'c=IN IP[media_ip_type] [media_ip]'].join('\n')}
 t=0 0
-@MEDIA@
+${sdpMedia(media)}
 a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-15
 a=sendrecv`;
+
+/** The body of the trunk's INVITE: its SDP (default), a body of another type, or none (a delayed offer). */
+export type InviteBody = { contentType: string; content: string } | 'none';
+
+function trunkInvite(media: MediaOpts, body: InviteBody | undefined): string {
+  const content = body === undefined ? `Content-Type: application/sdp\nContent-Length: [len]\n\n${trunkOfferSdp(media)}`
+    : body === 'none' ? 'Content-Length: 0'
+      : `Content-Type: ${body.contentType}\nContent-Length: [len]\n\n${body.content}`;
+  return TRUNK_INVITE.replace('@BODY@', content);
+}
 
 /** The caller's ACK: to the dialog's remote target for a 2xx, or hop-by-hop (INVITE's branch) for a failure. */
 const ack = (kind: '2xx' | 'failure', branch = '[branch]', cseq = 1) => `
@@ -127,19 +154,29 @@ export type UacPlan = (
       /** Once answered, send a re-INVITE without SDP (a session refresh), expect an offer, ACK with the answer. */
       refreshWithoutSdp?: boolean;
     }
-  | { outcome: 'reject'; status: number; earlyMedia?: boolean }
+  | {
+      outcome: 'reject';
+      status: number;
+      earlyMedia?: boolean;
+      /** 180/183 (with or without SDP) may come before the final status. */
+      ringing?: boolean;
+    }
   | { outcome: 'cancel'; afterMs?: number; ringing?: 180 | 183 }
-) & { media?: MediaOpts };
+) & {
+  media?: MediaOpts;
+  /** The INVITE's body instead of its SDP; 'none' for a delayed offer (answered: the ACK carries the caller's answer). */
+  body?: InviteBody;
+};
 
 /** The trunk side: delivers [caller]'s call to [service] and plays out `plan`. */
 export function uacScenario(plan: UacPlan): string {
   // A CANCEL, and the ACK of a failure, reuse the INVITE's branch. sipp's [branch-N] means
   // "the branch of the scenario element N places back", so it is computed from the position.
   const media = plan.media ?? {};
-  const parts = [send(TRUNK_INVITE.replace('@MEDIA@', sdpMedia(media)), true)];
+  const parts = [send(trunkInvite(media, plan.body), true)];
   const inviteBranch = () => `[branch-${parts.length}]`;
   if (plan.outcome === 'reject') {
-    parts.push(`  <recv response="100" optional="true"/>`);
+    parts.push(...(plan.ringing ? PROVISIONALS : [`  <recv response="100" optional="true"/>`]));
     if (plan.earlyMedia) parts.push(`  <recv response="183"/>`);
     parts.push(`  <recv response="${plan.status}" timeout="15000"/>`);
     parts.push(send(ack('failure', inviteBranch())));
@@ -157,7 +194,9 @@ Content-Length: 0`));
     parts.push(`  <recv response="200"/>`, `  <recv response="487"/>`);
     parts.push(send(ack('failure', inviteBranch())));
   } else {
-    parts.push(...PROVISIONALS, `  <recv response="200" rrs="true" timeout="15000"/>`, send(ack('2xx')));
+    parts.push(...PROVISIONALS, recvLearning('response="200" rrs="true" timeout="15000"', media.learnFile));
+    // A delayed offer: the 200 carried the offer, the ACK carries the caller's answer.
+    parts.push(send(plan.body === 'none' ? callerInDialog('ACK', 1, callerSdp(2353687637, '-', media, ['a=rtpmap:101 telephone-event/8000', 'a=sendrecv'])) : ack('2xx')));
     if (media.pcap) parts.push(playPcap(media));
     if (plan.dtmf) parts.push(`  <pause milliseconds="500"/>`, playPcap({ pcap: plan.dtmf }));
     let cseq = 2;
@@ -213,6 +252,10 @@ export type UasPlan = (
       holdUnhold?: boolean;
       /** Once answered, expect one re-INVITE and answer it with SDP marked a=ptime:40. */
       answerReinvite?: boolean;
+      /** How long the phone rings (between its 180 and its 200); default 200 ms. */
+      ringMs?: number;
+      /** The INVITE comes without SDP (a delayed offer): the 200 is the offer, the ACK brings the answer. */
+      delayedOffer?: boolean;
     }
   | { outcome: 'reject'; status: number; reason: string }
   | { outcome: 'ring-until-cancel' }
@@ -225,9 +268,11 @@ export type UasPlan = (
 export function uasScenario(plan: UasPlan): string {
   // sipp refuses variables that are set but never used, so capture only what the plan needs.
   const sendsInDialog = plan.outcome === 'answer' && (plan.hangup === 'callee' || plan.holdUnhold === true);
+  const learnFile = plan.media?.learnFile;
+  const delayed = plan.outcome === 'answer' && plan.delayedOffer === true;
   const captures = `
   <recv request="INVITE" rrs="true">
-    <action>
+    <action>${learnFile && !delayed ? learnMedia(learnFile) : ''}
       <ereg regexp="[+]?[0-9]+" search_in="hdr" header="To:" assign_to="callee"/>${plan.outcome === 'ring-until-cancel' ? `
       <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invcseq"/>` : ''}${sendsInDialog ? `
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="fromhdr"/>
@@ -267,9 +312,9 @@ i=[$callee]
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
 ${[sdpMedia(plan.media ?? {}), ...attributes].join('\n')}`;
-    parts.push(ringing, `  <pause milliseconds="200"/>`);
+    parts.push(ringing, `  <pause milliseconds="${plan.ringMs ?? 200}"/>`);
     parts.push(send(ok(to, 1), true));
-    parts.push(`  <recv request="ACK"/>`);
+    parts.push(recvLearning('request="ACK"', delayed ? learnFile : undefined));
     if (plan.media?.pcap) parts.push(playPcap(plan.media));
     let cseq = 1;
     const inDialog = (method: string, n: number, extra = '') => `

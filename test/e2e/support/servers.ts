@@ -1,7 +1,8 @@
 /**
  * Real servers for the end-to-end suite. Each is either started here (binary on PATH or named by
- * an env var) or taken from env vars naming a running one (e.g. a Compose testbed). When neither,
- * the suite is skipped and the reason printed.
+ * an env var), as docker/docker-compose.yml runs it (support/compose.ts), or taken from env vars
+ * naming a running one (e.g. a Compose testbed). When neither, the suite is skipped and the
+ * reason printed.
  *
  *   drachtio:   MB_E2E_DRACHTIO_BIN, or `drachtio` on PATH
  *               or MB_E2E_DRACHTIO_ADMIN=host:port + MB_E2E_DRACHTIO_SECRET + MB_E2E_DRACHTIO_SIP=host:port
@@ -10,9 +11,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitForTcp } from '../../helpers/net.js';
+import { ServiceRemapper, testStack } from './compose.js';
+import { drachtioContainerPorts, hostEnv, remapDrachtioConf, untilListening } from './compose-services.js';
 
 export { waitForTcp };
 
@@ -65,7 +68,7 @@ export type DrachtioLogLevel = (typeof DRACHTIO_LOG_LEVELS)[number];
 export interface StartOptions {
   /** RTP ports to give FreeSWITCH (4 per anchored call: two channels, RTP and RTCP). Default 100. */
   rtpPorts?: number;
-  /** drachtio-server's <loglevel> (default info: every SIP message is logged). */
+  /** drachtio-server's <loglevel> (default: the Compose conf's, info: every SIP message is logged). */
   drachtioLogLevel?: DrachtioLogLevel;
 }
 
@@ -73,12 +76,14 @@ export type Resolved<T> = { ok: true; start: (dir: string, opts?: StartOptions) 
 
 export function resolveDrachtio(env: NodeJS.ProcessEnv = process.env): Resolved<DrachtioTarget> {
   if (env.MB_E2E_DRACHTIO_ADMIN && env.MB_E2E_DRACHTIO_SIP) {
+    const secret = env.MB_E2E_DRACHTIO_SECRET;
+    if (!secret) return { ok: false, reason: 'MB_E2E_DRACHTIO_ADMIN is set but MB_E2E_DRACHTIO_SECRET (its admin secret) is not' };
     const [ah, ap] = env.MB_E2E_DRACHTIO_ADMIN.split(':');
     const [sh, sp] = env.MB_E2E_DRACHTIO_SIP.split(':');
     return {
       ok: true,
       start: async () => ({
-        admin: { host: ah as string, port: Number(ap), secret: env.MB_E2E_DRACHTIO_SECRET ?? 'cymru' },
+        admin: { host: ah as string, port: Number(ap), secret },
         sip: { host: sh as string, port: Number(sp) },
         stop: async () => undefined,
       }),
@@ -88,25 +93,39 @@ export function resolveDrachtio(env: NodeJS.ProcessEnv = process.env): Resolved<
   if (!bin) {
     return { ok: false, reason: 'no drachtio-server: put `drachtio` on PATH, or set MB_E2E_DRACHTIO_BIN, or MB_E2E_DRACHTIO_ADMIN/_SIP/_SECRET for a running one (docs/testing.md)' };
   }
-  return { ok: true, start: (dir, opts) => startDrachtio(bin, dir, opts?.drachtioLogLevel ?? 'info') };
+  return { ok: true, start: (dir, opts) => startDrachtio(bin, dir, opts?.drachtioLogLevel) };
 }
 
-async function startDrachtio(bin: string, dir: string, logLevel: DrachtioLogLevel): Promise<DrachtioTarget> {
-  const adminPort = await freePort();
-  const sipPort = await freeUdpPort();
-  const secret = 'e2e-secret';
-  mkdirSync(dir, { recursive: true });
-  const conf = join(dir, 'drachtio.conf.xml');
-  writeFileSync(conf, `<drachtio>
-  <admin port="${adminPort}" secret="${secret}">127.0.0.1</admin>
-  <sip><contacts><contact>sip:127.0.0.1:${sipPort};transport=udp</contact></contacts></sip>
-  <cdrs>false</cdrs>
-  <logging><file><name>${join(dir, 'drachtio.log')}</name><archive>${join(dir, 'archive')}</archive><size>50</size><maxSize>100</maxSize></file><sofia-loglevel>3</sofia-loglevel><loglevel>${logLevel}</loglevel></logging>
-</drachtio>
-`);
-  const proc: ChildProcess = spawn(bin, ['-f', conf], { stdio: 'ignore' });
-  proc.on('error', () => undefined);
-  await waitForTcp('127.0.0.1', adminPort, 10_000);
+/**
+ * drachtio-server as the Compose service `drachtio` runs it: its entrypoint (flags untouched),
+ * its mounted drachtio.conf.xml and an environment with nothing else in it, remapped by
+ * compose.ts (REMAP.drachtio; in the conf copy: <admin port> and address). Its console log
+ * goes to <dir>/drachtio.log. `logLevel` (benchmarks only) replaces the conf's <loglevel>.
+ */
+async function startDrachtio(bin: string, dir: string, logLevel: DrachtioLogLevel | undefined): Promise<DrachtioTarget> {
+  const stack = testStack();
+  const r = ServiceRemapper.for(stack, 'drachtio', dir);
+  r.materialise();
+  const argv = await r.argv(bin);
+  const composeArgv = [...(r.service.entrypoint ?? []), ...(r.service.command ?? [])];
+  const confAt = composeArgv.findIndex((a) => a === '-f' || a === '--file');
+  if (confAt < 0) throw new Error('service drachtio: no -f; the suite needs the mounted drachtio.conf.xml');
+  await remapDrachtioConf(r, composeArgv[confAt + 1] as string, logLevel);
+  const ports = drachtioContainerPorts(stack);
+  const adminPort = await r.port(ports.admin);
+  const logFile = join(dir, 'drachtio.log');
+  const log = createWriteStream(logFile);
+  // Started before anything else is checked: a command line drachtio-server refuses fails here, in its words.
+  const proc: ChildProcess = spawn(argv[0] as string, argv.slice(1), { env: hostEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout?.pipe(log);
+  proc.stderr?.pipe(log);
+  await untilListening(proc, '127.0.0.1', adminPort, 10_000, logFile, 'drachtio-server (Compose service drachtio)');
+  const secret = argv.includes('--secret') ? argv[argv.indexOf('--secret') + 1] : undefined;
+  const sipPort = ports.sip === null ? undefined : r.ports.get(ports.sip);
+  if (!secret || sipPort === undefined) {
+    await stopProcess(proc);
+    throw new Error(`service drachtio: ${secret ? 'no --contact' : 'no --secret'} on its command line (the suite takes it from there)`);
+  }
   return {
     admin: { host: '127.0.0.1', port: adminPort, secret },
     sip: { host: '127.0.0.1', port: sipPort },

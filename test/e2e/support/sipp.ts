@@ -19,25 +19,30 @@ export interface SippRun {
   service?: string;
   keys?: Record<string, string>;
   timeoutSec?: number;
+  /** Calls to take (a UAS) or place before exiting; default 1. */
+  calls?: number;
 }
 
 export interface SippResult {
   code: number | null;
   /** Every SIP message sipp sent or received, as logged by -trace_msg. */
   messages: string;
+  /** The same log as bytes (a binary body, an ISUP part say, is only exact here). */
+  raw: Buffer;
   stderr: string;
 }
 
 export function startSipp(run: SippRun): { done: Promise<SippResult>; kill: () => void } {
   const scenario = join(run.dir, `${run.name}.xml`);
   const messageFile = join(run.dir, `${run.name}.messages.log`);
-  writeFileSync(scenario, run.scenarioXml);
+  // The scenarios declare ISO-8859-1: one character, one byte (a binary body part needs that).
+  writeFileSync(scenario, run.scenarioXml, 'latin1');
   const args = [
     ...(run.remote ? [run.remote] : []),
     '-sf', scenario,
     '-i', run.localIp,
     '-p', String(run.localPort),
-    '-m', '1',
+    '-m', String(run.calls ?? 1),
     '-bg', '-nostdin',
     '-trace_msg', '-message_file', messageFile,
     '-trace_err', '-error_file', join(run.dir, `${run.name}.errors.log`),
@@ -53,10 +58,11 @@ export function startSipp(run: SippRun): { done: Promise<SippResult>; kill: () =
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<SippResult>((resolve) => {
     child.on('exit', (code) => {
-      const messages = existsSync(messageFile) ? readFileSync(messageFile, 'utf8') : '';
+      const raw = existsSync(messageFile) ? readFileSync(messageFile) : Buffer.alloc(0);
+      const messages = raw.toString('utf8');
       const errFile = join(run.dir, `${run.name}.errors.log`);
       const errors = existsSync(errFile) ? readFileSync(errFile, 'utf8') : '';
-      resolve({ code, messages, stderr: stderr + errors });
+      resolve({ code, messages, raw, stderr: stderr + errors });
     });
   });
   return { done, kill: () => child.kill('SIGKILL') };
@@ -69,4 +75,25 @@ export function finalStatus(messages: string): number | null {
     if (status >= 200) return status;
   }
   return null;
+}
+
+export interface LoggedMessage {
+  /** Epoch ms, from sipp's log line. */
+  at: number;
+  direction: 'sent' | 'received';
+  text: string;
+}
+
+/** The messages of a -trace_msg log with the time sipp logged each (local time, as sipp writes it). */
+export function loggedMessages(messages: string): LoggedMessage[] {
+  const out: LoggedMessage[] = [];
+  const re = /^-{10,} (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6})\r?\n\S+ message (sent|received)[^\n]*\n/gm;
+  const heads = [...messages.matchAll(re)];
+  heads.forEach((m, i) => {
+    const [y, mo, d, h, mi, sec, us] = m.slice(1, 8).map(Number) as [number, number, number, number, number, number, number];
+    const start = m.index + m[0].length;
+    const end = i + 1 < heads.length ? heads[i + 1]!.index : messages.length;
+    out.push({ at: new Date(y, mo - 1, d, h, mi, sec, us / 1000).getTime(), direction: m[8] as 'sent' | 'received', text: messages.slice(start, end).trim() });
+  });
+  return out;
 }

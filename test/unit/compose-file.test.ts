@@ -1,0 +1,143 @@
+/**
+ * docker/docker-compose.yml itself: what it requires, what it runs, and that the suite's reader
+ * interpolates it the way Compose does. (test/integration/compose-cli.test.ts has docker-compose
+ * 1.29 check the same file; the e2e suite runs its servers from it.)
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { interpolate, isRecord, MissingVariableError, readCompose, readEnvFile, ComposeError } from '../e2e/support/compose-file.js';
+import { TEST_COMPOSE_ENV } from '../e2e/support/compose.js';
+
+const REQUIRED = ['PUBLIC_IP', 'TRUNK_CIDRS', 'OUTBOUND_GATEWAY', 'DRACHTIO_SECRET', 'FS_ESL_PASSWORD', 'API_TOKEN', 'REDIS_MASKBRIDGE_PASSWORD', 'REDIS_BACKEND_PASSWORD'];
+
+describe('Compose interpolation (the forms Compose v2 and docker-compose 1.29 share)', () => {
+  const env = { SET: 'v', EMPTY: '' };
+  it('substitutes $VAR and ${VAR}, and $$ is a literal $', () => {
+    expect(interpolate('a $SET ${SET} $$SET $${SET}', env, 't')).toBe('a v v $SET ${SET}');
+  });
+  it(':- takes the default when unset or empty, - only when unset', () => {
+    expect(interpolate('${EMPTY:-d}|${EMPTY-d}|${NOPE-d}|${SET:-d}', env, 't')).toBe('d||d|v');
+  });
+  it(':? stops on unset or empty, naming the variable and the message; ? only on unset', () => {
+    expect(() => interpolate('${EMPTY:?give it}', env, 'svc')).toThrow(MissingVariableError);
+    expect(() => interpolate('${EMPTY:?give it}', env, 'svc')).toThrow('svc: EMPTY is required: give it');
+    expect(interpolate('${EMPTY?x}', env, 't')).toBe('');
+    expect(() => interpolate('${NOPE?x}', env, 't')).toThrow('NOPE is required');
+  });
+  it('an unset ${VAR} without default becomes empty and is reported', () => {
+    const unset: string[] = [];
+    expect(interpolate('[${NOPE}]', env, 't', unset)).toBe('[]');
+    expect(unset).toEqual(['NOPE']);
+  });
+  it('refuses what docker-compose 1.29 refuses: :+, nesting, a lone $', () => {
+    expect(() => interpolate('${SET:+x}', env, 't')).toThrow(ComposeError);
+    expect(() => interpolate('${NOPE:-${SET}}', env, 't')).toThrow('nested');
+    expect(() => interpolate('cost $5', env, 't')).toThrow('invalid interpolation');
+    expect(() => interpolate('${SET', env, 't')).toThrow('no closing brace');
+  });
+});
+
+describe('docker/docker-compose.yml', () => {
+  const stack = readCompose(TEST_COMPOSE_ENV);
+  const services = Object.values(stack.services);
+
+  it('needs every required variable: each one unset (or empty) stops Compose, naming it', () => {
+    for (const name of REQUIRED) {
+      for (const value of [undefined, '']) {
+        const env = { ...TEST_COMPOSE_ENV, [name]: value };
+        let error: unknown;
+        try {
+          readCompose(env);
+        } catch (err) {
+          error = err;
+        }
+        expect(error, `${name}=${String(value)}`).toBeInstanceOf(MissingVariableError);
+        expect((error as MissingVariableError).variable).toBe(name);
+        expect((error as Error).message).toContain(`set ${name} in docker/.env`);
+      }
+    }
+    expect(stack.unset).toEqual([]);
+  });
+
+  it('has no fallback secrets: no change-me, cymru or ClueCon in docker/', () => {
+    const files = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? files(join(d, f)) : [join(d, f)]));
+    for (const f of files('docker')) expect(readFileSync(f, 'utf8'), f).not.toMatch(/change-me|cymru|ClueCon/);
+  });
+
+  it('uses nothing only Compose v2 knows: no top-level name, no !reset/!override, no profiles or include', () => {
+    expect(Object.keys(stack.raw).filter((k) => !k.startsWith('x-')).sort()).toEqual(['networks', 'services', 'volumes']);
+    expect(stack.text).not.toMatch(/!reset|!override/);
+    for (const s of services) {
+      expect(s.raw.profiles, s.name).toBeUndefined();
+      expect(s.raw.develop, s.name).toBeUndefined();
+      if (isRecord(s.raw.depends_on)) {
+        for (const dep of Object.values(s.raw.depends_on)) expect(Object.keys(dep as object)).toEqual(['condition']);
+      }
+      if (isRecord(s.raw.healthcheck)) expect(s.raw.healthcheck.start_interval, s.name).toBeUndefined();
+    }
+  });
+
+  it('restarts every service unless stopped, and rotates its logs', () => {
+    for (const s of services) {
+      expect(s.raw.restart, s.name).toBe('unless-stopped');
+      expect(s.raw.logging, s.name).toEqual({ driver: 'json-file', options: { 'max-size': expect.stringMatching(/^\d+[km]$/), 'max-file': expect.stringMatching(/^\d+$/) } });
+    }
+  });
+
+  it('pins every image to a version tag (never latest)', () => {
+    for (const s of services.filter((x) => x.raw.image !== undefined)) {
+      expect(String(s.raw.image), s.name).toMatch(/^[\w./-]+:(?!latest\b)v?\d+(\.\d+)+[\w.-]*(@sha256:[0-9a-f]{64})?$/);
+    }
+    expect(stack.services.drachtio?.raw.image).toBe('drachtio/drachtio-server:0.9.10');
+  });
+
+  it("gives drachtio-server --external-ip and --local-net only after a --contact, once each (its own parser's rule)", () => {
+    const argv = [...(stack.services.drachtio?.entrypoint ?? []), ...(stack.services.drachtio?.command ?? [])];
+    let contact = false;
+    let seen = new Set<string>();
+    for (const [i, a] of argv.entries()) {
+      if (a === '--contact' || a === '-c') {
+        contact = true;
+        seen = new Set();
+      } else if (a === '--external-ip' || a === '--local-net') {
+        expect(contact, `${a} at argv[${i}] must follow a --contact`).toBe(true);
+        expect(seen.has(a), `${a} twice for one contact`).toBe(false);
+        seen.add(a);
+      }
+    }
+    expect(argv).toContain('--contact');
+    expect(argv[argv.indexOf('--secret') + 1]).toBe(TEST_COMPOSE_ENV.DRACHTIO_SECRET);
+  });
+
+  it('publishes exactly the RTP range FreeSWITCH uses, and the comment counts 4 ports a call', () => {
+    const fs = stack.services.freeswitch!;
+    const start = Number(fs.environment.MB_FS_RTP_START);
+    const end = Number(fs.environment.MB_FS_RTP_END);
+    expect(fs.ports).toContain(`${start}-${end}:${start}-${end}/udp`);
+    const calls = /(\d+) ports, (\d+) concurrent anchored calls/.exec(stack.text);
+    expect(calls, 'the RTP comment').not.toBeNull();
+    expect(Number(calls![1])).toBe(end - start + 1);
+    expect(Number(calls![2])).toBe((end - start + 1) / 4);
+  });
+
+  it('points maskbridge at the ports the other services listen on', () => {
+    const mb = stack.services.maskbridge!.environment;
+    const fs = stack.services.freeswitch!.environment;
+    expect(mb.MB_MEDIA_SERVERS).toBe(`freeswitch:${fs.MB_FS_ESL_PORT}:${TEST_COMPOSE_ENV.FS_ESL_PASSWORD}`);
+    expect(mb.MB_REDIS_URL).toBe(`redis://maskbridge:${TEST_COMPOSE_ENV.REDIS_MASKBRIDGE_PASSWORD}@redis:6379`);
+    expect(readFileSync('docker/drachtio/drachtio.conf.xml', 'utf8')).toContain(`<admin port="${mb.MB_DRACHTIO_PORT}">`);
+    // FreeSWITCH's event socket answers maskbridge's fixed address, which is where it calls back.
+    expect(stack.services.maskbridge!.addresses).toEqual([mb.MB_MEDIA_ESL_ADVERTISE_ADDRESS]);
+    expect(fs.MB_FS_ESL_ACL).toBe(`${mb.MB_MEDIA_ESL_ADVERTISE_ADDRESS}/32`);
+    expect(stack.services.freeswitch!.addresses).toEqual([fs.MB_FS_SIP_IP]);
+    expect(stack.services.drachtio!.entrypoint?.join(' ')).toContain(`sip:${stack.services.drachtio!.addresses[0]}:5060;`);
+  });
+
+  it('docker/.env.example lists every required variable, the secrets empty', () => {
+    const example = readEnvFile('docker/.env.example');
+    for (const name of REQUIRED) expect(example, name).toHaveProperty(name);
+    for (const name of REQUIRED.filter((n) => /SECRET|PASSWORD|TOKEN/.test(n))) expect(example[name], name).toBe('');
+    expect(() => readCompose(example)).toThrow(MissingVariableError);
+  });
+});
