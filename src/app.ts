@@ -36,8 +36,8 @@ export interface App {
 const STORE_PROBE_MS = 1000;
 /**
  * Longest wait for each step of shutdown after the drain (CDR flush, API close, Redis close).
- * Shutdown ends within calls.drainTimeoutSec + media.commandTimeoutMs (the teardown of calls
- * ended at the drain deadline) + 3 x STOP_STEP_MS.
+ * Shutdown ends within calls.drainTimeoutSec + 3 x media.commandTimeoutMs (the teardown of calls
+ * ended at the drain deadline: stop recording, release channels, wait for the file) + 3 x STOP_STEP_MS.
  */
 export const STOP_STEP_MS = 2000;
 
@@ -72,7 +72,8 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   let drachtioConnected = false;
   let probe: NodeJS.Timeout | null = null;
   const probeStore = async (): Promise<void> => {
-    if (storeHealth.idleMs() < STORE_PROBE_MS) return;
+    // Half the period: the last probe's own answer lands just after its tick, and must not make the next one skip.
+    if (storeHealth.idleMs() < STORE_PROBE_MS / 2) return;
     await storeHealth.track(withDeadline(redis.ping(), config.redis.commandTimeoutMs)).catch(() => undefined);
   };
 

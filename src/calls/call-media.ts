@@ -84,7 +84,7 @@ export class CallMedia {
 
   /**
    * Stops the recording, releases every channel, and finalises the recording file. Never rejects,
-   * and waits at most media.teardownTimeoutMs for the media server (twice: stop, then release).
+   * and waits at most media.teardownTimeoutMs for each of its three steps (stop, release, the file closed).
    */
   async release(): Promise<Cdr['recording']> {
     const { media, callLog } = this.ctx;
@@ -99,6 +99,7 @@ export class CallMedia {
     const recordingOn = this.recorder && !this.lost.has(this.recorder.endpoint);
     if (this.recorder && recordingOn) await bounded('stop recording', this.recorder.stop());
     await bounded('release channels', Promise.all(this.endpoints.map((ep) => ep.release())));
-    return this.recorder ? this.recorder.finish() : null;
+    // The file is waited for no longer than the media server's other commands: a stalled server never closes it.
+    return this.recorder ? this.recorder.finish(media.teardownTimeoutMs) : null;
   }
 }

@@ -357,7 +357,7 @@ export class CallSession {
     // The call's one info line (the steps before it are at debug): what the CDR says, numbers aside.
     this.line('info', 'call finished', () => ({
       disposition, status, endedBy, direction: this.direction, media: this.mediaMode, durationSec: cdr.durationSec,
-      ...(recording ? { recording: recording.failed ? 'failed' : this.deps.fmt(recording.path) } : {}),
+      ...(recording ? { recording: recording.failed ? 'failed' : recording.path } : {}),
     }));
     this.deps.metrics.calls.inc({ disposition });
     this.deps.metrics.activeCalls.dec();

@@ -12,7 +12,7 @@ export class CallRecorder {
   private readonly paths: RecordingPaths;
   private readonly settleMs: number;
   private readonly writerThread: boolean;
-  /** Paths hold the Call-ID, which may hold a number: they are logged through this. */
+  /** Media-server messages may quote anything: they are logged through this. (Paths hold only the session id and the keyed Call-ID hash, and are logged as they are.) */
   private readonly fmt: NumberFormatter;
   private error: string | null = null;
 
@@ -32,7 +32,7 @@ export class CallRecorder {
     ensureDir(this.paths);
     try {
       await this.endpoint.startRecording(this.paths.partial, { writerThread: this.writerThread });
-      this.log.debug({ path: this.fmt(this.paths.partial) }, 'recording started');
+      this.log.debug({ path: this.paths.partial }, 'recording started');
     } catch (err) {
       this.error = (err as Error).message;
       this.log.error({ err: this.fmt(this.error) }, 'recording failed to start; the call goes on unrecorded');
@@ -45,14 +45,15 @@ export class CallRecorder {
   }
 
   /** After the channels are gone: waits for the file, renames it into place, and describes it for the CDR. */
-  async finish(): Promise<NonNullable<Cdr['recording']>> {
+  /** `timeoutMs`: how long to wait for the media server to close the file. */
+  async finish(timeoutMs?: number): Promise<NonNullable<Cdr['recording']>> {
     if (this.error) return { path: '', durationSec: 0, bytes: 0, failed: true, error: this.error };
     try {
-      const info = await finalizeRecording(this.paths, { settleMs: this.settleMs });
-      this.log.info({ path: this.fmt(info.path), durationSec: info.durationSec }, 'recording saved');
+      const info = await finalizeRecording(this.paths, { settleMs: this.settleMs, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      this.log.info({ path: info.path, durationSec: info.durationSec }, 'recording saved');
       return { path: info.path, durationSec: Math.round(info.durationSec * 10) / 10, bytes: info.bytes, failed: false };
     } catch (err) {
-      this.log.error({ err: this.fmt((err as Error).message), path: this.fmt(this.paths.partial) }, 'recording failed');
+      this.log.error({ err: this.fmt((err as Error).message), path: this.paths.partial }, 'recording failed');
       return { path: this.paths.partial, durationSec: 0, bytes: 0, failed: true, error: (err as Error).message };
     }
   }
