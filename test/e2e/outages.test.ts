@@ -55,7 +55,7 @@ describe.skipIf(sippOrDrachtio !== null)(`Redis hanging, end to end${sippOrDrach
   beforeAll(() => bed.start(drachtio, null));
   afterAll(() => bed.stop());
 
-  it('keep-alives get 503 within 3 s of Redis hanging and calls 503 within its command timeout; after it resumes, 200 and calls connect, one CDR each', async () => {
+  it('keep-alives get 503 within 2 s of Redis hanging and calls 503 within its command timeout; after it resumes, 200 and calls connect, one CDR each', async () => {
     await bed.flush();
     await bed.openSession();
     expect((await bed.options('hang-before', 200)).code).toBe(0);
@@ -63,13 +63,12 @@ describe.skipIf(sippOrDrachtio !== null)(`Redis hanging, end to end${sippOrDrach
     const paused = Date.now();
     let failed: SippResult | null = null;
     try {
-      // Health follows command outcomes. With no call running, the idle probe pings Redis when
-      // nothing has answered for a second (src/app.ts, checked every second: as a ping answers just
-      // after its tick, the next tick skips, so in practice every 2 s), and the ping times out
-      // after 500 ms: at most 2.5 s, plus the keep-alive that sees it.
+      // Health follows command outcomes. With no call running, the idle probe (src/app.ts) pings
+      // Redis every second when nothing has answered for half a second, and the ping times out
+      // after redis.commandTimeoutMs (500 ms): at most 1.5 s, plus the 100 ms keep-alive poll.
       const to503 = await untilOptions(bed, 503, paused, 4000);
       expect(to503, 'keep-alives still got 200 four seconds into the hang').not.toBeNull();
-      expect(to503!).toBeLessThan(3000);
+      expect(to503!).toBeLessThan(2000);
       console.info(`[e2e] Redis hung: keep-alives got 503 after ${to503} ms`);
       failed = (await bed.call('hang-call', A, { outcome: 'reject', status: 503 }, null)).caller;
       expect(failed.code, failed.stderr).toBe(0);
@@ -130,7 +129,11 @@ describe.skipIf(noFreeswitch !== null)(`FreeSWITCH hanging at shutdown, end to e
     await new Promise((r) => setTimeout(r, 1500)); // talking, recorded
     expect(bed.mb.app.registry.size).toBe(CALLS);
 
-    const bound = DRAIN_SEC * 1000 + MEDIA_TIMEOUT_MS + 3 * STOP_STEP_MS + 2000;
+    // The documented bound is drain + 3 x media.commandTimeoutMs (stop recording, release, wait for
+    // the file) + 3 x STOP_STEP_MS (CDR flush, API close, Redis close). Redis and the API answer at
+    // once here, so those three steps take milliseconds: 1 s of slack for a busy machine.
+    const documented = DRAIN_SEC * 1000 + 3 * MEDIA_TIMEOUT_MS + 3 * STOP_STEP_MS;
+    const bound = DRAIN_SEC * 1000 + 3 * MEDIA_TIMEOUT_MS + 1000;
     const pid = freeswitchPid(bed.dir);
     freeze(pid);
     let stopMs: number | null;
@@ -149,7 +152,7 @@ describe.skipIf(noFreeswitch !== null)(`FreeSWITCH hanging at shutdown, end to e
       clearTimeout(deadline);
       thaw(pid);
     }
-    console.info(`[e2e] FreeSWITCH hung: the calls ended ${callsEndedMs} ms and maskbridge stopped ${stopMs} ms after stop() (bound ${bound} ms)`);
+    console.info(`[e2e] FreeSWITCH hung: the calls ended ${callsEndedMs} ms and maskbridge stopped ${stopMs} ms after stop() (bound here ${bound} ms, documented ${documented} ms)`);
     expect(stopMs, 'app.stop() did not return').not.toBeNull();
     expect(stopMs!).toBeLessThan(bound);
     expect(stopMs!).toBeGreaterThanOrEqual(DRAIN_SEC * 1000); // the calls were drained, not dropped at once
