@@ -52,6 +52,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     redis,
     {
       streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
+      dedupeRetentionMs: config.cdr.dedupeRetentionSec * 1000,
       metrics: { poison: metrics.cdrPoison, backlog: metrics.cdrBacklog },
     },
     log,

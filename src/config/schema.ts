@@ -64,6 +64,17 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'dedupe-retention-sec',
+  validate(value: unknown) {
+    // Shorter than a few minutes would let an ordinary resend (a lost reply, a restart) land twice.
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 300 || value > 30 * 86400) {
+      throw new Error('must be a whole number of seconds from 300 (5 minutes) to 2592000 (30 days)');
+    }
+  },
+  coerce: toNumber,
+});
+
+convict.addFormat({
   name: 'tcp-port',
   validate(value: unknown) {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) throw new Error('must be a port number 0-65535');
@@ -185,8 +196,12 @@ export const schema = {
   },
   cdr: {
     spoolFile: {
-      doc: 'File holding CDRs Redis could not take yet; replayed when Redis returns and at start',
+      doc: 'Base path of the CDR spool (segments spoolFile.N and spoolFile.checkpoint next to it): CDRs wait there until Redis confirms them. One instance per spool: never share it',
       format: String, default: 'var/cdr-spool.jsonl', env: 'MB_CDR_SPOOL_FILE',
+    },
+    dedupeRetentionSec: {
+      doc: 'How long Redis keeps the de-duplication mark of each CDR written (mb:cdr:seen:{id}, ~130 bytes each); a CDR resent within it lands once',
+      format: 'dedupe-retention-sec', default: 86400, env: 'MB_CDR_DEDUPE_RETENTION_SEC',
     },
   },
   log: {

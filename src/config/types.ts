@@ -30,7 +30,7 @@ export interface AppConfig {
     drainTimeoutSec: number;
     callIdKey: string;
   };
-  cdr: { spoolFile: string };
+  cdr: { spoolFile: string; dedupeRetentionSec: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
   media: {

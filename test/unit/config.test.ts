@@ -28,6 +28,7 @@ describe('config', () => {
     [{ MB_LOG_REDACT_NUMBERS: 'maybe' }, 'log.redactNumbers', 'maybe'],
     [{ MB_MEDIA_MODE: 'loud' }, 'media.mode', 'loud'],
     [{ MB_NUMBERS_DEFAULT_REGION: 'india' }, 'numbers.defaultRegion', 'india'],
+    [{ MB_CDR_DEDUPE_RETENTION_SEC: '60' }, 'cdr.dedupeRetentionSec', '60'],
     [{ MB_TRUNK_OUTBOUND_GATEWAY: 'no-port' }, 'trunk.outbound.gateway', 'no-port'],
     [{ MB_LOG_LEVEL: 'chatty' }, 'log.level', 'chatty'],
     [{ MB_LOG_BUFFER_BYTES: '65536' }, 'log.bufferBytes', '65536'],
