@@ -14,7 +14,7 @@ import { SCHEMA_VERSION } from './sessions/contract.js';
 import { connectInBackground, createRedis, withDeadline, type Redis } from './sessions/redis.js';
 import { StoreHealth } from './sessions/health.js';
 import { SessionStore } from './sessions/store.js';
-import { callIdKeyOrRandom } from './calls/call-id.js';
+import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
 
@@ -60,7 +60,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const registry = new CallRegistry(log);
   const srf = new Srf();
   const fmt = numberFormatter(config.log.redactNumbers);
-  const sip = new DrachtioSipPort(srf, log, fmt);
+  const sip = new DrachtioSipPort(srf, log, { text: fmt, callId: callIdHasher(callIdKey.key) });
   const pool = config.media.mode === 'anchor'
     ? new FsMediaPool(
         srf,

@@ -13,6 +13,18 @@ type Res = Srf.SrfResponse;
 
 export const SDP = { 'Content-Type': 'application/sdp' };
 
+/**
+ * How the adapter renders what it logs: `text` masks numbers in free text (error messages,
+ * details); `callId` turns a SIP Call-ID into the keyed hash CDRs and the call's own log lines
+ * carry (src/calls/call-id.ts), so every line of one call matches.
+ */
+export interface LogRender {
+  text: NumberFormatter;
+  callId(raw: string): string;
+}
+
+export const maskOnly = (fmt: NumberFormatter): LogRender => ({ text: fmt, callId: fmt });
+
 /** A header of a drachtio-parsed message (its keys are lower case, compact forms expanded). */
 export function headerOf(msg: { headers?: Record<string, string> } | undefined, name: string): string | undefined {
   const headers = msg?.headers;
@@ -27,11 +39,11 @@ export function headerOf(msg: { headers?: Record<string, string> } | undefined, 
  * Runs `send`; a throw is logged (Call-ID masked) instead of raised. drachtio-srf's Response#send
  * throws for a status outside its table, and its agent for a connection that has gone.
  */
-export function safely(log: Logger, fmt: NumberFormatter, callId: string | undefined, status: number, send: () => void): void {
+export function safely(log: Logger, fmt: LogRender, callId: string | undefined, status: number, send: () => void): void {
   try {
     send();
   } catch (err) {
-    log.warn({ callId: fmt(callId ?? ''), status, err: fmt(String((err as Error)?.message ?? err)) }, 'SIP response not sent');
+    log.warn({ callId: fmt.callId(callId ?? ''), status, err: fmt.text(String((err as Error)?.message ?? err)) }, 'SIP response not sent');
   }
 }
 
@@ -46,7 +58,7 @@ export class DrachtioLeg implements CallLeg {
   /** The SDP part of what the far end last described (its INVITE, 200 or ACK, then its offers and answers). */
   private remote: string;
 
-  constructor(private readonly dialog: Srf.Dialog, private readonly log: Logger, private readonly fmt: NumberFormatter, remoteSdp: string) {
+  constructor(private readonly dialog: Srf.Dialog, private readonly log: Logger, private readonly fmt: LogRender, remoteSdp: string) {
     this.remote = remoteSdp;
     dialog.on('destroy', () => {
       this.ended = true;
@@ -55,7 +67,7 @@ export class DrachtioLeg implements CallLeg {
     // phone believes its transfer is under way. maskbridge does not transfer calls (that would
     // dial a number of the party's choosing through the trunk), so the REFER is refused.
     dialog.on('refer', (_req: Req, res: Res) => {
-      this.log.info({ callId: this.fmt(dialog.sip.callId) }, 'REFER refused: maskbridge does not transfer calls');
+      this.log.info({ callId: this.fmt.callId(dialog.sip.callId) }, 'REFER refused: maskbridge does not transfer calls');
       this.send(403, () => res.send(403, 'Transfer Not Allowed', {}));
     });
   }
@@ -88,7 +100,7 @@ export class DrachtioLeg implements CallLeg {
           const sendable = sendableStatus(status, 'offer');
           this.send(sendable, () => res.send(sendable));
         },
-      ).catch((err: unknown) => this.log.error({ err: this.fmt(String((err as Error)?.message ?? err)) }, 'mid-call offer not answered'));
+      ).catch((err: unknown) => this.log.error({ err: this.fmt.text(String((err as Error)?.message ?? err)) }, 'mid-call offer not answered'));
     };
     /** The SDP offer of an in-dialog request; '' for none; null when its body was refused here. */
     const offerOf = (req: Req, res: Res): string | null => {
@@ -96,7 +108,7 @@ export class DrachtioLeg implements CallLeg {
       if (body.kind === 'sdp') return body.sdp;
       if (body.kind === 'none') return '';
       // The call logic never sees this offer, so it is logged here (no party's number in it).
-      this.log.info({ callId: this.fmt(this.dialog.sip?.callId ?? ''), status: body.status, detail: this.fmt(body.detail) },
+      this.log.info({ callId: this.fmt.callId(this.dialog.sip?.callId ?? ''), status: body.status, detail: this.fmt.text(body.detail) },
         'mid-call offer refused: no usable SDP in its body');
       this.send(body.status, () => refuseBody(res, body));
       return null;
@@ -168,7 +180,7 @@ export class UnackedLeg implements CallLeg {
   private reinviteCb: ((offer: string) => Promise<string>) | null = null;
   private acking: Promise<void> | null = null;
 
-  constructor(private readonly pending: Unacked, private readonly offer: string, private readonly log: Logger, private readonly fmt: NumberFormatter) {}
+  constructor(private readonly pending: Unacked, private readonly offer: string, private readonly log: Logger, private readonly fmt: LogRender) {}
 
   get remoteSdp(): string {
     return this.leg ? this.leg.remoteSdp : this.offer;

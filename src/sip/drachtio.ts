@@ -12,9 +12,9 @@
  * through safely(), so a throw is logged and never becomes an unhandled rejection.
  */
 import Srf from 'drachtio-srf';
-import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
+import { maskNumbersInText, type Logger } from '../log/logger.js';
 import { ACCEPTED_TYPES, NoUsableSdpError, readSdpBody } from './body.js';
-import { DrachtioLeg, headerOf, safely, SDP, UnackedLeg, type Unacked } from './drachtio-leg.js';
+import { DrachtioLeg, headerOf, maskOnly, safely, SDP, UnackedLeg, type LogRender, type Unacked } from './drachtio-leg.js';
 import {
   OutboundFailure,
   type CallLeg,
@@ -67,7 +67,7 @@ class DrachtioInboundCall implements InboundCall {
     private readonly req: Req,
     private readonly res: Res,
     private readonly log: Logger,
-    private readonly fmt: NumberFormatter,
+    private readonly fmt: LogRender,
     private readonly ackTimeoutMs: number,
   ) {
     this.info = inviteInfo(req);
@@ -159,11 +159,11 @@ export interface DrachtioPortOptions {
 export class DrachtioSipPort implements SipPort {
   private readonly ackTimeoutMs: number;
 
-  /** `fmt` renders a Call-ID for the adapter's own log lines (some carriers put numbers in it). */
+  /** `fmt` renders numbers and Call-IDs in the adapter's own log lines (carriers put numbers in Call-IDs). */
   constructor(
     private readonly srf: Srf,
     private readonly log: Logger,
-    private readonly fmt: NumberFormatter = maskNumbersInText,
+    private readonly fmt: LogRender = maskOnly(maskNumbersInText),
     opts: DrachtioPortOptions = {},
   ) {
     this.ackTimeoutMs = opts.ackTimeoutMs ?? ACK_TIMEOUT_MS;
@@ -207,7 +207,7 @@ export class DrachtioSipPort implements SipPort {
         try {
           events.onProgress(res.status, body.kind === 'sdp' ? body.sdp : undefined);
         } catch (err) {
-          this.log.error({ err: this.fmt(String((err as Error)?.message ?? err)) }, 'progress handler failed');
+          this.log.error({ err: this.fmt.text(String((err as Error)?.message ?? err)) }, 'progress handler failed');
         }
       },
     };
@@ -230,7 +230,7 @@ export class DrachtioSipPort implements SipPort {
         // Answered without an SDP the other party could use: this attempt ends here (the call
         // logs the failure, whose message carries `detail`).
         const detail = body.kind === 'none' ? '200 without a body' : body.detail;
-        this.log.debug({ detail: this.fmt(detail) }, 'callee answered without usable SDP; hanging up');
+        this.log.debug({ detail: this.fmt.text(detail) }, 'callee answered without usable SDP; hanging up');
         Promise.resolve().then(() => (unacked ?? (result as Srf.Dialog)).destroy())
           .catch((err: Error) => this.log.debug({ err: err?.message }, 'BYE failed (dialog already gone)'));
         throw new NoUsableSdpError(detail);

@@ -5,6 +5,8 @@ import type Srf from 'drachtio-srf';
 import { describe, expect, it } from 'vitest';
 import { numberFormatter } from '../../src/log/logger.js';
 import { DrachtioSipPort, inviteInfo } from '../../src/sip/drachtio.js';
+import { maskOnly } from '../../src/sip/drachtio-leg.js';
+import { callIdHasher } from '../../src/calls/call-id.js';
 import { captureLogs } from '../helpers/harness.js';
 import { identifyParties } from '../../src/sip/identify.js';
 import type { Logger } from '../../src/log/logger.js';
@@ -96,14 +98,15 @@ function deliver(dialog: EventEmitter, event: string, req: object): unknown[][] 
 const withSdp = (body: string) => [[200, { body, headers: { 'Content-Type': 'application/sdp' } }]];
 
 describe('DrachtioSipPort in-dialog requests', () => {
-  it('refuses a REFER from the callee with 403, so no transfer is started, and logs it with the masked Call-ID', async () => {
+  it('refuses a REFER from the callee with 403, so no transfer is started, and logs it with the keyed hash of the Call-ID', async () => {
     const { log, logs } = captureLogs();
     const s = stubSrf();
-    const attempt = new DrachtioSipPort(s.srf, log, numberFormatter(true)).dial(request, { onProgress: () => undefined });
+    const hash = callIdHasher('k');
+    const attempt = new DrachtioSipPort(s.srf, log, { text: numberFormatter(true), callId: hash }).dial(request, { onProgress: () => undefined });
     s.answer();
     await attempt.answered;
     expect(deliver(s.dialog, 'refer', {})).toEqual([[403, 'Transfer Not Allowed', {}]]);
-    expect(logs.find((l) => l.msg === 'REFER refused: maskbridge does not transfer calls')).toMatchObject({ callId: 'b-leg-91******9876@127.0.0.1' });
+    expect(logs.find((l) => l.msg === 'REFER refused: maskbridge does not transfer calls')).toMatchObject({ callId: hash('b-leg-919876549876@127.0.0.1') });
   });
 
   it('relays an UPDATE that carries an SDP offer like a re-INVITE, and answers a bodiless UPDATE itself', async () => {
@@ -175,7 +178,7 @@ function callerSide(log = pino({ level: 'silent' }) as Logger) {
   const dialog = Object.assign(new EventEmitter(), { remote: { sdp: '' }, local: { sdp: '' }, sip: { callId: 'a-leg-919812341234@carrier' } });
   let onInvite!: (req: unknown, res: unknown) => void;
   const srf = { invite: (h: typeof onInvite) => void (onInvite = h), createUAS: () => Promise.resolve(dialog) } as unknown as Srf;
-  const port = new DrachtioSipPort(srf, log, numberFormatter(true));
+  const port = new DrachtioSipPort(srf, log, maskOnly(numberFormatter(true)));
   const invite = (res: unknown = {}) => new Promise<InboundCall>((resolve) => {
     port.onInvite(resolve);
     onInvite({ headers: { 'call-id': 'a-leg-919812341234@carrier' }, source_address: '127.0.0.1', source_port: 5060, uri: 'sip:+912240001000@127.0.0.1', body: HOLD, on: () => undefined }, res);
