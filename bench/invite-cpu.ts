@@ -41,7 +41,7 @@ class EveryCallerHasASession implements SessionLookup {
     if (caller.startsWith(STRANGER)) return { kind: 'unknown' };
     const session: SessionRecord = {
       id: `bench-${caller}`, virtualNumber, a: caller, b: B, status: 'open', expiresAt: Date.now() + 3_600_000, createdAt: 0,
-      record: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined,
+      record: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined,
     };
     return { kind: 'found', session, callerRole: 'a', peer: B };
   }

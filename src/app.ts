@@ -15,6 +15,9 @@ import { connectInBackground, createRedis, withDeadline, type Redis } from './se
 import { StoreHealth } from './sessions/health.js';
 import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
+import { CloseWatch } from './calls/close-watch.js';
+import { libraryVersion, loadLibrary } from './sessions/library.js';
+import { PoolStore } from './sessions/pools.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
 
@@ -58,6 +61,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     log,
   );
   const registry = new CallRegistry(log);
+  const pools = new PoolStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, storeHealth);
   const srf = new Srf();
   const fmt = numberFormatter(config.log.redactNumbers);
   const sip = new DrachtioSipPort(srf, log, { text: fmt, callId: callIdHasher(callIdKey.key) });
@@ -97,10 +101,34 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     media: pool?.health() ?? [],
   });
   const api = config.api.enabled
-    ? buildApi({ store, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
+    ? buildApi({ store, pools, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;
 
+  // Sessions that close hang up their live calls, on every instance (src/calls/close-watch.ts).
+  const subscriber: Redis = redis.duplicate();
+  subscriber.on('error', () => undefined); // the main client logs connection trouble
+  const closeWatch = new CloseWatch(
+    {
+      subscribe: async (channel, onMessage) => {
+        await subscriber.connect();
+        await subscriber.subscribe(channel, onMessage);
+      },
+      unsubscribe: async () => {
+        if (subscriber.isOpen) await withDeadline(subscriber.close(), STOP_STEP_MS).catch(() => subscriber.destroy());
+      },
+      statuses: (ids) => Promise.all(ids.map((id) => redis.hGet(store.keys.session(id), 'status'))).then((r) => r.map((v) => v ?? null)),
+    },
+    store.keys.closedChannel,
+    registry,
+    log,
+    { sweepMs: config.calls.closeSweepSec * 1000, timeoutMs: config.redis.commandTimeoutMs * 4 },
+  );
+
   redis.on('ready', () => {
+    // The contract v2 functions: loaded unless Redis has this version (idempotent).
+    withDeadline(loadLibrary(redis), config.redis.commandTimeoutMs * 10)
+      .then((outcome) => log.info({ outcome, version: libraryVersion() }, 'redis functions library maskbridge checked'))
+      .catch((err: Error) => log.error({ err: err.message }, 'redis functions library not loaded: session create, close and pools fail until it is (maskbridge contract load)'));
     // Schema marker: written if absent, checked if present.
     redis.set(store.keys.schema, SCHEMA_VERSION, { NX: true })
       .then(() => redis.get(store.keys.schema))
@@ -143,6 +171,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
       void connectInBackground(redis, log);
       pool?.start();
+      closeWatch.start();
       probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
       probe.unref();
       if (config.media.mode === 'none') {
@@ -155,6 +184,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       log.info('shutting down: refusing new calls');
       if (probe) clearInterval(probe);
       await registry.drain(config.calls.drainTimeoutSec * 1000);
+      await closeWatch.stop();
       try {
         srf.disconnect();
       } catch {

@@ -13,7 +13,7 @@ import { STATUS_CODES } from 'node:http';
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { MalformedRecordError } from '../sessions/contract.js';
-import { SessionConflictError, SessionInputError } from '../sessions/store.js';
+import { ConflictError, NotFoundError, PoolExhaustedError, SessionInputError } from '../sessions/errors.js';
 import { isStoreUnavailable } from '../sessions/unavailable.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -24,6 +24,7 @@ export const PROBLEM_TYPES = {
   unauthorized: 'urn:maskbridge:problem:unauthorized',
   notFound: 'urn:maskbridge:problem:not-found',
   conflict: 'urn:maskbridge:problem:conflict',
+  poolExhausted: 'urn:maskbridge:problem:pool-exhausted',
   notReady: 'urn:maskbridge:problem:not-ready',
   shuttingDown: 'urn:maskbridge:problem:shutting-down',
   storeUnavailable: 'urn:maskbridge:problem:store-unavailable',
@@ -77,7 +78,7 @@ export function sendProblem(reply: FastifyReply, p: ApiProblem) {
 }
 
 /** Runs a route body; a SessionInputError in it names its field inside `part` ("body" or "params"). */
-export async function inputIn<T>(part: 'body' | 'params', work: () => Promise<T>): Promise<T> {
+export async function inputIn<T>(part: 'body' | 'params' | 'query', work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
@@ -119,9 +120,13 @@ export function problemFor(err: ErrorWithFastifyFields, fmt: (text: string) => s
   }
   // Routes wrap their work in inputIn, which names the request part; this is the fallback.
   if (err instanceof SessionInputError) return { problem: invalid(err.field, err.message), log: null };
-  if (err instanceof SessionConflictError) {
+  if (err instanceof PoolExhaustedError) {
+    return { problem: new ApiProblem(409, PROBLEM_TYPES.poolExhausted, 'pool exhausted', err.message, 'body/pool'), log: null };
+  }
+  if (err instanceof ConflictError) {
     return { problem: new ApiProblem(409, PROBLEM_TYPES.conflict, 'conflict', err.message), log: null };
   }
+  if (err instanceof NotFoundError) return { problem: notFound(err.message), log: null };
   if (err instanceof MalformedRecordError) {
     return {
       problem: new ApiProblem(500, PROBLEM_TYPES.malformedRecord, 'malformed stored record', err.message),

@@ -4,8 +4,8 @@ import { PROBLEM_CONTENT_TYPE, Problem } from './problem.js';
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request: `field` names the offending value (body/<name>, params/<name> or body)',
   401: 'Missing or wrong bearer token',
-  404: 'No such session',
-  409: 'A participant already has an open session on this virtual number',
+  404: 'No such session, pool or number',
+  409: 'Conflict: the id exists, a participant already has an open session on this virtual number, the number is draining, quarantined or in another pool, or the pool is exhausted (urn:maskbridge:problem:pool-exhausted)',
   415: 'Content-Type is not application/json',
   500: 'Internal error, or a stored session record that breaks the Redis contract (urn:maskbridge:problem:malformed-record)',
   503: 'The session store (Redis) did not answer in time (store-unavailable), or maskbridge is shutting down (shutting-down)',

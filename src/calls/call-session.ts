@@ -71,6 +71,8 @@ export class CallSession {
   private readonly startedAt: number;
   private answeredAt: number | null = null;
   sessionId = '';
+  /** The session's TTL slides from the end of its last answered call (contract v2 ttl_sec). */
+  private slidingTtl = false;
   virtualNumber = '';
   direction: Cdr['direction'] = '';
   mediaMode: Cdr['media'] = 'none';
@@ -143,6 +145,21 @@ export class CallSession {
     return this.done;
   }
 
+  /**
+   * The session closed (pub/sub from mb_close, or the registry's sweep): a connected call is hung
+   * up on both legs, one still ringing is refused with the closed-session treatment.
+   */
+  sessionClosed(): void {
+    if (this.state === 'connected') {
+      this.line('info', 'session closed during the call; hanging up both legs');
+      this.finish(200, 'answered', 'session-closed');
+    } else if (this.state === 'dialing') {
+      const closed = this.deps.policy.decision.closedSession;
+      this.line('info', 'session closed while the other party rang; not connecting');
+      this.fail(closed.status, closed.reason, 'session-closed', 'session-closed');
+    }
+  }
+
   /** Ends the call from outside (shutdown past the drain time). */
   terminate(): void {
     if (this.state === 'connected') this.endConnected('shutdown');
@@ -175,8 +192,9 @@ export class CallSession {
     this.fail(503, 'Service Unavailable', 'store-unavailable', this.legB ? 'error' : '');
   }
 
-  setSession(id: string, direction?: Cdr['direction']): void {
+  setSession(id: string, direction?: Cdr['direction'], sliding = false): void {
     this.sessionId = id;
+    this.slidingTtl = sliding;
     if (direction) this.direction = direction;
     if (id) this.callLog.bind({ sessionId: id });
   }
@@ -354,6 +372,10 @@ export class CallSession {
     const status = this.callerAnswered ? 200 : finalStatus;
     const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, recording });
     this.deps.cdr.write(cdr);
+    // A sliding session lives ttl_sec past its last answered call: one write after the call, never before the B-leg.
+    if (this.slidingTtl && cdr.answeredAt !== null && this.deps.sessions.touch) {
+      this.deps.sessions.touch(this.sessionId, endedAt).catch((err: Error) => this.line('warn', 'sliding TTL not refreshed', () => ({ err: err.message })));
+    }
     // The call's one info line (the steps before it are at debug): what the CDR says, numbers aside.
     this.line('info', 'call finished', () => ({
       disposition, status, endedBy, direction: this.direction, media: this.mediaMode, durationSec: cdr.durationSec,

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { CallSession } from './call-session.js';
 
-/** Live calls, for draining on shutdown. */
+/** Live calls: for draining on shutdown, and for hanging up the calls of a session that closed. */
 export class CallRegistry {
   private readonly live = new Set<CallSession>();
   private draining = false;
@@ -14,6 +14,25 @@ export class CallRegistry {
 
   get isDraining(): boolean {
     return this.draining;
+  }
+
+  /** The session ids of the live calls that have one. */
+  sessionIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const c of this.live) if (c.sessionId) ids.add(c.sessionId);
+    return ids;
+  }
+
+  /** Hangs up the live calls of a session that closed; returns how many there were. */
+  sessionClosed(sessionId: string): number {
+    let n = 0;
+    for (const c of this.live) {
+      if (c.sessionId === sessionId && !c.isOver()) {
+        c.sessionClosed();
+        n++;
+      }
+    }
+    return n;
   }
 
   track(session: CallSession): void {

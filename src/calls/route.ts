@@ -48,7 +48,7 @@ export async function routeCall(call: CallSession): Promise<void> {
   if (!result || call.currentState !== 'routing') return; // store down (already failed) or cancelled meanwhile
   const decision = decide(result, policy.decision);
   if (decision.action === 'bridge' && result.kind === 'found') {
-    call.setSession(decision.sessionId, decision.direction);
+    call.setSession(decision.sessionId, decision.direction, result.session.ttlSec !== undefined);
     return bridge(call, parties, result.session, decision.peer, decision.record);
   }
   call.setSession(decision.sessionId);

@@ -9,6 +9,8 @@ export type Disposition =
   | 'rejected-number'
   | 'rejected-body'
   | 'unknown-caller'
+  /** B called A on a one-way session (direction a-to-b): B gets the unknown-caller treatment. */
+  | 'one-way-refused'
   | 'session-closed'
   | 'store-unavailable'
   | 'media-unavailable'

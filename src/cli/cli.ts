@@ -1,19 +1,24 @@
 /**
- * The maskbridge CLI: sessions from a shell or a cron job, and a config check.
- * `runCli` does the work and returns the exit code; src/cli/main.ts is the process wrapper.
- * Exit codes (src/cli/exit.ts):
- *   0 ok · 1 no such session · 2 bad input or config · 3 Redis unavailable (cannot connect, or
- *   no answer in time) · 4 malformed stored data (names the key and the problem) · 5 conflict
- *   (a participant already has an open session on the virtual number) · 70 internal error
+ * The maskbridge CLI: sessions and pools from a shell or a cron job (the same service layer as
+ * the API), the contract library, a config check, and `serve`. `runCli` does the work and
+ * returns the exit code; src/cli/main.ts is the process wrapper. Exit codes (src/cli/exit.ts):
+ *   0 ok · 1 not found · 2 bad input or config · 3 Redis unavailable (cannot connect, or no answer
+ *   in time) · 4 malformed stored data (names the key and the problem) · 5 conflict · 6 pool
+ *   exhausted · 70 internal error
  */
 import { Command } from 'commander';
 import { callIdHasher } from '../calls/call-id.js';
 import pino from 'pino';
 import { configFilesFromEnv, loadConfig } from '../config/load.js';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
-import { createRedis, StoreUnavailableError } from '../sessions/redis.js';
-import { SessionInputError, SessionStore } from '../sessions/store.js';
+import { createRedis, StoreUnavailableError, type Redis } from '../sessions/redis.js';
+import { PoolStore } from '../sessions/pools.js';
+import { SessionInputError, SessionStore, type SessionOptions } from '../sessions/store.js';
+import type { SessionRecord } from '../sessions/contract.js';
 import { CliExit, EXIT, EXIT_CODES_HELP, exitFor } from './exit.js';
+import { render } from './output.js';
+import { VERSION } from '../version.js';
+import { addPoolCommands } from './pool-commands.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -26,17 +31,20 @@ const shownUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   const program = new Command('maskbridge')
     .description('Self-hosted phone-number masking: sessions and config')
+    .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .addHelpText('after', `\n${EXIT_CODES_HELP}`)
-    .option('-c, --config <files>', 'config files, comma separated (default: MASKBRIDGE_CONFIG or config/default.json)');
+    .option('-c, --config <files>', 'config files, comma separated (default: MASKBRIDGE_CONFIG or config/default.json)')
+    .option('--json', 'print JSON (one line) instead of tables');
+  const print = (value: Record<string, unknown> | Array<Record<string, unknown>>) => io.out(render(value, program.opts<{ json?: boolean }>().json === true));
 
   const config = () => {
     const files = program.opts<{ config?: string }>().config?.split(',') ?? configFilesFromEnv(env);
     return loadConfig({ env, files });
   };
 
-  const withStore = async <T>(fn: (store: SessionStore, region: string) => Promise<T>): Promise<T> => {
+  const withStore = async <T>(fn: (store: SessionStore, region: string, redis: Redis, pools: PoolStore) => Promise<T>): Promise<T> => {
     const c = config();
     const redis = createRedis({ url: c.redis.url, commandTimeoutMs: c.redis.commandTimeoutMs }, pino({ level: 'silent' }));
     const connectMs = Math.max(c.redis.commandTimeoutMs, 2000);
@@ -49,7 +57,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         }),
       ]);
       // What fails here goes to exitFor: only a connection or timeout failure is "Redis unavailable" (3).
-      return await fn(new SessionStore(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs), c.numbers.defaultRegion);
+      const store = new SessionStore(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs);
+      return await fn(store, c.numbers.defaultRegion, redis, new PoolStore(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs, store.health));
     } finally {
       clearTimeout(timer);
       if (redis.isReady) await redis.close().catch(() => undefined);
@@ -66,37 +75,94 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     }
   };
 
-  const session = program.command('session').description('create, show or close a masking session');
+  const time = (field: string, iso: string) => {
+    const t = Date.parse(iso);
+    if (!Number.isFinite(t)) throw new SessionInputError(field, `"${iso}" is not an ISO 8601 time`);
+    return t;
+  };
+  const seconds = (field: string, v: string) => {
+    if (!/^\d{1,9}$/.test(v) || Number(v) < 1) throw new SessionInputError(field, 'must be whole seconds >= 1');
+    return Number(v);
+  };
+  const show = (s: SessionRecord) => print({
+    id: s.id, virtualNumber: s.virtualNumber, a: s.a, b: s.b, status: s.status, expiresAt: new Date(s.expiresAt).toISOString(),
+    pool: s.pool ?? null, direction: s.direction, record: s.record ?? null, label: s.label ?? null,
+    slidingTtlSec: s.ttlSec ?? null, maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(), meta: s.meta ?? null,
+  });
+
+  const session = program.command('session').description('create, show, list, extend or close a masking session');
   session
     .command('create')
     .requiredOption('--id <id>', 'session id, e.g. the order id')
-    .requiredOption('--virtual <number>', 'virtual number')
+    .option('--virtual <number>', 'virtual number (or --pool)')
+    .option('--pool <name>', 'allocate the virtual number from this pool')
+    .option('--geo <mode>', 'with --pool: none, country or +{calling code} (default: the pool\'s)')
     .requiredOption('--a <number>', 'participant A')
     .requiredOption('--b <number>', 'participant B')
-    .option('--ttl <seconds>', 'lifetime in seconds (default 3600)', '3600')
+    .option('--ttl <seconds>', 'lifetime from now in seconds (default 3600)')
     .option('--expires <iso>', 'expiry as ISO 8601 (instead of --ttl)')
+    .option('--sliding-ttl <seconds>', 'the session lives this long past the end of its last answered call')
+    .option('--max-expires <iso>', 'absolute expiry on top of any TTL')
+    .option('--one-way', 'only A may call B')
     .option('--record', 'record this session\'s calls')
     .option('--no-record', 'do not record this session\'s calls')
     .option('--label <text>', 'free text')
-    .action(async (o: { id: string; virtual: string; a: string; b: string; ttl: string; expires?: string; record?: boolean; label?: string }) => {
-      const expiresAt = o.expires ? Date.parse(o.expires) : Date.now() + Number(o.ttl) * 1000;
-      if (!Number.isFinite(expiresAt)) throw new SessionInputError(o.expires ? 'expires' : 'ttl', 'is not a valid time');
-      const created = await withStore((store, region) => store.create({
-        id: o.id, virtualNumber: e164('virtual', o.virtual, region), a: e164('a', o.a, region), b: e164('b', o.b, region), expiresAt,
-        ...(o.record !== undefined ? { record: o.record } : {}), ...(o.label ? { label: o.label } : {}),
-      }));
-      io.out(JSON.stringify(created));
+    .option('--meta <json>', 'JSON kept for the backend')
+    .action(async (o: {
+      id: string; virtual?: string; pool?: string; geo?: string; a: string; b: string; ttl?: string; expires?: string; slidingTtl?: string;
+      maxExpires?: string; oneWay?: boolean; record?: boolean; label?: string; meta?: string;
+    }) => {
+      if ((o.virtual === undefined) === (o.pool === undefined)) throw new SessionInputError('virtual', 'give exactly one of --virtual and --pool');
+      if ([o.ttl, o.expires, o.slidingTtl].filter((v) => v !== undefined).length > 1) throw new SessionInputError('ttl', 'give one of --ttl, --expires and --sliding-ttl');
+      const ttlSec = o.slidingTtl !== undefined ? seconds('sliding-ttl', o.slidingTtl) : undefined;
+      const expiresAt = o.expires ? time('expires', o.expires) : Date.now() + (ttlSec ?? (o.ttl !== undefined ? seconds('ttl', o.ttl) : 3600)) * 1000;
+      const opts: SessionOptions = {
+        ...(o.record !== undefined ? { record: o.record } : {}), ...(o.label ? { label: o.label } : {}), ...(o.meta ? { meta: o.meta } : {}),
+        ...(o.oneWay ? { direction: 'a-to-b' as const } : {}), ...(ttlSec !== undefined ? { ttlSec } : {}),
+        ...(o.maxExpires ? { maxExpiresAt: time('max-expires', o.maxExpires) } : {}),
+      };
+      const created = await withStore((store, region) => {
+        const base = { id: o.id, a: e164('a', o.a, region), b: e164('b', o.b, region), expiresAt, ...opts };
+        return o.pool !== undefined
+          ? store.allocate({ ...base, pool: o.pool, ...(o.geo ? { geo: o.geo } : {}) })
+          : store.create({ ...base, virtualNumber: e164('virtual', o.virtual as string, region) });
+      });
+      show(created);
     });
-  session.command('get <id>').action(async (id: string) => {
-    const s = await withStore((store) => store.get(id));
-    if (!s) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
-    io.out(JSON.stringify(s));
-  });
-  session.command('close <id>').action(async (id: string) => {
+  for (const name of ['show', 'get']) {
+    session.command(`${name} <id>`).description(name === 'get' ? 'same as show' : 'show a session').action(async (id: string) => {
+      const s = await withStore((store) => store.get(id));
+      if (!s) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
+      show(s);
+    });
+  }
+  session.command('list').requiredOption('--participant <number>', 'the participant whose open sessions to list')
+    .description('a participant\'s open sessions')
+    .action(async (o: { participant: string }) => {
+      const list = await withStore((store, region) => store.sessionsOf(e164('participant', o.participant, region)));
+      print(list.map((s) => ({ id: s.id, virtualNumber: s.virtualNumber, a: s.a, b: s.b, expiresAt: new Date(s.expiresAt).toISOString(), pool: s.pool ?? null })));
+    });
+  session.command('extend <id>').option('--ttl <seconds>', 'new expiry: now plus this').option('--expires <iso>', 'new expiry as ISO 8601')
+    .description('move a session\'s expiry')
+    .action(async (id: string, o: { ttl?: string; expires?: string }) => {
+      if ((o.ttl === undefined) === (o.expires === undefined)) throw new SessionInputError('ttl', 'give one of --ttl and --expires');
+      const at = o.expires ? time('expires', o.expires) : Date.now() + seconds('ttl', o.ttl as string) * 1000;
+      show(await withStore((store) => store.extend(id, at)));
+    });
+  session.command('close <id>').description('close a session: calls stop connecting, live calls are hung up').action(async (id: string) => {
     if (!(await withStore((store) => store.close(id)))) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
-    io.out(JSON.stringify({ id, status: 'closed' }));
+    print({ id, status: 'closed' });
   });
+  program.command('serve').description('run maskbridge (SIP, media, API) until SIGTERM; config from MASKBRIDGE_CONFIG and MB_* variables')
+    .action(() => {
+      throw new CliExit(EXIT.badInput, 'serve runs from the maskbridge binary (dist/src/cli/main.js serve), not in-process');
+    });
+  addPoolCommands(program, { withPools: (fn) => withStore((_s, region, redis, pools) => fn(pools, region, redis)), print });
   program.command('check-config').description('validate the configuration and exit').action(() => {
+    const c = config();
+    io.out(`configuration OK (media ${c.media.mode}, redis ${shownUrl(c.redis.url)})`);
+  });
+  program.command('config').description('configuration').command('check').description('validate the configuration and exit').action(() => {
     const c = config();
     io.out(`configuration OK (media ${c.media.mode}, redis ${shownUrl(c.redis.url)})`);
   });

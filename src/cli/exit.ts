@@ -6,7 +6,7 @@ import { CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { MalformedRecordError } from '../sessions/contract.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
-import { SessionConflictError, SessionInputError } from '../sessions/store.js';
+import { ConflictError, NotFoundError, PoolExhaustedError, SessionInputError } from '../sessions/errors.js';
 import { isStoreUnavailable } from '../sessions/unavailable.js';
 
 export const EXIT = {
@@ -16,6 +16,7 @@ export const EXIT = {
   storeUnavailable: 3,
   malformedData: 4,
   conflict: 5,
+  poolExhausted: 6,
   /** EX_SOFTWARE (sysexits.h): a bug, not the caller's input nor Redis being away. */
   internal: 70,
 } as const;
@@ -23,11 +24,12 @@ export const EXIT = {
 export const EXIT_CODES_HELP = [
   'Exit codes:',
   '  0   ok',
-  '  1   no such session',
+  '  1   not found (no such session, pool or number)',
   '  2   bad input or configuration (the message names the field or key)',
   '  3   Redis unavailable (cannot connect, or no answer in time)',
   '  4   malformed stored data (a session record that breaks the Redis contract; the message names the key and the problem)',
-  '  5   conflict (a participant already has an open session on this virtual number)',
+  '  5   conflict (the id exists; a participant already has an open session on the number; the number is draining, quarantined or in another pool)',
+  '  6   pool exhausted (no number of the pool is free for both participants)',
   '  70  internal error (a bug: please report it with the message)',
 ].join('\n');
 
@@ -43,7 +45,9 @@ export function exitFor(err: unknown): { code: number; message: string } {
   if (err instanceof CommanderError) return { code: err.exitCode === 0 ? EXIT.ok : EXIT.badInput, message: '' };
   if (err instanceof CliExit) return { code: err.code, message: err.message };
   if (err instanceof ConfigError || err instanceof SessionInputError) return { code: EXIT.badInput, message: err.message };
-  if (err instanceof SessionConflictError) return { code: EXIT.conflict, message: `conflict: ${err.message}` };
+  if (err instanceof PoolExhaustedError) return { code: EXIT.poolExhausted, message: err.message };
+  if (err instanceof ConflictError) return { code: EXIT.conflict, message: `conflict: ${err.message}` };
+  if (err instanceof NotFoundError) return { code: EXIT.noSuchSession, message: err.message };
   if (err instanceof MalformedRecordError) {
     return { code: EXIT.malformedData, message: `malformed stored data at ${err.key}: ${err.problem}` };
   }

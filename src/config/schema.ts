@@ -75,6 +75,14 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'positive-count',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error('must be a whole number >= 1');
+  },
+  coerce: toNumber,
+});
+
+convict.addFormat({
   name: 'tcp-port',
   validate(value: unknown) {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) throw new Error('must be a port number 0-65535');
@@ -189,6 +197,10 @@ export const schema = {
     ringTimeoutSec: { doc: 'How long the other party may ring before the caller gets 480', format: 'count', default: 45, env: 'MB_CALLS_RING_TIMEOUT_SEC' },
     maxDurationSec: { doc: 'Longest connected call; then BYE is sent to both legs (0 = unlimited)', format: 'count', default: 3600, env: 'MB_CALLS_MAX_DURATION_SEC' },
     drainTimeoutSec: { doc: 'On SIGTERM, how long live calls may run before they are ended', format: 'count', default: 30, env: 'MB_CALLS_DRAIN_TIMEOUT_SEC' },
+    closeSweepSec: {
+      doc: 'How often the sessions of live calls are checked in Redis; a closed or deleted one is hung up (mb_close also tells every instance at once by pub/sub)',
+      format: 'positive-count', default: 5, env: 'MB_CALLS_CLOSE_SWEEP_SEC',
+    },
     callIdKey: {
       doc: 'Key of the HMAC that turns a Call-ID into the id CDRs, recording file names and logs carry (carriers put numbers in Call-IDs). Set it (any long random string) so ids match across restarts and instances; empty: a random key per process, with a warning at start',
       format: String, default: '', env: 'MB_CALLS_CALL_ID_KEY', sensitive: true,

@@ -28,6 +28,7 @@ export interface AppConfig {
     ringTimeoutSec: number;
     maxDurationSec: number;
     drainTimeoutSec: number;
+    closeSweepSec: number;
     callIdKey: string;
   };
   cdr: { spoolFile: string; dedupeRetentionSec: number };

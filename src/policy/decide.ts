@@ -31,6 +31,10 @@ export interface DecisionPolicy {
 export function decide(result: LookupResult, policy: DecisionPolicy): Decision {
   switch (result.kind) {
     case 'found':
+      // A one-way session: B is told nothing about it (the unknown-caller treatment).
+      if (result.session.direction === 'a-to-b' && result.callerRole === 'b') {
+        return reject(result.session.id, policy.unknownCaller, 'one-way-refused');
+      }
       return {
         action: 'bridge',
         sessionId: result.session.id,

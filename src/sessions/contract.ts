@@ -1,9 +1,15 @@
 /**
- * Redis session contract v1 (docs/redis-contract.md is the reference for backends).
+ * Redis session contract v2 (docs/redis-contract.md is the reference for backends). The keys
+ * maskbridge reads on a call are v1's; v2 adds the participant index, pools and the functions
+ * that write them all (src/sessions/library.lua).
  *
- *   {prefix}schema                      STRING "1"
- *   {prefix}session:{id}                HASH   v a b status expires_at [record] [created_at] [closed_at] [label]
+ *   {prefix}schema                      STRING "1"    (the key layout; v2 only adds keys and fields)
+ *   {prefix}session:{id}                HASH   v a b status expires_at [created_at closed_at record label
+ *                                               whisper_a whisper_b pool direction ttl_sec max_expires_at meta idem]
  *   {prefix}route:{V}:{caller}          STRING {id}       (one per direction: caller = a, caller = b)
+ *   {prefix}party:{number}              HASH   V -> {id} of the participant's latest session on V
+ *   {prefix}pool:{name}                 HASH   pool settings; :numbers HASH V -> state; :active SET (+ :active:{cc})
+ *   {prefix}numbers                     HASH   V -> pool
  *   {prefix}cdr                         STREAM one entry per call attempt (written by maskbridge)
  *
  * Everything here is pure: key names, validation of what is read, and the record types.
@@ -24,6 +30,12 @@ export interface Keys {
   session(id: string): string;
   route(virtualNumber: string, caller: string): string;
   pin(virtualNumber: string, pin: string): string;
+  party(number: string): string;
+  pool(name: string): string;
+  /** SET of pool names. */
+  pools: string;
+  /** Pub/sub channel: mb_close publishes the session id here (src/calls/close-watch.ts). */
+  closedChannel: string;
   sessionPrefix: string;
 }
 
@@ -35,6 +47,10 @@ export function keys(prefix: string): Keys {
     session: (id) => `${prefix}session:${id}`,
     route: (v, caller) => `${prefix}route:${v}:${caller}`,
     pin: (v, pin) => `${prefix}pin:${v}:${pin}`,
+    party: (n) => `${prefix}party:${n}`,
+    pool: (name) => `${prefix}pool:${name}`,
+    pools: `${prefix}pools`,
+    closedChannel: `${prefix}session-closed`,
   };
 }
 
@@ -57,7 +73,19 @@ export interface SessionRecord {
   whisperA: string | undefined;
   /** Audio played to B (when B is the one called) before connecting. */
   whisperB: string | undefined;
+  /** The pool V was allocated from (contract v2), if any. */
+  pool: string | undefined;
+  /** `a-to-b`: only A may call (B's calls get the unknown-caller treatment). Default both ways. */
+  direction: SessionDirection;
+  /** Sliding TTL (contract v2): the session lives this long past the end of its last answered call. */
+  ttlSec: number | undefined;
+  /** Cap on expiresAt however often it is extended or slid. */
+  maxExpiresAt: number | undefined;
+  /** The backend's own JSON, stored as given. */
+  meta: string | undefined;
 }
+
+export type SessionDirection = 'both' | 'a-to-b';
 
 /** Audio file names the backend may put in a session: no spaces, no "..", nothing FreeSWITCH would parse. */
 export const AUDIO_FILE_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_./:-]{1,200}$/;
@@ -105,6 +133,12 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
   for (const f of ['whisper_a', 'whisper_b'] as const) {
     if (hash[f] !== undefined && !AUDIO_FILE_PATTERN.test(hash[f] as string)) fail(`field ${f} is not a plain audio file name`);
   }
+  const direction = hash.direction ?? 'both';
+  if (direction !== 'both' && direction !== 'a-to-b') fail('field direction is neither "both" nor "a-to-b"');
+  const ttlSec = parseEpochMs(hash.ttl_sec);
+  const maxExpiresAt = parseEpochMs(hash.max_expires_at);
+  if (Number.isNaN(ttlSec) || ttlSec === 0) fail('field ttl_sec is not a whole number of seconds >= 1');
+  if (Number.isNaN(maxExpiresAt)) fail('field max_expires_at is not epoch milliseconds');
   return {
     id,
     virtualNumber: v as string,
@@ -118,6 +152,11 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
     label: hash.label,
     whisperA: hash.whisper_a,
     whisperB: hash.whisper_b,
+    pool: hash.pool,
+    direction: direction as SessionDirection,
+    ttlSec,
+    maxExpiresAt,
+    meta: hash.meta,
   };
 }
 
@@ -213,47 +252,4 @@ if not ok2 then return {v, 0} end
 return {v, h}
 `;
 
-/**
- * Atomic create; never replaces. KEYS: session, route(v,a), route(v,b), schema.
- * ARGV: id, now, pxat (key expiry, epoch ms), key prefix, idempotency token ('' for none),
- * virtual number, then field/value pairs (which include `idem` when a token is given).
- * Replies:
- *   {'exists'}           the id is taken (by another request, or this one with another token)
- *   {'replayed'}         the id was created by this same request (same token): nothing written
- *   {'conflict', other}  a route is held by another session that is open, unexpired and on the
- *                        same virtual number (a route whose session closed, expired, vanished or
- *                        moved is stale, and is taken over)
- *   {'ok'}
- */
-export const CREATE_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'idem') == ARGV[5] then return {'replayed'} end
-  return {'exists'}
-end
-for i = 2, 3 do
-  local other = redis.call('GET', KEYS[i])
-  if other and other ~= ARGV[1] then
-    local st = redis.call('HMGET', ARGV[4] .. 'session:' .. other, 'status', 'expires_at', 'v')
-    if st[1] == 'open' and tonumber(st[2]) and tonumber(st[2]) > tonumber(ARGV[2]) and st[3] == ARGV[6] then
-      return {'conflict', other}
-    end
-  end
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], ARGV[1], 'PXAT', ARGV[3])
-redis.call('SET', KEYS[3], ARGV[1], 'PXAT', ARGV[3])
-redis.call('SETNX', KEYS[4], '${SCHEMA_VERSION}')
-return {'ok'}
-`;
-
-/**
- * Close. KEYS[1] = session key. ARGV: now. Marks the session closed (routes stay until their TTL,
- * so late callers get the closed-session treatment; a new session may take them over).
- * Returns 0 when there is no such session.
- */
-export const CLOSE_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[1])
-return 1
-`;
+/* Create, allocate, close, extend and the pool operations are Redis functions: src/sessions/library.lua. */

@@ -1,6 +1,4 @@
 import {
-  CLOSE_SCRIPT,
-  CREATE_SCRIPT,
   LOOKUP_SCRIPT,
   PIN_LOOKUP_SCRIPT,
   SESSION_ID_PATTERN,
@@ -13,7 +11,10 @@ import {
   type SessionRecord,
 } from './contract.js';
 import { isE164 } from '../numbers/normalise.js';
+import type { SessionDirection } from './contract.js';
 import { StoreHealth } from './health.js';
+import { fromReply, NotFoundError, SessionInputError } from './errors.js';
+import { fcall } from './library.js';
 import { runScript, StoreUnavailableError, withDeadline, type Redis } from './redis.js';
 
 /** What the call path needs: one round trip from (V, caller) to a decision input. */
@@ -28,46 +29,65 @@ export interface SessionLookup {
    * StoreUnavailableError when Redis cannot answer in time.
    */
   recheck(id: string): Promise<RecheckResult>;
+  /** A sliding session's answered call ended at `endedAt` (after the call: never on the way to the B-leg). */
+  touch?(id: string, endedAt: number): Promise<void>;
 }
 
 /** `gone`: the session hash is missing or breaks the contract; it never connects. */
 export type RecheckResult = 'open' | 'closed' | 'expired' | 'gone';
 
-export interface NewSession {
+export interface NewSessionBase {
   id: string;
-  virtualNumber: string;
   a: string;
   b: string;
   /** Epoch ms after which calls never connect. */
   expiresAt: number;
-  record?: boolean;
-  label?: string;
   /** How long keys stay after expiry so late calls get the "session ended" treatment. Default 24 h. */
   retainMs?: number;
 }
 
-export class SessionInputError extends Error {
-  override readonly name = 'SessionInputError';
-  constructor(readonly field: string, problem: string) {
-    super(`${field}: ${problem}`);
-  }
+/** What a backend may set on a session besides its participants and expiry (contract v2 fields). */
+export interface SessionOptions {
+  record?: boolean;
+  label?: string;
+  whisperA?: string;
+  whisperB?: string;
+  direction?: SessionDirection;
+  /** Sliding TTL: the session lives this long past the end of its last answered call. */
+  ttlSec?: number;
+  maxExpiresAt?: number;
+  /** JSON text, kept for the backend. */
+  meta?: string;
 }
 
-export class SessionConflictError extends Error {
-  override readonly name: string = 'SessionConflictError';
-  constructor(readonly otherSessionId: string) {
-    super(`a participant already has an open session on this virtual number (session ${otherSessionId})`);
-  }
+export interface NewSession extends NewSessionBase, SessionOptions {
+  virtualNumber: string;
 }
 
-/** A session with this id exists already: create never replaces one (close it, or use another id). */
-export class SessionExistsError extends SessionConflictError {
-  override readonly name = 'SessionExistsError';
-  constructor(readonly id: string) {
-    super(id);
-    this.message = `session ${id} already exists (create never replaces a session; repeat the same request with the same Idempotency-Key to get it back)`;
-  }
+/** A session whose virtual number the pool picks (contract v2 `mb_allocate`). */
+export interface NewAllocation extends NewSessionBase, SessionOptions {
+  pool: string;
+  /** '' = the pool's setting; 'none'; 'country' (A's country calling code); or '+{code}'. */
+  geo?: string;
 }
+
+const OPTION_FIELDS: Array<[keyof SessionOptions, string]> = [
+  ['record', 'record'], ['label', 'label'], ['whisperA', 'whisper_a'], ['whisperB', 'whisper_b'], ['direction', 'direction'],
+  ['ttlSec', 'ttl_sec'], ['maxExpiresAt', 'max_expires_at'], ['meta', 'meta'],
+];
+
+/** The hash fields for `o` ('' for an option explicitly cleared on update). */
+export function optionFields(o: SessionOptions): string[] {
+  const out: string[] = [];
+  for (const [name, field] of OPTION_FIELDS) {
+    const v = o[name];
+    if (v === undefined) continue;
+    out.push(field, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+  }
+  return out;
+}
+
+export { ConflictError, NotFoundError, NumberUnavailableError, PoolExhaustedError, SessionConflictError, SessionExistsError, SessionInputError } from './errors.js';
 
 export const DEFAULT_RETAIN_MS = 24 * 3600 * 1000;
 
@@ -121,47 +141,101 @@ export class SessionStore implements SessionLookup {
   }
 
   /**
-   * Creates a session; never replaces one (SessionExistsError). `idempotency`: the same request
-   * repeated (same token: the caller's key and a digest of what it asked for) gets the session
-   * it created, with `replayed` set, instead of the error.
+   * Creates a session on a virtual number the caller names (`mb_create`); never replaces one
+   * (SessionExistsError). `idempotency`: the same request repeated (same token: the caller's key
+   * and a digest of what it asked for) gets the session it created, with `replayed` set.
    */
   async create(s: NewSession, idempotency?: string): Promise<SessionRecord & { replayed?: true }> {
     validateNewSession(s, this.now());
-    const now = this.now();
-    const fields: string[] = [
-      'v', s.virtualNumber, 'a', s.a, 'b', s.b, 'status', 'open',
-      'expires_at', String(s.expiresAt), 'created_at', String(now),
-    ];
-    if (s.record !== undefined) fields.push('record', s.record ? '1' : '0');
-    if (s.label) fields.push('label', s.label);
-    if (idempotency) fields.push('idem', idempotency);
-    const pxat = s.expiresAt + (s.retainMs ?? DEFAULT_RETAIN_MS);
-    const reply = (await this.bounded(runScript(
-      this.redis,
-      CREATE_SCRIPT,
-      [this.keys.session(s.id), this.keys.route(s.virtualNumber, s.a), this.keys.route(s.virtualNumber, s.b), this.keys.schema],
-      [s.id, String(now), String(pxat), this.prefix, idempotency ?? '', s.virtualNumber, ...fields],
-    ))) as string[];
-    if (reply[0] === 'exists') throw new SessionExistsError(s.id);
-    if (reply[0] === 'conflict') throw new SessionConflictError(String(reply[1]));
-    const created = await this.get(s.id);
-    if (!created) throw new Error(`session ${s.id} vanished right after it was created`);
-    return reply[0] === 'replayed' ? { ...created, replayed: true } : created;
+    const k = this.keys;
+    const reply = await this.op('mb_create',
+      [k.session(s.id), k.route(s.virtualNumber, s.a), k.route(s.virtualNumber, s.b), k.party(s.a), k.party(s.b)],
+      [String(s.retainMs ?? ''), idempotency ?? '', 'v', s.virtualNumber, ...this.baseFields(s)]);
+    return this.created(s.id, reply);
+  }
+
+  /** Creates a session on a number the pool picks (`mb_allocate`): PoolExhaustedError when none fits. */
+  async allocate(s: NewAllocation, idempotency?: string): Promise<SessionRecord & { replayed?: true }> {
+    validateNewSession({ ...s, virtualNumber: '+10000000000' }, this.now());
+    const k = this.keys;
+    const reply = await this.op('mb_allocate', [k.session(s.id), k.party(s.a), k.party(s.b)],
+      [s.pool, String(s.retainMs ?? ''), idempotency ?? '', s.geo ?? '', ...this.baseFields(s)]);
+    return this.created(s.id, reply);
   }
 
   /** Reads a session; throws MalformedRecordError if what is stored breaks the contract. */
   async get(id: string): Promise<SessionRecord | null> {
-    if (!SESSION_ID_PATTERN.test(id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
+    checkId(id);
     const hash = await this.bounded(this.redis.hGetAll(this.keys.session(id)));
     if (Object.keys(hash).length === 0) return null;
     return parseSessionHash(this.keys.session(id), id, hash as Record<string, string>);
   }
 
-  /** Closes a session: calls stop connecting at once. Returns false when there is no such session. */
+  /**
+   * Closes a session (`mb_close`): calls stop connecting at once, and every maskbridge instance
+   * hangs up the session's live calls (pub/sub). Returns false when there is no such session.
+   */
   async close(id: string): Promise<boolean> {
-    if (!SESSION_ID_PATTERN.test(id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
-    const reply = await this.bounded(runScript(this.redis, CLOSE_SCRIPT, [this.keys.session(id)], [String(this.now())]));
-    return Number(reply) === 1;
+    checkId(id);
+    const reply = await this.op('mb_close', [this.keys.session(id)], []);
+    return reply[0] === 'closed';
+  }
+
+  /** Moves expiresAt (`mb_extend`); NotFoundError for no session, SessionInputError for a closed one. */
+  async extend(id: string, expiresAt: number, retainMs?: number): Promise<SessionRecord> {
+    checkId(id);
+    const reply = await this.op('mb_extend', [this.keys.session(id)], [String(expiresAt), String(retainMs ?? '')]);
+    if (reply[0] === 'closed') throw new SessionInputError('expiresAt', 'the session is closed');
+    return this.mustGet(id);
+  }
+
+  /** Changes options (`mb_update`); a field given as '' is removed. */
+  async update(id: string, options: SessionOptions): Promise<SessionRecord> {
+    checkId(id);
+    const fields = optionFields(options);
+    if (fields.length > 0) await this.op('mb_update', [this.keys.session(id)], fields);
+    return this.mustGet(id);
+  }
+
+  /** A sliding session lives its ttl_sec past `endedAt` (called when an answered call ends; `mb_touch`). */
+  async touch(id: string, endedAt: number): Promise<void> {
+    await this.op('mb_touch', [this.keys.session(id)], [String(endedAt)]);
+  }
+
+  /** The participant's open sessions (`mb_sessions`, read-only). */
+  async sessionsOf(number: string): Promise<SessionRecord[]> {
+    if (!isE164(number)) throw new SessionInputError('number', `"${number}" is not an E.164 number`);
+    const flat = (await this.bounded(fcall(this.redis, 'mb_sessions', [this.keys.party(number)], []))) as string[];
+    const out: SessionRecord[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const s = await this.get(String(flat[i]));
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  private baseFields(s: NewSessionBase & SessionOptions): string[] {
+    return ['a', s.a, 'b', s.b, 'expires_at', String(s.expiresAt), ...optionFields(s)];
+  }
+
+  private async created(id: string, reply: string[]): Promise<SessionRecord & { replayed?: true }> {
+    const created = await this.mustGet(id);
+    return reply[0] === 'replayed' ? { ...created, replayed: true } : created;
+  }
+
+  private async mustGet(id: string): Promise<SessionRecord> {
+    const s = await this.get(id);
+    if (!s) throw new NotFoundError(`no session ${id}`);
+    return s;
+  }
+
+  /** One library function within the management deadline; its refusals become typed errors. */
+  private async op(fn: string, keys: string[], args: string[]): Promise<string[]> {
+    const reply = (await this.bounded(fcall(this.redis, fn, keys, args))) as unknown[];
+    const id = keys[0]?.slice(this.keys.sessionPrefix.length) ?? '';
+    const r = fromReply(reply, id);
+    if (r[0] === 'missing' && fn !== 'mb_close') throw new NotFoundError(`no session ${id}`);
+    return r;
   }
 
   /** Management calls (create, get, close) get a few lookup timeouts: they are not on the call path. */
@@ -170,8 +244,12 @@ export class SessionStore implements SessionLookup {
   }
 }
 
+function checkId(id: string): void {
+  if (!SESSION_ID_PATTERN.test(id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
+}
+
 export function validateNewSession(s: NewSession, now: number): void {
-  if (!SESSION_ID_PATTERN.test(s.id)) throw new SessionInputError('id', 'must match [A-Za-z0-9._:-]{1,128}');
+  checkId(s.id);
   for (const field of ['virtualNumber', 'a', 'b'] as const) {
     if (!isE164(s[field])) throw new SessionInputError(field, `"${s[field]}" is not an E.164 number`);
   }
@@ -180,5 +258,17 @@ export function validateNewSession(s: NewSession, now: number): void {
   if (!Number.isInteger(s.expiresAt) || s.expiresAt <= now) throw new SessionInputError('expiresAt', 'must be a future epoch-millisecond time');
   if (s.retainMs !== undefined && (!Number.isInteger(s.retainMs) || s.retainMs < 0)) {
     throw new SessionInputError('retainMs', 'must be a whole number of milliseconds >= 0');
+  }
+  if (s.ttlSec !== undefined && (!Number.isInteger(s.ttlSec) || s.ttlSec < 1)) throw new SessionInputError('ttlSec', 'must be a whole number of seconds >= 1');
+  if (s.maxExpiresAt !== undefined && (!Number.isInteger(s.maxExpiresAt) || s.maxExpiresAt < s.expiresAt)) {
+    throw new SessionInputError('maxExpiresAt', 'must be epoch milliseconds no earlier than expiresAt');
+  }
+  if (s.meta !== undefined) {
+    try {
+      JSON.parse(s.meta);
+    } catch {
+      throw new SessionInputError('meta', 'must be JSON text');
+    }
+    if (s.meta.length > 4096) throw new SessionInputError('meta', 'must be at most 4096 characters');
   }
 }

@@ -39,7 +39,7 @@ export class FakeSessions implements SessionLookup {
   add(s: Partial<SessionRecord> & { id: string }): SessionRecord {
     const rec: SessionRecord = {
       virtualNumber: V, a: A, b: B, status: 'open', expiresAt: this.now() + 3600_000,
-      record: undefined, createdAt: this.now(), closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, ...s,
+      record: undefined, createdAt: this.now(), closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined, ...s,
     };
     this.sessions.set(rec.id, rec);
     return rec;
@@ -69,6 +69,13 @@ export class FakeSessions implements SessionLookup {
     if (!s) return 'gone';
     if (s.status === 'closed') return 'closed';
     return s.expiresAt <= this.now() ? 'expired' : 'open';
+  }
+
+  /** Sliding-TTL refreshes asked for: [session id, ended at]. */
+  touches: Array<[string, number]> = [];
+
+  async touch(id: string, endedAt: number): Promise<void> {
+    this.touches.push([id, endedAt]);
   }
 
   async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {

@@ -6,6 +6,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { buildApi, type Api, type ApiDeps, type Health } from '../../src/api/server.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { createRedis, DeadlineError, StoreUnavailableError, type Redis } from '../../src/sessions/redis.js';
+import { PoolStore } from '../../src/sessions/pools.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
@@ -23,7 +24,7 @@ const extra: Api[] = [];
 async function apiWith(store: ApiDeps['store'], opts: { token?: string; lines?: string[] } = {}): Promise<Api> {
   const lines = opts.lines ?? [];
   const a = buildApi({
-    store, metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
+    store, pools: failingPools(new Error('no pools here')), metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
     log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }),
   });
   await a.ready();
@@ -32,8 +33,21 @@ async function apiWith(store: ApiDeps['store'], opts: { token?: string; lines?: 
 }
 const failingStore = (err: Error): ApiDeps['store'] => ({
   create: () => Promise.reject(err),
+  allocate: () => Promise.reject(err),
   get: () => Promise.reject(err),
   close: () => Promise.reject(err),
+  extend: () => Promise.reject(err),
+  update: () => Promise.reject(err),
+  sessionsOf: () => Promise.reject(err),
+});
+const failingPools = (err: Error): ApiDeps['pools'] => ({
+  set: () => Promise.reject(err),
+  get: () => Promise.reject(err),
+  list: () => Promise.reject(err),
+  add: () => Promise.reject(err),
+  setState: () => Promise.reject(err),
+  remove: () => Promise.reject(err),
+  numbers: () => Promise.reject(err),
 });
 
 /** Checks the RFC 9457 shape and returns the body. */
@@ -54,7 +68,7 @@ beforeAll(async () => {
   redis = createRedis({ url: server.url, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
   await redis.connect();
   api = buildApi({
-    store: new SessionStore(redis, 'mb:', 500), metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
+    store: new SessionStore(redis, 'mb:', 500), pools: new PoolStore(redis, 'mb:', 500), metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
     health: () => health, log: pino({ level: 'silent' }),
   });
   await api.ready();
@@ -289,7 +303,7 @@ describe('shutdown', () => {
     let inFlight = 0;
     const a = buildApi({
       store: { ...failingStore(new Error('unused')), get: async () => { inFlight++; await gate; return null; } },
-      metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
+      pools: failingPools(new Error('unused')), metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
     });
     await a.listen({ host: '127.0.0.1', port: 0 });
     const sock = connect((a.server.address() as { port: number }).port, '127.0.0.1');
@@ -326,9 +340,18 @@ describe('metrics and OpenAPI', () => {
   it('lists the problem+json error responses on every route', async () => {
     const doc = (await api.inject({ method: 'GET', url: '/openapi.json' })).json();
     const expected: Record<string, string[]> = {
-      'post /v1/sessions': ['400', '401', '409', '415', '500', '503'],
+      'post /v1/sessions': ['400', '401', '404', '409', '415', '500', '503'],
       'get /v1/sessions/{id}': ['400', '401', '404', '500', '503'],
+      'patch /v1/sessions/{id}': ['400', '401', '404', '415', '500', '503'],
       'delete /v1/sessions/{id}': ['400', '401', '404', '500', '503'],
+      'get /v1/participants/{number}/sessions': ['400', '401', '500', '503'],
+      'get /v1/pools': ['401', '500', '503'],
+      'put /v1/pools/{name}': ['400', '401', '415', '500', '503'],
+      'get /v1/pools/{name}': ['400', '401', '404', '500', '503'],
+      'get /v1/pools/{name}/numbers': ['400', '401', '404', '500', '503'],
+      'post /v1/pools/{name}/numbers': ['400', '401', '404', '409', '415', '500', '503'],
+      'patch /v1/pools/{name}/numbers': ['400', '401', '404', '415', '500', '503'],
+      'delete /v1/pools/{name}/numbers': ['400', '401', '404', '415', '500', '503'],
       'get /readyz': ['500', '503'],
       'get /healthz': ['500', '503'],
       'get /livez': ['500', '503'],

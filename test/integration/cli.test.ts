@@ -24,7 +24,7 @@ async function write(fn: (c: ReturnType<typeof createClient>) => Promise<unknown
 async function cli(...argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, env, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  const code = await runCli(['--json', ...argv], env, { out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -105,7 +105,7 @@ describe('maskbridge CLI', () => {
   it('documents the exit codes in --help', async () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
-    for (const line of ['0   ok', '1   no such session', '2   bad input', '3   Redis unavailable', '4   malformed stored data', '5   conflict', '70  internal error']) {
+    for (const line of ['0   ok', '1   not found', '2   bad input', '3   Redis unavailable', '4   malformed stored data', '5   conflict', '6   pool exhausted', '70  internal error']) {
       expect(r.out).toContain(line);
     }
   });

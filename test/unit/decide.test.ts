@@ -9,7 +9,7 @@ const policy: DecisionPolicy = {
 };
 const session: SessionRecord = {
   id: 's1', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', status: 'open',
-  expiresAt: 2e12, record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined,
+  expiresAt: 2e12, record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined,
 };
 
 describe('decide', () => {
@@ -21,6 +21,13 @@ describe('decide', () => {
   it('bridges B to A, and honours the session\'s record flag over the default', () => {
     expect(decide({ kind: 'found', session: { ...session, record: false }, callerRole: 'b', peer: session.a }, policy))
       .toMatchObject({ direction: 'b->a', peer: session.a, record: false });
+  });
+  it('refuses B on a one-way session with the unknown-caller treatment, and still bridges A', () => {
+    const oneWay = { ...session, direction: 'a-to-b' as const };
+    expect(decide({ kind: 'found', session: oneWay, callerRole: 'b', peer: session.a }, policy)).toEqual({
+      action: 'reject', sessionId: 's1', status: 404, reason: 'No Active Session', announcement: '', disposition: 'one-way-refused',
+    });
+    expect(decide({ kind: 'found', session: oneWay, callerRole: 'a', peer: session.b }, policy)).toMatchObject({ action: 'bridge', direction: 'a->b' });
   });
   it('gives an unknown caller the unknown-caller treatment', () => {
     expect(decide({ kind: 'unknown' }, policy)).toEqual({

@@ -1,0 +1,196 @@
+/**
+ * /v1/sessions and /v1/participants: create (on a named number, or allocated from a pool),
+ * read, update/extend, close, and a participant's open sessions. One service layer
+ * (SessionStore, contract v2 functions) under the API and the CLI.
+ */
+import { createHash } from 'node:crypto';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { NumberFormatError, toE164 } from '../numbers/normalise.js';
+import type { SessionRecord } from '../sessions/contract.js';
+import { SessionInputError, type SessionOptions, type SessionStore } from '../sessions/store.js';
+import { inputIn, invalid, notFound } from './problem.js';
+import { problemResponses } from './responses.js';
+
+export type SessionService = Pick<SessionStore, 'create' | 'allocate' | 'get' | 'close' | 'extend' | 'update' | 'sessionsOf'>;
+
+const Id = Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'Session id (e.g. the order id)' });
+const Number_ = (description: string) => Type.String({ minLength: 3, maxLength: 32, description });
+const Options = {
+  record: Type.Optional(Type.Boolean()),
+  label: Type.Optional(Type.String({ maxLength: 200, description: 'Free text for people (never a phone number)' })),
+  whisperA: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_./:-]{1,200}$', description: 'Audio file played to A when A is the one called' })),
+  whisperB: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_./:-]{1,200}$', description: 'Audio file played to B when B is the one called' })),
+  direction: Type.Optional(Type.Union([Type.Literal('both'), Type.Literal('a-to-b')], { description: 'a-to-b: only A may call (one-way)' })),
+  meta: Type.Optional(Type.Unknown({ description: 'Any JSON for the backend, kept as given (at most 4096 characters serialised)' })),
+};
+const CreateBody = Type.Object(
+  {
+    id: Id,
+    virtualNumber: Type.Optional(Number_('Virtual number, E.164 preferred; or give pool')),
+    pool: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'Allocate the virtual number from this pool' })),
+    geo: Type.Optional(Type.String({ pattern: '^(none|country|\\+[0-9]{1,3})$', description: 'Allocation geo match: none, country (A\'s country calling code) or +{code}; default the pool\'s' })),
+    a: Number_('Participant A (e.g. the customer)'),
+    b: Number_('Participant B (e.g. the driver)'),
+    expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'When calls stop connecting (ISO 8601)' })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 31 * 24 * 3600, description: 'Alternative to expiresAt: counted from now' })),
+    slidingTtlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 31 * 24 * 3600, description: 'Sliding TTL: after each answered call the session lives this long past its end' })),
+    maxExpiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Absolute expiry on top of either TTL' })),
+    ...Options,
+  },
+  { additionalProperties: false },
+);
+const UpdateBody = Type.Object(
+  {
+    expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Extend (or shorten) to this time' })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 31 * 24 * 3600, description: 'Extend to now plus this' })),
+    ...Options,
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export const SessionOut = Type.Object({
+  id: Type.String(),
+  virtualNumber: Type.String(),
+  a: Type.String(),
+  b: Type.String(),
+  status: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+  expiresAt: Type.String(),
+  record: Type.Union([Type.Boolean(), Type.Null()]),
+  label: Type.Union([Type.String(), Type.Null()]),
+  pool: Type.Union([Type.String(), Type.Null()]),
+  direction: Type.Union([Type.Literal('both'), Type.Literal('a-to-b')]),
+  slidingTtlSeconds: Type.Union([Type.Integer(), Type.Null()]),
+  maxExpiresAt: Type.Union([Type.String(), Type.Null()]),
+  meta: Type.Unknown(),
+});
+
+export function sessionOut(s: SessionRecord) {
+  return {
+    id: s.id, virtualNumber: s.virtualNumber, a: s.a, b: s.b, status: s.status,
+    expiresAt: new Date(s.expiresAt).toISOString(), record: s.record ?? null, label: s.label ?? null,
+    pool: s.pool ?? null, direction: s.direction, slidingTtlSeconds: s.ttlSec ?? null,
+    maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(),
+    meta: s.meta === undefined ? null : (JSON.parse(s.meta) as unknown),
+  };
+}
+
+type Auth = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+export function registerSessionRoutes(instance: FastifyInstance, deps: { store: SessionService; defaultRegion: string; auth: Auth }) {
+  const r = instance.withTypeProvider<TypeBoxTypeProvider>();
+  const { store, auth } = deps;
+  const e164 = (field: string, value: string): string => {
+    try {
+      return toE164(value, deps.defaultRegion);
+    } catch (err) {
+      if (err instanceof NumberFormatError) throw new SessionInputError(field, `"${value}" is ${err.message}`);
+      throw err;
+    }
+  };
+  const security = [{ bearer: [] }];
+
+  r.post('/v1/sessions', {
+    onRequest: auth,
+    schema: {
+      summary: 'Create a session on a named virtual number, or on one allocated from a pool',
+      body: CreateBody,
+      response: { 201: SessionOut, ...problemResponses(400, 401, 404, 409, 415, 500, 503) },
+      security,
+    },
+  }, async (req, reply) => inputIn('body', async () => {
+    const body = req.body;
+    if ((body.virtualNumber === undefined) === (body.pool === undefined)) throw new SessionInputError('virtualNumber', 'give exactly one of virtualNumber and pool');
+    if (body.geo !== undefined && body.pool === undefined) throw new SessionInputError('geo', 'only applies with pool');
+    const ttls = [body.expiresAt, body.ttlSeconds, body.slidingTtlSeconds].filter((v) => v !== undefined).length;
+    if (ttls !== 1) throw new SessionInputError('expiresAt', 'give exactly one of expiresAt, ttlSeconds and slidingTtlSeconds');
+    const now = Date.now();
+    const expiresAt = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + ((body.ttlSeconds ?? body.slidingTtlSeconds) as number) * 1000;
+    const base = {
+      id: body.id, a: e164('a', body.a), b: e164('b', body.b), expiresAt,
+      ...options(body),
+      ...(body.slidingTtlSeconds !== undefined ? { ttlSec: body.slidingTtlSeconds } : {}),
+      ...(body.maxExpiresAt !== undefined ? { maxExpiresAt: Date.parse(body.maxExpiresAt) } : {}),
+    };
+    const token = idempotencyToken(req.headers['idempotency-key'], body);
+    const created = body.pool !== undefined
+      ? await store.allocate({ ...base, pool: body.pool, ...(body.geo !== undefined ? { geo: body.geo } : {}) }, token)
+      : await store.create({ ...base, virtualNumber: e164('virtualNumber', body.virtualNumber as string) }, token);
+    if (created.replayed) reply.header('idempotent-replayed', 'true');
+    return reply.code(201).send(sessionOut(created));
+  }));
+
+  r.get('/v1/sessions/:id', {
+    onRequest: auth,
+    schema: { summary: 'Read a session', params: Type.Object({ id: Id }), response: { 200: SessionOut, ...problemResponses(400, 401, 404, 500, 503) }, security },
+  }, async (req) => inputIn('params', async () => {
+    const s = await store.get(req.params.id);
+    if (!s) throw notFound(`no session ${req.params.id}`);
+    return sessionOut(s);
+  }));
+
+  r.patch('/v1/sessions/:id', {
+    onRequest: auth,
+    schema: {
+      summary: 'Extend a session or change its options',
+      params: Type.Object({ id: Id }),
+      body: UpdateBody,
+      response: { 200: SessionOut, ...problemResponses(400, 401, 404, 415, 500, 503) },
+      security,
+    },
+  }, async (req) => inputIn('body', async () => {
+    const body = req.body;
+    if (body.expiresAt !== undefined && body.ttlSeconds !== undefined) throw new SessionInputError('expiresAt', 'give at most one of expiresAt and ttlSeconds');
+    let s: SessionRecord | null = null;
+    const opts = options(body);
+    if (Object.keys(opts).length > 0) s = await store.update(req.params.id, opts);
+    if (body.expiresAt !== undefined || body.ttlSeconds !== undefined) {
+      s = await store.extend(req.params.id, body.expiresAt !== undefined ? Date.parse(body.expiresAt) : Date.now() + (body.ttlSeconds as number) * 1000);
+    }
+    return sessionOut(s as SessionRecord);
+  }));
+
+  r.delete('/v1/sessions/:id', {
+    onRequest: auth,
+    schema: {
+      summary: 'Close a session: calls stop connecting at once, and its live calls are hung up on every instance',
+      params: Type.Object({ id: Id }),
+      response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 500, 503) },
+      security,
+    },
+  }, async (req, reply) => inputIn('params', async () => {
+    if (!(await store.close(req.params.id))) throw notFound(`no session ${req.params.id}`);
+    return reply.code(204).send(null);
+  }));
+
+  r.get('/v1/participants/:number/sessions', {
+    onRequest: auth,
+    schema: {
+      summary: 'A participant\'s open sessions',
+      params: Type.Object({ number: Number_('The participant, E.164 (URL-encode the +)') }),
+      response: { 200: Type.Object({ sessions: Type.Array(SessionOut) }), ...problemResponses(400, 401, 500, 503) },
+      security,
+    },
+  }, async (req) => inputIn('params', async () => ({ sessions: (await store.sessionsOf(e164('number', req.params.number))).map(sessionOut) })));
+}
+
+function options(body: { record?: boolean; label?: string; whisperA?: string; whisperB?: string; direction?: 'both' | 'a-to-b'; meta?: unknown }): SessionOptions {
+  const o: SessionOptions = {};
+  if (body.record !== undefined) o.record = body.record;
+  if (body.label !== undefined) o.label = body.label;
+  if (body.whisperA !== undefined) o.whisperA = body.whisperA;
+  if (body.whisperB !== undefined) o.whisperB = body.whisperB;
+  if (body.direction !== undefined) o.direction = body.direction;
+  if (body.meta !== undefined) o.meta = JSON.stringify(body.meta);
+  return o;
+}
+
+/**
+ * What a create stores to recognise its own repetition: the client's Idempotency-Key and a digest
+ * of the request body, so the same key with another body is a conflict, not a replay.
+ */
+function idempotencyToken(header: string | string[] | undefined, body: unknown): string | undefined {
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key) return undefined;
+  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw invalid('headers/idempotency-key', 'Idempotency-Key must be 1 to 200 visible ASCII characters');
+  return `${key}:${createHash('sha256').update(JSON.stringify(body)).digest('base64url')}`;
+}

@@ -1,0 +1,106 @@
+/**
+ * Closing a session hangs up its live calls (src/calls/close-watch.ts): by the pub/sub message
+ * mb_close sends, or by the sweep that asks Redis for the live calls' sessions. Sliding TTLs are
+ * refreshed after an answered call, never before the B-leg.
+ */
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { CloseWatch, type CloseSource } from '../../src/calls/close-watch.js';
+import { A, createHarness, inviteFrom, settle, type Harness } from '../helpers/harness.js';
+import { soon } from '../helpers/media-harness.js';
+
+/** A source that delivers messages on demand and answers the sweep from the fake sessions. */
+function fakeSource(h: Harness) {
+  let deliver: (id: string) => void = () => undefined;
+  const source: CloseSource = {
+    subscribe: async (_channel, onMessage) => void (deliver = onMessage),
+    unsubscribe: async () => undefined,
+    statuses: async (ids) => ids.map((id) => h.sessions.sessions.get(id)?.status ?? null),
+  };
+  return { source, publish: (id: string) => deliver(id) };
+}
+
+async function connectedCall(h: Harness) {
+  const call = h.sip.invite(inviteFrom(A));
+  await soon(() => h.sip.dials.length === 1);
+  const legB = h.sip.dials[0]!.answer();
+  await soon(() => call.leg !== null);
+  await settle();
+  return { call, legB };
+}
+
+describe('a session closes during a call', () => {
+  it('pub/sub: both legs get BYE and the CDR says ended_by session-closed', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'live-1' });
+    const { source, publish } = fakeSource(h);
+    const watch = new CloseWatch(source, 'mb:session-closed', h.registry, pino({ level: 'silent' }), { sweepMs: 60_000, timeoutMs: 500 });
+    watch.start();
+    const { call, legB } = await connectedCall(h);
+    publish('other-session');
+    await settle();
+    expect(h.registry.size).toBe(1);
+    publish('live-1');
+    await soon(() => h.cdr.records.length === 1);
+    expect(call.leg!.hangups).toBe(1);
+    expect(legB.hangups).toBe(1);
+    expect(h.cdr.records[0]).toMatchObject({ sessionId: 'live-1', disposition: 'answered', endedBy: 'session-closed', finalStatus: 200 });
+    expect(h.registry.size).toBe(0);
+    await watch.stop();
+  });
+
+  it('the sweep finds a session closed without a message (or deleted) and hangs up its call', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'live-2' });
+    const { source } = fakeSource(h);
+    const watch = new CloseWatch(source, 'mb:session-closed', h.registry, pino({ level: 'silent' }), { sweepMs: 60_000, timeoutMs: 500 });
+    await connectedCall(h);
+    await watch.sweep();
+    expect(h.registry.size).toBe(1); // still open: nothing happens
+    h.sessions.sessions.delete('live-2');
+    await watch.sweep();
+    await soon(() => h.cdr.records.length === 1);
+    expect(h.cdr.records[0]).toMatchObject({ endedBy: 'session-closed' });
+  });
+
+  it('the sweep leaves calls alone when Redis cannot answer', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'live-3' });
+    const source: CloseSource = { subscribe: async () => undefined, unsubscribe: async () => undefined, statuses: () => new Promise(() => undefined) };
+    const watch = new CloseWatch(source, 'c', h.registry, pino({ level: 'silent' }), { sweepMs: 60_000, timeoutMs: 50 });
+    await connectedCall(h);
+    await watch.sweep();
+    expect(h.registry.size).toBe(1);
+  });
+});
+
+describe('sliding TTL', () => {
+  it('an answered call of a sliding session refreshes it once, after the call; a plain session is not touched', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'slide', ttlSec: 600 });
+    const { call } = await connectedCall(h);
+    expect(h.sessions.touches).toEqual([]); // nothing before or during the call
+    call.leg!.remoteHangup();
+    await soon(() => h.cdr.records.length === 1);
+    await settle();
+    expect(h.sessions.touches).toHaveLength(1);
+    expect(h.sessions.touches[0]![0]).toBe('slide');
+    const plain = createHarness();
+    plain.sessions.add({ id: 'fixed' });
+    const second = await connectedCall(plain);
+    second.call.leg!.remoteHangup();
+    await soon(() => plain.cdr.records.length === 1);
+    expect(plain.sessions.touches).toEqual([]);
+  });
+
+  it('a refused call does not refresh it', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'slide-2', ttlSec: 600 });
+    h.sip.invite(inviteFrom(A));
+    await soon(() => h.sip.dials.length === 1);
+    h.sip.dials[0]!.fail(486);
+    await soon(() => h.cdr.records.length === 1);
+    await settle();
+    expect(h.sessions.touches).toEqual([]);
+  });
+});

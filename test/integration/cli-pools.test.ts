@@ -1,0 +1,72 @@
+/**
+ * The built CLI (dist/src/cli/main.js, as operators run it) against a real redis-server: a
+ * pool from creation to exhaustion, a session allocated from it, listed, extended and closed,
+ * the contract library loaded, and the exit codes scripts branch on.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '../helpers/redis-server.js';
+
+const BIN = 'dist/src/cli/main.js';
+let server: RedisServer;
+
+beforeAll(async () => {
+  // The CLI as shipped: build it (tsc and the Lua library) when this tree has not been built.
+  const build = spawnSync('npm', ['run', 'build', '--silent'], { encoding: 'utf8', timeout: 120_000 });
+  if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
+  server = await RedisServer.start();
+}, 150_000);
+afterAll(() => server.stop());
+
+function cli(...argv: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...argv], {
+    encoding: 'utf8', timeout: 20_000,
+    env: { PATH: process.env.PATH, MB_REDIS_URL: server.url, MB_NUMBERS_DEFAULT_REGION: 'IN', MASKBRIDGE_CONFIG: 'config/default.json' },
+  });
+  return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
+}
+const json = (...argv: string[]) => {
+  const r = cli('--json', ...argv);
+  expect(r.code, r.err).toBe(0);
+  return JSON.parse(r.out) as Record<string, unknown> & Array<Record<string, unknown>>;
+};
+
+describe('maskbridge CLI (built) against Redis', () => {
+  it('is built', () => expect(existsSync(BIN)).toBe(true));
+
+  it('prints its version, and loads the contract library idempotently', () => {
+    expect(cli('--version').out).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(json('contract', 'load')).toMatchObject({ library: 'maskbridge', outcome: 'loaded' });
+    expect(json('contract', 'load')).toMatchObject({ outcome: 'current' });
+  });
+
+  it('a pool from creation to exhaustion, and a session from allocation to close', () => {
+    expect(json('pool', 'add', 'mumbai', '+912240001000', '02240001001', '--cool-off', '0')).toEqual({ pool: 'mumbai', added: 2 });
+    const bad = cli('pool', 'add', 'mumbai', '+912240001002', '12');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/"12" is/);
+    expect(json('pool', 'list')).toEqual([expect.objectContaining({ name: 'mumbai', active: 2, reserved: 0 })]);
+    expect(cli('pool', 'list', 'mumbai').out).toMatch(/^NUMBER\s+STATE\n\+912240001000\s+active\n\+912240001001\s+active$/);
+
+    const s = json('session', 'create', '--id', 'order-1', '--pool', 'mumbai', '--a', '+919812341234', '--b', '09876549876', '--ttl', '600');
+    expect(s).toMatchObject({ id: 'order-1', pool: 'mumbai', status: 'open', b: '+919876549876' });
+    expect(cli('session', 'show', 'order-1').out).toMatch(/^id\s+order-1$/m);
+    expect(json('session', 'list', '--participant', '+919812341234')).toEqual([expect.objectContaining({ id: 'order-1' })]);
+    const later = new Date(Date.now() + 7200_000).toISOString();
+    expect(json('session', 'extend', 'order-1', '--expires', later)).toMatchObject({ expiresAt: later });
+
+    expect(cli('session', 'create', '--id', 'order-1', '--pool', 'mumbai', '--a', '+919812341234', '--b', '+919876549877').code).toBe(5);
+    json('session', 'create', '--id', 'order-2', '--pool', 'mumbai', '--a', '+919812341234', '--b', '+919876549877');
+    const exhausted = cli('session', 'create', '--id', 'order-3', '--pool', 'mumbai', '--a', '+919812341234', '--b', '+919876549878');
+    expect(exhausted.code).toBe(6);
+    expect(exhausted.err).toMatch(/pool mumbai is exhausted/);
+
+    json('pool', 'quarantine', 'mumbai', String(s.virtualNumber));
+    expect(json('pool', 'list')).toEqual([expect.objectContaining({ active: 1, quarantined: 1 })]);
+    expect(json('session', 'close', 'order-1')).toEqual({ id: 'order-1', status: 'closed' });
+    expect(cli('session', 'close', 'nope').code).toBe(1);
+    expect(cli('pool', 'drain', 'nowhere', '+912240001000').code).toBe(1);
+    expect(json('session', 'list', '--participant', '+919812341234')).toEqual([expect.objectContaining({ id: 'order-2' })]);
+  });
+});
