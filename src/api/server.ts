@@ -5,6 +5,7 @@
  * record that breaks the contract), 503 when the store cannot answer.
  */
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
@@ -54,8 +55,10 @@ export function buildApi(deps: ApiDeps) {
   });
 
   void app.register(swagger, {
-    openapi: { info: { title: 'maskbridge', version: '1' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } },
+    openapi: { info: { title: 'maskbridge', version: '2' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } },
   });
+  // The OpenAPI document, browsable (Swagger UI; no data behind it: every /v1 route still needs the token).
+  void app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: false } });
 
   app.setErrorHandler((err: ErrorWithFastifyFields, req, reply) => {
     const { problem, log: entry } = problemFor(err, fmt);

@@ -15,6 +15,7 @@ import { RedisCdrSink } from '../../src/cdr/redis-sink.js';
 import { configFilesFromEnv, loadConfig } from '../../src/config/load.js';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { SessionStore } from '../../src/sessions/store.js';
+import { loadLibrary } from '../../src/sessions/library.js';
 import { cdr } from '../helpers/cdr.js';
 import { docExample } from '../helpers/doc-examples.js';
 import { until } from '../helpers/until.js';
@@ -110,10 +111,12 @@ describe('Redis of the Compose stack', () => {
     await expect(redis.keys('mb:*')).rejects.toThrow(/NOPERM/);
     await expect(redis.configGet('*')).rejects.toThrow(/NOPERM/);
     await expect(redis.sendCommand(['ACL', 'LIST'])).rejects.toThrow(/NOPERM/);
+    await expect(redis.sendCommand(['FUNCTION', 'FLUSH'])).rejects.toThrow(/NOPERM/);
   });
 
   it("the backend's user: the documented session commands and the CDR consumer group", async () => {
-    for (const example of ['create', 'extend', 'pin', 'close']) {
+    await loadLibrary(redis); // maskbridge's user loads the library (at start); the backend only calls it
+    for (const example of ['create', 'extend', 'pin', 'allocate', 'close']) {
       const out = cli('backend', docExample(example));
       expect(out, example).not.toMatch(/NOPERM|ERR|EXECABORT/);
     }
@@ -132,6 +135,8 @@ describe('Redis of the Compose stack', () => {
     expect(cli('backend', 'KEYS *\n')).toMatch(/NOPERM/);
     expect(cli('backend', 'CONFIG GET *\n')).toMatch(/NOPERM/);
     expect(cli('backend', 'EVAL "return 1" 0\n')).toMatch(/NOPERM/);
+    expect(cli('backend', 'FUNCTION FLUSH\n')).toMatch(/NOPERM/);
+    expect(cli('backend', 'FUNCTION LOAD "#!lua name=x\\nredis.register_function(\'f\', function() return 1 end)"\n')).toMatch(/NOPERM/);
   });
 
   it("the service's healthcheck passes with the service's password and fails with another", () => {

@@ -5,6 +5,7 @@ import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { SessionConflictError, SessionInputError, SessionStore } from '../../src/sessions/store.js';
 import { MalformedRecordError } from '../../src/sessions/contract.js';
 import { docExample, runRedisCli } from '../helpers/doc-examples.js';
+import { loadLibrary } from '../../src/sessions/library.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 const V = '+912240001000';
@@ -19,6 +20,7 @@ beforeAll(async () => {
   redis = createRedis({ url: server.url, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
   await redis.connect();
   store = new SessionStore(redis, 'mb:', 500);
+  await loadLibrary(redis); // as maskbridge does at start (or `maskbridge contract load`)
 });
 
 afterAll(async () => {
@@ -57,7 +59,7 @@ describe('sessions written with plain redis-cli commands (docs/redis-contract.md
 
   it('expiry: once Redis has dropped the keys, the caller is unknown', async () => {
     const soon = String(Date.now() + 200);
-    runRedisCli(server.port, docExample('create'), { '4102444800000': soon, '4102531200000': soon });
+    runRedisCli(server.port, docExample('create'), { '4102444800000': soon, ' 86400000 ': ' 0 ' });
     await new Promise((r) => setTimeout(r, 350));
     expect(await store.lookup(V, A)).toEqual({ kind: 'unknown' });
   });
@@ -68,6 +70,32 @@ describe('sessions written with plain redis-cli commands (docs/redis-contract.md
     runRedisCli(server.port, docExample('extend'));
     await new Promise((r) => setTimeout(r, 300));
     expect((await store.lookup(V, A)).kind).toBe('found');
+  });
+});
+
+describe('contract v2 examples', () => {
+  it('create-v1: a session written with plain commands, as v1 said, still connects, and blocks a conflicting create', async () => {
+    runRedisCli(server.port, docExample('create-v1'));
+    expect(await store.lookup('+912240001001', A)).toMatchObject({ kind: 'found', peer: B, session: { id: 'order-1002' } });
+    await expect(store.create({ id: 'x', virtualNumber: '+912240001001', a: A, b: '+919800000001', expiresAt: Date.now() + 60_000 }))
+      .rejects.toBeInstanceOf(SessionConflictError);
+  });
+
+  it('allocate: a pool, its numbers and an allocated session, listed for the participant', async () => {
+    const out = runRedisCli(server.port, docExample('allocate'));
+    const lines = out.trim().split('\n');
+    expect(lines.slice(0, 6)).toEqual(['ok', 'mumbai', 'ok', '3', 'ok', '1']);
+    const v = lines[7] as string;
+    expect(['+912240002000', '+912240002001', '+912240002002']).toContain(v); // never the reserved one
+    expect(lines.slice(8)).toEqual(['order-3001', v]);
+    expect(await store.lookup(v, B)).toMatchObject({ kind: 'found', peer: A, session: { pool: 'mumbai' } });
+  });
+
+  it('create twice: the second is refused and changes nothing', async () => {
+    runRedisCli(server.port, docExample('create'));
+    const again = runRedisCli(server.port, docExample('create').replace('+919876549876 expires_at', '+919800000002 expires_at').replace(/mb:route:\+912240001000:\+919876549876/, 'mb:route:+912240001000:+919800000002').replace('mb:party:+919876549876', 'mb:party:+919800000002'));
+    expect(again.trim()).toBe('exists');
+    expect(await store.lookup(V, B)).toMatchObject({ kind: 'found', peer: A });
   });
 });
 

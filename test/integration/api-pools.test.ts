@@ -1,0 +1,93 @@
+/** The HTTP API's contract v2 routes (pools, allocation, update/extend, participants) against a real Redis, through inject and a listening server. */
+import pino from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildApi, type Api } from '../../src/api/server.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { PoolStore } from '../../src/sessions/pools.js';
+import { createRedis, type Redis } from '../../src/sessions/redis.js';
+import { SessionStore } from '../../src/sessions/store.js';
+import { RedisServer } from '../helpers/redis-server.js';
+
+const TOKEN = 't0ken';
+const headers = { authorization: `Bearer ${TOKEN}` };
+let server: RedisServer;
+let redis: Redis;
+let api: Api;
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  redis = createRedis({ url: server.url, commandTimeoutMs: 1000 }, pino({ level: 'silent' }));
+  await redis.connect();
+  api = buildApi({
+    store: new SessionStore(redis, 'mb:', 1000), pools: new PoolStore(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
+    defaultRegion: 'IN', health: () => ({ redis: true, drachtio: true, liveCalls: 0, draining: false, cdrBacklog: 0, media: [] }), log: pino({ level: 'silent' }),
+  });
+  await api.listen({ host: '127.0.0.1', port: 0 });
+});
+afterAll(async () => {
+  await api.close();
+  await redis.close();
+  await server.stop();
+});
+beforeEach(async () => {
+  await redis.flushAll();
+});
+
+const req = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+  api.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+
+describe('pools and allocation over HTTP', () => {
+  it('creates a pool, adds numbers (naming an invalid one), allocates until exhausted, and closes', async () => {
+    expect((await req('PUT', '/v1/pools/mumbai', { coolOffSec: 0, geo: 'country' })).json()).toMatchObject({ name: 'mumbai', geo: 'country' });
+    const bad = await req('POST', '/v1/pools/mumbai/numbers', { numbers: ['+912240001000', 'call me'] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ type: 'urn:maskbridge:problem:validation', field: 'body/numbers/1' });
+    expect((await req('POST', '/v1/pools/mumbai/numbers', { numbers: ['+912240001000', '02240001001'] })).json()).toEqual({ added: 2 });
+
+    const created = await req('POST', '/v1/sessions', { id: 'o1', pool: 'mumbai', a: '+919812341234', b: '+919876549876', ttlSeconds: 600, direction: 'a-to-b', meta: { order: 17 } });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json()).toMatchObject({ id: 'o1', pool: 'mumbai', direction: 'a-to-b', meta: { order: 17 } });
+    await req('POST', '/v1/sessions', { id: 'o2', pool: 'mumbai', a: '+919812341234', b: '+919876549877', ttlSeconds: 600 });
+    const exhausted = await req('POST', '/v1/sessions', { id: 'o3', pool: 'mumbai', a: '+919812341234', b: '+919876549878', ttlSeconds: 600 });
+    expect(exhausted.statusCode).toBe(409);
+    expect(exhausted.json()).toMatchObject({ type: 'urn:maskbridge:problem:pool-exhausted', field: 'body/pool' });
+    expect(exhausted.json().detail).toMatch(/pool mumbai is exhausted/);
+
+    const listed = await req('GET', `/v1/participants/${encodeURIComponent('+919812341234')}/sessions`);
+    expect(listed.json().sessions.map((s: { id: string }) => s.id).sort()).toEqual(['o1', 'o2']);
+    expect((await req('GET', '/v1/pools/mumbai')).json()).toMatchObject({ counts: { active: 2, reserved: 0, draining: 0, quarantined: 0 } });
+    expect((await req('PATCH', '/v1/pools/mumbai/numbers', { numbers: ['+912240001000'], state: 'quarantined' })).statusCode).toBe(204);
+    expect((await req('GET', '/v1/pools/mumbai/numbers')).json().numbers).toEqual([
+      { number: '+912240001000', state: 'quarantined' }, { number: '+912240001001', state: 'active' },
+    ]);
+    expect((await req('DELETE', '/v1/sessions/o1')).statusCode).toBe(204);
+    expect((await req('GET', '/v1/sessions/o1')).json()).toMatchObject({ status: 'closed' });
+  });
+
+  it('extends and updates a session with PATCH, and refuses an empty or conflicting body', async () => {
+    await req('POST', '/v1/sessions', { id: 'o9', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', ttlSeconds: 600 });
+    const later = new Date(Date.now() + 7200_000).toISOString();
+    const r = await req('PATCH', '/v1/sessions/o9', { expiresAt: later, label: 'order nine', record: true });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json()).toMatchObject({ expiresAt: later, label: 'order nine', record: true });
+    expect((await req('PATCH', '/v1/sessions/o9', {})).statusCode).toBe(400);
+    expect((await req('PATCH', '/v1/sessions/o9', { expiresAt: later, ttlSeconds: 5 })).json()).toMatchObject({ field: 'body/expiresAt' });
+    expect((await req('PATCH', '/v1/sessions/nope', { label: 'x' })).statusCode).toBe(404);
+    const both = await req('POST', '/v1/sessions', { id: 'o10', virtualNumber: '+912240001000', pool: 'mumbai', a: '+919812341234', b: '+919876549876', ttlSeconds: 60 });
+    expect(both.json()).toMatchObject({ status: 400, field: 'body/virtualNumber' });
+  });
+
+  it('serves the OpenAPI document browsable at /docs, listing the routes that exist', async () => {
+    const ui = await api.inject({ method: 'GET', url: '/docs/' });
+    expect(ui.statusCode).toBe(200);
+    expect(ui.headers['content-type']).toMatch(/text\/html/);
+    const doc = (await api.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) {
+        // Every documented route answers something other than the not-found handler's 404 for its path.
+        const url = path.replace('{id}', 'x').replace('{name}', 'x').replace('{number}', '%2B919812341234');
+        expect(api.hasRoute({ method: method.toUpperCase() as 'GET', url: path.replace(/\{(\w+)\}/g, ':$1') }), `${method} ${url}`).toBe(true);
+      }
+    }
+  });
+});
