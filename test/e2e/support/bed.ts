@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { RedisServer } from '../../helpers/redis-server.js';
+import type { SessionOptions } from '../../../src/sessions/store.js';
 import type { FreeswitchTarget } from './freeswitch.js';
 import { startMaskbridge, type StartedApp } from './maskbridge.js';
 import { optionsScenario, uacScenario, uasScenario, type UacPlan, type UasPlan } from './scenarios.js';
@@ -68,11 +69,9 @@ export class Bed {
     await c.quit();
   }
 
-  async openSession(opts: { expiresInMs?: number; record?: boolean } = {}): Promise<void> {
-    await this.mb.app.store.create({
-      id: 'order-e2e', virtualNumber: V, a: A, b: B, expiresAt: Date.now() + (opts.expiresInMs ?? 600_000),
-      ...(opts.record !== undefined ? { record: opts.record } : {}),
-    });
+  async openSession(opts: { expiresInMs?: number; record?: boolean } & SessionOptions = {}): Promise<void> {
+    const { expiresInMs, ...options } = opts;
+    await this.mb.app.store.create({ id: 'order-e2e', virtualNumber: V, a: A, b: B, expiresAt: Date.now() + (expiresInMs ?? 600_000), ...options });
   }
 
   /** A PIN on V that speaks for participant `role` of the e2e session (docs/redis-contract.md). */

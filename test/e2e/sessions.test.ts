@@ -1,0 +1,87 @@
+/**
+ * Contract v2 sessions end to end (sipp, drachtio-server, Redis, maskbridge; FreeSWITCH for the
+ * anchored case): closing a session hangs up its live call, a one-way session refuses B's call,
+ * and an answered call slides a sliding TTL.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { A, B, Bed } from './support/bed.js';
+import { channelCount, resolveFreeswitch } from './support/freeswitch.js';
+import { finalStatus, sippAvailable } from './support/sipp.js';
+import { resolveDrachtio } from './support/servers.js';
+import { until } from '../helpers/until.js';
+
+const drachtio = resolveDrachtio();
+const freeswitch = resolveFreeswitch();
+const skipReason = sippAvailable() ?? (drachtio.ok ? null : drachtio.reason);
+const noFreeswitch = skipReason ?? (freeswitch.ok ? null : freeswitch.reason);
+
+/** A calls V; both phones wait for maskbridge's BYE; the session is closed once the call is up. */
+async function closeDuringCall(bed: Bed) {
+  await bed.openSession();
+  const call = bed.call('closed-mid-call', A, { outcome: 'answer', hangup: 'callee' }, { outcome: 'answer', hangup: 'caller', talkMs: 15_000 });
+  await until(() => bed.mb.app.registry.size === 1, 10_000, 50);
+  await new Promise((r) => setTimeout(r, 1500)); // rung, answered, talking
+  const t0 = Date.now();
+  expect(await bed.mb.app.store.close('order-e2e')).toBe(true);
+  const r = await call;
+  const byeMs = Date.now() - t0;
+  expect(r.caller.code, r.caller.stderr).toBe(0);
+  expect(r.callee!.code, r.callee!.stderr).toBe(0);
+  expect(await bed.cdr()).toMatchObject({ session_id: 'order-e2e', disposition: 'answered', ended_by: 'session-closed', final_status: '200' });
+  return byeMs;
+}
+
+describe.skipIf(skipReason !== null)(`sessions end to end, signalling only${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const bed = new Bed();
+  beforeAll(() => bed.start(drachtio, null, () => ({ calls: { closeSweepSec: 60 } })));
+  afterAll(() => bed.stop());
+  beforeEach(() => bed.flush());
+
+  it('closing the session hangs up its live call: BYE to both phones within a second (pub/sub), CDR ended_by session-closed', async () => {
+    const ms = await closeDuringCall(bed);
+    console.info(`[e2e] session closed mid-call: both legs ended ${ms} ms later`);
+    expect(ms).toBeLessThan(2000); // the sweep runs every 60 s here: only the published close can be this fast
+  });
+
+  it('a one-way session connects A to B and refuses B\'s call to A with the unknown-caller status', async () => {
+    await bed.openSession({ direction: 'a-to-b' });
+    const refused = await bed.call('one-way-b', B, { outcome: 'reject', status: 404 }, null);
+    expect(refused.caller.code, refused.caller.stderr).toBe(0);
+    expect(finalStatus(refused.caller.messages)).toBe(404);
+    expect(await bed.cdr()).toMatchObject({ session_id: 'order-e2e', disposition: 'one-way-refused', final_status: '404' });
+    const ok = await bed.call('one-way-a', A, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });
+    expect(ok.caller.code, ok.caller.stderr).toBe(0);
+  });
+
+  it('an answered call refreshes a sliding TTL from its end; a refused call does not', async () => {
+    await bed.openSession({ expiresInMs: 30_000, ttlSec: 600 });
+    const before = (await bed.mb.app.store.get('order-e2e'))!.expiresAt;
+    const refused = await bed.call('slide-busy', A, { outcome: 'reject', status: 486 }, { outcome: 'reject', status: 486, reason: 'Busy Here' });
+    expect(refused.caller.code, refused.caller.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await bed.mb.app.store.get('order-e2e'))!.expiresAt).toBe(before);
+    await bed.call('slide-answered', A, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });
+    const ended = Date.now();
+    await until(async () => (await bed.mb.app.store.get('order-e2e'))!.expiresAt > before, 5000, 100);
+    const after = (await bed.mb.app.store.get('order-e2e'))!.expiresAt;
+    expect(after).toBeGreaterThan(ended + 590_000);
+    expect(after).toBeLessThanOrEqual(ended + 600_000);
+  });
+});
+
+describe.skipIf(noFreeswitch !== null)(`sessions end to end, media anchored${noFreeswitch ? ` (skipped: ${noFreeswitch})` : ''}`, () => {
+  const bed = new Bed();
+  beforeAll(() => bed.start(drachtio, freeswitch, (b) => ({
+    media: { mode: 'anchor', servers: [`${b.fs!.esl.host}:${b.fs!.esl.port}:${b.fs!.esl.secret}`], eslListenAddress: '127.0.0.1' },
+    calls: { closeSweepSec: 60 },
+  })), 120_000);
+  afterAll(() => bed.stop());
+
+  it('closing the session hangs up its anchored call on both legs, and the media channels are released', async () => {
+    await bed.flush();
+    const ms = await closeDuringCall(bed);
+    console.info(`[e2e] anchored session closed mid-call: both legs ended ${ms} ms later`);
+    expect(ms).toBeLessThan(2000);
+    await until(async () => (await channelCount(bed.fs!.esl)) === 0, 10_000, 200);
+  });
+});
