@@ -18,7 +18,7 @@ import type { Cdr, CdrSink } from '../src/cdr/cdr.js';
 import { loadConfig } from '../src/config/load.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { FakeSipPort } from '../test/helpers/fake-sip.js';
-import type { LookupResult, SessionRecord } from '../src/sessions/contract.js';
+import { NO_OPTIONS, type LookupResult, type SessionRecord } from '../src/sessions/contract.js';
 import type { RecheckResult, SessionLookup } from '../src/sessions/store.js';
 import { B, inviteFrom, SDP_A, V } from '../test/helpers/harness.js';
 import { header, int, num, summarize, table, verdict, type Summary } from './lib/report.js';
@@ -40,8 +40,7 @@ class EveryCallerHasASession implements SessionLookup {
   async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
     if (caller.startsWith(STRANGER)) return { kind: 'unknown' };
     const session: SessionRecord = {
-      id: `bench-${caller}`, virtualNumber, a: caller, b: B, status: 'open', expiresAt: Date.now() + 3_600_000, createdAt: 0,
-      record: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined,
+      ...NO_OPTIONS, id: `bench-${caller}`, virtualNumber, a: caller, b: B, status: 'open', expiresAt: Date.now() + 3_600_000, createdAt: 0,
     };
     return { kind: 'found', session, callerRole: 'a', peer: B };
   }

@@ -23,6 +23,10 @@ const Options = {
   whisperB: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_./:-]{1,200}$', description: 'Audio file played to B when B is the one called' })),
   direction: Type.Optional(Type.Union([Type.Literal('both'), Type.Literal('a-to-b')], { description: 'a-to-b: only A may call (one-way)' })),
   meta: Type.Optional(Type.Unknown({ description: 'Any JSON for the backend, kept as given (at most 4096 characters serialised)' })),
+  windows: Type.Optional(Type.String({ maxLength: 200, description: 'When calls may connect, e.g. "mon-fri 08:00-20:00; sat 09:00-13:00" (in tz)' })),
+  tz: Type.Optional(Type.String({ maxLength: 64, description: 'IANA time zone of the windows, e.g. Asia/Kolkata (default UTC)' })),
+  maxDurationSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'Longest call of this session (never above calls.maxDurationSec)' })),
+  ringTimeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 600, description: 'How long the other party rings' })),
 };
 const CreateBody = Type.Object(
   {
@@ -62,6 +66,10 @@ export const SessionOut = Type.Object({
   slidingTtlSeconds: Type.Union([Type.Integer(), Type.Null()]),
   maxExpiresAt: Type.Union([Type.String(), Type.Null()]),
   meta: Type.Unknown(),
+  windows: Type.Union([Type.String(), Type.Null()]),
+  tz: Type.String(),
+  maxDurationSec: Type.Union([Type.Integer(), Type.Null()]),
+  ringTimeoutSec: Type.Union([Type.Integer(), Type.Null()]),
 });
 
 export function sessionOut(s: SessionRecord) {
@@ -71,6 +79,7 @@ export function sessionOut(s: SessionRecord) {
     pool: s.pool ?? null, direction: s.direction, slidingTtlSeconds: s.ttlSec ?? null,
     maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(),
     meta: s.meta === undefined ? null : (JSON.parse(s.meta) as unknown),
+    windows: s.windowsText ?? null, tz: s.tz, maxDurationSec: s.maxDurationSec ?? null, ringTimeoutSec: s.ringTimeoutSec ?? null,
   };
 }
 
@@ -173,8 +182,15 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
   }, async (req) => inputIn('params', async () => ({ sessions: (await store.sessionsOf(e164('number', req.params.number))).map(sessionOut) })));
 }
 
-function options(body: { record?: boolean; label?: string; whisperA?: string; whisperB?: string; direction?: 'both' | 'a-to-b'; meta?: unknown }): SessionOptions {
+function options(body: {
+  record?: boolean; label?: string; whisperA?: string; whisperB?: string; direction?: 'both' | 'a-to-b'; meta?: unknown;
+  windows?: string; tz?: string; maxDurationSec?: number; ringTimeoutSec?: number;
+}): SessionOptions {
   const o: SessionOptions = {};
+  if (body.windows !== undefined) o.windows = body.windows;
+  if (body.tz !== undefined) o.tz = body.tz;
+  if (body.maxDurationSec !== undefined) o.maxDurationSec = body.maxDurationSec;
+  if (body.ringTimeoutSec !== undefined) o.ringTimeoutSec = body.ringTimeoutSec;
   if (body.record !== undefined) o.record = body.record;
   if (body.label !== undefined) o.label = body.label;
   if (body.whisperA !== undefined) o.whisperA = body.whisperA;

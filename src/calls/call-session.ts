@@ -73,6 +73,8 @@ export class CallSession {
   sessionId = '';
   /** The session's TTL slides from the end of its last answered call (contract v2 ttl_sec). */
   private slidingTtl = false;
+  private maxDurationMs: number;
+  private ringTimeoutMs: number;
   virtualNumber = '';
   direction: Cdr['direction'] = '';
   mediaMode: Cdr['media'] = 'none';
@@ -91,6 +93,8 @@ export class CallSession {
   readonly done: Promise<void> = new Promise((r) => (this.resolveDone = r));
 
   constructor(private readonly call: InboundCall, readonly deps: CallDeps) {
+    this.maxDurationMs = deps.policy.maxDurationMs;
+    this.ringTimeoutMs = deps.policy.ringTimeoutMs;
     this.callId = deps.callIdHash(call.info.callId);
     this.startedAt = deps.now();
     this.callLog = new CallLog(deps.log, this.callId);
@@ -192,9 +196,14 @@ export class CallSession {
     this.fail(503, 'Service Unavailable', 'store-unavailable', this.legB ? 'error' : '');
   }
 
-  setSession(id: string, direction?: Cdr['direction'], sliding = false): void {
+  /** The call's session; `opts`: what of the session's own settings the call obeys. */
+  setSession(id: string, direction?: Cdr['direction'], opts: { sliding?: boolean; maxDurationSec?: number | undefined; ringTimeoutSec?: number | undefined } = {}): void {
     this.sessionId = id;
-    this.slidingTtl = sliding;
+    this.slidingTtl = opts.sliding === true;
+    // A session may shorten the configured limits, never lengthen the maximum duration (an operator bound).
+    const maxMs = this.deps.policy.maxDurationMs;
+    if (opts.maxDurationSec !== undefined) this.maxDurationMs = maxMs > 0 ? Math.min(maxMs, opts.maxDurationSec * 1000) : opts.maxDurationSec * 1000;
+    if (opts.ringTimeoutSec !== undefined) this.ringTimeoutMs = opts.ringTimeoutSec * 1000;
     if (direction) this.direction = direction;
     if (id) this.callLog.bind({ sessionId: id });
   }
@@ -238,7 +247,7 @@ export class CallSession {
       if (this.state !== 'dialing') return;
       this.line('info', 'ring timeout; cancelling the other party');
       this.fail(480, 'Temporarily Unavailable', 'no-answer', '');
-    }, this.deps.policy.ringTimeoutMs));
+    }, this.ringTimeoutMs));
   }
 
   /** The INVITE got its final response: nothing left to cancel; `legB` when it was answered. */
@@ -272,11 +281,11 @@ export class CallSession {
     legB.onEnded(() => this.endConnected('callee'));
     legA.onReinvite((offer) => this.relayOffer('caller', reinvites.a, offer));
     legB.onReinvite((offer) => this.relayOffer('callee', reinvites.b, offer));
-    if (this.deps.policy.maxDurationMs > 0) {
+    if (this.maxDurationMs > 0) {
       this.timers.push(setTimeout(() => {
         this.line('info', 'max call duration reached');
         this.endConnected('max-duration');
-      }, this.deps.policy.maxDurationMs));
+      }, this.maxDurationMs));
     }
     return true;
   }

@@ -17,6 +17,7 @@ export function callPolicyFromConfig(config: AppConfig): CallPolicy {
     decision: {
       unknownCaller: config.calls.unknownCaller,
       closedSession: config.calls.closedSession,
+      outsideWindow: config.calls.outsideWindow,
       recordByDefault: config.media.recording.enabledByDefault,
     },
     outbound: {

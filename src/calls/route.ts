@@ -46,9 +46,11 @@ export async function routeCall(call: CallSession): Promise<void> {
     ? await call.lookup(() => early.result, early.startedAt)
     : await call.lookup(() => sessions.lookup(parties.virtualNumber, parties.caller));
   if (!result || call.currentState !== 'routing') return; // store down (already failed) or cancelled meanwhile
-  const decision = decide(result, policy.decision);
+  const decision = decide(result, policy.decision, new Date(call.deps.now()));
   if (decision.action === 'bridge' && result.kind === 'found') {
-    call.setSession(decision.sessionId, decision.direction, result.session.ttlSec !== undefined);
+    call.setSession(decision.sessionId, decision.direction, {
+      sliding: result.session.ttlSec !== undefined, maxDurationSec: result.session.maxDurationSec, ringTimeoutSec: result.session.ringTimeoutSec,
+    });
     return bridge(call, parties, result.session, decision.peer, decision.record);
   }
   call.setSession(decision.sessionId);

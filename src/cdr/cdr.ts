@@ -11,6 +11,8 @@ export type Disposition =
   | 'unknown-caller'
   /** B called A on a one-way session (direction a-to-b): B gets the unknown-caller treatment. */
   | 'one-way-refused'
+  /** A call outside the session's time-of-day windows (calls.outsideWindow treatment). */
+  | 'outside-window'
   | 'session-closed'
   | 'store-unavailable'
   | 'media-unavailable'

@@ -88,6 +88,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     id: s.id, virtualNumber: s.virtualNumber, a: s.a, b: s.b, status: s.status, expiresAt: new Date(s.expiresAt).toISOString(),
     pool: s.pool ?? null, direction: s.direction, record: s.record ?? null, label: s.label ?? null,
     slidingTtlSec: s.ttlSec ?? null, maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(), meta: s.meta ?? null,
+    windows: s.windowsText ?? null, tz: s.tz, maxDurationSec: s.maxDurationSec ?? null, ringTimeoutSec: s.ringTimeoutSec ?? null,
   });
 
   const session = program.command('session').description('create, show, list, extend or close a masking session');
@@ -108,9 +109,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option('--no-record', 'do not record this session\'s calls')
     .option('--label <text>', 'free text')
     .option('--meta <json>', 'JSON kept for the backend')
+    .option('--windows <spec>', 'when calls may connect, e.g. "mon-fri 08:00-20:00; sat 09:00-13:00"')
+    .option('--tz <zone>', 'IANA time zone of --windows (default UTC)')
+    .option('--max-duration <seconds>', 'longest call of this session')
+    .option('--ring-timeout <seconds>', 'how long the other party rings')
     .action(async (o: {
       id: string; virtual?: string; pool?: string; geo?: string; a: string; b: string; ttl?: string; expires?: string; slidingTtl?: string;
       maxExpires?: string; oneWay?: boolean; record?: boolean; label?: string; meta?: string;
+      windows?: string; tz?: string; maxDuration?: string; ringTimeout?: string;
     }) => {
       if ((o.virtual === undefined) === (o.pool === undefined)) throw new SessionInputError('virtual', 'give exactly one of --virtual and --pool');
       if ([o.ttl, o.expires, o.slidingTtl].filter((v) => v !== undefined).length > 1) throw new SessionInputError('ttl', 'give one of --ttl, --expires and --sliding-ttl');
@@ -120,6 +126,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         ...(o.record !== undefined ? { record: o.record } : {}), ...(o.label ? { label: o.label } : {}), ...(o.meta ? { meta: o.meta } : {}),
         ...(o.oneWay ? { direction: 'a-to-b' as const } : {}), ...(ttlSec !== undefined ? { ttlSec } : {}),
         ...(o.maxExpires ? { maxExpiresAt: time('max-expires', o.maxExpires) } : {}),
+        ...(o.windows ? { windows: o.windows } : {}), ...(o.tz ? { tz: o.tz } : {}),
+        ...(o.maxDuration ? { maxDurationSec: seconds('max-duration', o.maxDuration) } : {}),
+        ...(o.ringTimeout ? { ringTimeoutSec: seconds('ring-timeout', o.ringTimeout) } : {}),
       };
       const created = await withStore((store, region) => {
         const base = { id: o.id, a: e164('a', o.a, region), b: e164('b', o.b, region), expiresAt, ...opts };

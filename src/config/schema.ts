@@ -194,6 +194,7 @@ export const schema = {
   calls: {
     unknownCaller: treatment(404, 'No Active Session', 'MB_CALLS_UNKNOWN', 'a caller with no session on the virtual number'),
     closedSession: treatment(410, 'Session Ended', 'MB_CALLS_CLOSED', 'a caller whose session has expired or was closed'),
+    outsideWindow: treatment(480, 'Outside Calling Hours', 'MB_CALLS_OUTSIDE_WINDOW', 'a call outside its session\'s time-of-day windows'),
     ringTimeoutSec: { doc: 'How long the other party may ring before the caller gets 480', format: 'count', default: 45, env: 'MB_CALLS_RING_TIMEOUT_SEC' },
     maxDurationSec: { doc: 'Longest connected call; then BYE is sent to both legs (0 = unlimited)', format: 'count', default: 3600, env: 'MB_CALLS_MAX_DURATION_SEC' },
     drainTimeoutSec: { doc: 'On SIGTERM, how long live calls may run before they are ended', format: 'count', default: 30, env: 'MB_CALLS_DRAIN_TIMEOUT_SEC' },

@@ -25,6 +25,7 @@ export interface AppConfig {
   calls: {
     unknownCaller: Treatment;
     closedSession: Treatment;
+    outsideWindow: Treatment;
     ringTimeoutSec: number;
     maxDurationSec: number;
     drainTimeoutSec: number;

@@ -1,6 +1,7 @@
 import type { Cdr } from '../cdr/cdr.js';
 import type { Treatment } from '../config/types.js';
 import type { LookupResult } from '../sessions/contract.js';
+import { withinWindows } from '../sessions/windows.js';
 
 export type Decision =
   | {
@@ -24,16 +25,21 @@ export type Decision =
 export interface DecisionPolicy {
   unknownCaller: Treatment;
   closedSession: Treatment;
+  /** A session's call outside its time-of-day windows. */
+  outsideWindow: Treatment;
   recordByDefault: boolean;
 }
 
 /** Pure: what to do with a call given the lookup result. Only an open, unexpired, consistent session bridges. */
-export function decide(result: LookupResult, policy: DecisionPolicy): Decision {
+export function decide(result: LookupResult, policy: DecisionPolicy, at: Date = new Date()): Decision {
   switch (result.kind) {
     case 'found':
       // A one-way session: B is told nothing about it (the unknown-caller treatment).
       if (result.session.direction === 'a-to-b' && result.callerRole === 'b') {
         return reject(result.session.id, policy.unknownCaller, 'one-way-refused');
+      }
+      if (result.session.windows && !withinWindows(result.session.windows, result.session.tz, at)) {
+        return reject(result.session.id, policy.outsideWindow, 'outside-window');
       }
       return {
         action: 'bridge',

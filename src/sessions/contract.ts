@@ -14,6 +14,8 @@
  *
  * Everything here is pure: key names, validation of what is read, and the record types.
  */
+import { checkTimeZone, parseWindows, type CallWindow } from './windows.js';
+
 /**
  * E.164 shape. Stored records are checked against this on every lookup (cheap); numbers are
  * fully validated (libphonenumber-js) where they enter: the API, the CLI, SessionStore.create.
@@ -83,9 +85,24 @@ export interface SessionRecord {
   maxExpiresAt: number | undefined;
   /** The backend's own JSON, stored as given. */
   meta: string | undefined;
+  /** When calls may connect (src/sessions/windows.ts), in `tz` (IANA; default UTC). */
+  windows: CallWindow[] | undefined;
+  /** The windows as stored. */
+  windowsText: string | undefined;
+  tz: string;
+  /** This session's limits, instead of calls.maxDurationSec / calls.ringTimeoutSec. */
+  maxDurationSec: number | undefined;
+  ringTimeoutSec: number | undefined;
 }
 
 export type SessionDirection = 'both' | 'a-to-b';
+
+/** A record's optional parts as a session without them has them (for code that builds records: fakes, benches). */
+export const NO_OPTIONS = {
+  record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined,
+  pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined, windows: undefined, windowsText: undefined, tz: 'UTC',
+  maxDurationSec: undefined, ringTimeoutSec: undefined,
+} as const satisfies Partial<SessionRecord>;
 
 /** Audio file names the backend may put in a session: no spaces, no "..", nothing FreeSWITCH would parse. */
 export const AUDIO_FILE_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_./:-]{1,200}$/;
@@ -139,6 +156,19 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
   const maxExpiresAt = parseEpochMs(hash.max_expires_at);
   if (Number.isNaN(ttlSec) || ttlSec === 0) fail('field ttl_sec is not a whole number of seconds >= 1');
   if (Number.isNaN(maxExpiresAt)) fail('field max_expires_at is not epoch milliseconds');
+  let windows: CallWindow[] | undefined;
+  const tz = hash.tz ?? 'UTC';
+  try {
+    if (hash.windows !== undefined) windows = parseWindows(hash.windows);
+    checkTimeZone(tz);
+  } catch (err) {
+    fail(`field windows/tz: ${(err as Error).message}`);
+  }
+  const maxDurationSec = parseEpochMs(hash.max_duration_sec);
+  const ringTimeoutSec = parseEpochMs(hash.ring_timeout_sec);
+  if (Number.isNaN(maxDurationSec) || Number.isNaN(ringTimeoutSec) || maxDurationSec === 0 || ringTimeoutSec === 0) {
+    fail('field max_duration_sec/ring_timeout_sec is not a whole number of seconds >= 1');
+  }
   return {
     id,
     virtualNumber: v as string,
@@ -157,6 +187,11 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
     ttlSec,
     maxExpiresAt,
     meta: hash.meta,
+    windows,
+    windowsText: hash.windows,
+    tz,
+    maxDurationSec,
+    ringTimeoutSec,
   };
 }
 

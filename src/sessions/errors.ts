@@ -64,7 +64,7 @@ export class PoolExhaustedError extends ConflictError {
 /** Library field names as the API and CLI call them. */
 const FIELD_NAMES: Record<string, string> = {
   v: 'virtualNumber', expires_at: 'expiresAt', whisper_a: 'whisperA', whisper_b: 'whisperB', ttl_sec: 'ttlSec',
-  max_expires_at: 'maxExpiresAt', retain_ms: 'retainMs', cool_off_sec: 'coolOffSec', geo_fallback: 'geoFallback',
+  max_expires_at: 'maxExpiresAt', max_duration_sec: 'maxDurationSec', ring_timeout_sec: 'ringTimeoutSec', retain_ms: 'retainMs', cool_off_sec: 'coolOffSec', geo_fallback: 'geoFallback',
 };
 
 /**

@@ -94,6 +94,12 @@ local OPTIONAL = {
   ttl_sec = function(v) return is_ms(v) and tonumber(v) >= 1 end,
   max_expires_at = is_ms,
   meta = function(v) return #v <= 4096 and pcall(cjson.decode, v) end,
+  -- Windows and time zone are parsed fully by maskbridge (src/sessions/windows.ts); a record it
+  -- cannot read never connects.
+  windows = function(v) return #v <= 200 and string.match(v, '^[%w%s,:;%-]+$') ~= nil end,
+  tz = function(v) return #v <= 64 and string.match(v, '^[%w_/%+%-]+$') ~= nil end,
+  max_duration_sec = function(v) return is_ms(v) and tonumber(v) >= 1 and tonumber(v) <= 86400 end,
+  ring_timeout_sec = function(v) return is_ms(v) and tonumber(v) >= 1 and tonumber(v) <= 600 end,
 }
 
 -- Checks the request's fields; returns the list to HSET, or an 'invalid' reply.

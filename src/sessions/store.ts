@@ -12,6 +12,7 @@ import {
 } from './contract.js';
 import { isE164 } from '../numbers/normalise.js';
 import type { SessionDirection } from './contract.js';
+import { checkTimeZone, parseWindows } from './windows.js';
 import { StoreHealth } from './health.js';
 import { fromReply, NotFoundError, SessionInputError } from './errors.js';
 import { fcall } from './library.js';
@@ -58,6 +59,12 @@ export interface SessionOptions {
   maxExpiresAt?: number;
   /** JSON text, kept for the backend. */
   meta?: string;
+  /** Time-of-day windows (src/sessions/windows.ts), e.g. "mon-fri 08:00-20:00", in `tz` (IANA; default UTC). */
+  windows?: string;
+  tz?: string;
+  /** Limits of this session's calls, instead of calls.maxDurationSec (never longer) and calls.ringTimeoutSec. */
+  maxDurationSec?: number;
+  ringTimeoutSec?: number;
 }
 
 export interface NewSession extends NewSessionBase, SessionOptions {
@@ -73,7 +80,8 @@ export interface NewAllocation extends NewSessionBase, SessionOptions {
 
 const OPTION_FIELDS: Array<[keyof SessionOptions, string]> = [
   ['record', 'record'], ['label', 'label'], ['whisperA', 'whisper_a'], ['whisperB', 'whisper_b'], ['direction', 'direction'],
-  ['ttlSec', 'ttl_sec'], ['maxExpiresAt', 'max_expires_at'], ['meta', 'meta'],
+  ['ttlSec', 'ttl_sec'], ['maxExpiresAt', 'max_expires_at'], ['meta', 'meta'], ['windows', 'windows'], ['tz', 'tz'],
+  ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'],
 ];
 
 /** The hash fields for `o` ('' for an option explicitly cleared on update). */
@@ -192,6 +200,7 @@ export class SessionStore implements SessionLookup {
   /** Changes options (`mb_update`); a field given as '' is removed. */
   async update(id: string, options: SessionOptions): Promise<SessionRecord> {
     checkId(id);
+    validateOptions(options);
     const fields = optionFields(options);
     if (fields.length > 0) await this.op('mb_update', [this.keys.session(id)], fields);
     return this.mustGet(id);
@@ -270,5 +279,24 @@ export function validateNewSession(s: NewSession, now: number): void {
       throw new SessionInputError('meta', 'must be JSON text');
     }
     if (s.meta.length > 4096) throw new SessionInputError('meta', 'must be at most 4096 characters');
+  }
+  validateOptions(s);
+}
+
+/** The checks the Redis functions cannot make (time zones, window syntax); also for updates. */
+export function validateOptions(o: SessionOptions): void {
+  try {
+    if (o.windows) parseWindows(o.windows);
+  } catch (err) {
+    throw new SessionInputError('windows', (err as Error).message);
+  }
+  try {
+    if (o.tz) checkTimeZone(o.tz);
+  } catch (err) {
+    throw new SessionInputError('tz', (err as Error).message);
+  }
+  for (const [field, max] of [['maxDurationSec', 86400], ['ringTimeoutSec', 600]] as const) {
+    const v = o[field];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > max)) throw new SessionInputError(field, `must be whole seconds from 1 to ${max}`);
   }
 }

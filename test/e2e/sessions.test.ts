@@ -53,6 +53,19 @@ describe.skipIf(skipReason !== null)(`sessions end to end, signalling only${skip
     expect(ok.caller.code, ok.caller.stderr).toBe(0);
   });
 
+  it('a call outside the session\'s time-of-day window is refused with 480; inside it connects', async () => {
+    // A window that is closed now and one that is open now, both in a zone other than the machine's.
+    const hour = Number(new Intl.DateTimeFormat('en-US', { timeZone: 'Asia/Kolkata', hour: '2-digit', hourCycle: 'h23' }).format(new Date()));
+    const h = (n: number) => String((hour + n + 24) % 24).padStart(2, '0');
+    await bed.openSession({ windows: `mon-sun ${h(2)}:00-${h(3)}:00`, tz: 'Asia/Kolkata' });
+    const refused = await bed.call('outside-window', A, { outcome: 'reject', status: 480 }, null);
+    expect(refused.caller.code, refused.caller.stderr).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ session_id: 'order-e2e', disposition: 'outside-window', final_status: '480' });
+    await bed.mb.app.store.update('order-e2e', { windows: `mon-sun ${h(-1)}:00-${h(2)}:00` });
+    const ok = await bed.call('inside-window', A, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });
+    expect(ok.caller.code, ok.caller.stderr).toBe(0);
+  });
+
   it('an answered call refreshes a sliding TTL from its end; a refused call does not', async () => {
     await bed.openSession({ expiresInMs: 30_000, ttlSec: 600 });
     const before = (await bed.mb.app.store.get('order-e2e'))!.expiresAt;

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CloseWatch, type CloseSource } from '../../src/calls/close-watch.js';
 import { A, createHarness, inviteFrom, settle, type Harness } from '../helpers/harness.js';
 import { soon } from '../helpers/media-harness.js';
+import { until } from '../helpers/until.js';
 
 /** A source that delivers messages on demand and answers the sweep from the fake sessions. */
 function fakeSource(h: Harness) {
@@ -102,5 +103,27 @@ describe('sliding TTL', () => {
     await soon(() => h.cdr.records.length === 1);
     await settle();
     expect(h.sessions.touches).toEqual([]);
+  });
+});
+
+describe('a session\'s own limits', () => {
+  it('its ring timeout replaces calls.ringTimeoutSec, and its max duration shortens calls.maxDurationSec', async () => {
+    const h = createHarness(); // config: ring 5 s, max 30 s
+    h.sessions.add({ id: 'quick', ringTimeoutSec: 1, maxDurationSec: 1 });
+    const ringing = h.sip.invite(inviteFrom(A));
+    await soon(() => h.sip.dials.length === 1);
+    h.sip.dials[0]!.progress(180);
+    await until(() => h.cdr.records.length === 1, 4000, 0);
+    expect(ringing.finalStatus).toBe(480);
+    expect(h.cdr.records[0]).toMatchObject({ disposition: 'no-answer' });
+
+    const t0 = Date.now();
+    const call = h.sip.invite(inviteFrom(A));
+    await soon(() => h.sip.dials.length === 2);
+    h.sip.dials[1]!.answer();
+    await soon(() => call.leg !== null);
+    await until(() => h.cdr.records.length === 2, 4000, 0);
+    expect(h.cdr.records[1]).toMatchObject({ endedBy: 'max-duration' });
+    expect(Date.now() - t0).toBeLessThan(2500);
   });
 });

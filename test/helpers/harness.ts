@@ -7,7 +7,7 @@ import type { Cdr, CdrSink } from '../../src/cdr/cdr.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { AppConfig } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import type { LookupResult, SessionRecord } from '../../src/sessions/contract.js';
+import { NO_OPTIONS, type LookupResult, type SessionRecord } from '../../src/sessions/contract.js';
 import { StoreUnavailableError } from '../../src/sessions/redis.js';
 import type { RecheckResult, SessionLookup } from '../../src/sessions/store.js';
 import type { MediaSettings } from '../../src/calls/call-session.js';
@@ -39,7 +39,7 @@ export class FakeSessions implements SessionLookup {
   add(s: Partial<SessionRecord> & { id: string }): SessionRecord {
     const rec: SessionRecord = {
       virtualNumber: V, a: A, b: B, status: 'open', expiresAt: this.now() + 3600_000,
-      record: undefined, createdAt: this.now(), closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined, ...s,
+      ...NO_OPTIONS, createdAt: this.now(), ...s,
     };
     this.sessions.set(rec.id, rec);
     return rec;

@@ -175,6 +175,16 @@ describe('session model', () => {
     expect(await redis.pExpireTime('mb:route:' + IN1 + ':' + CUST)).toBeGreaterThanOrEqual(now + 90_000);
   });
 
+  it('stores windows in a time zone and per-session limits; refuses a bad zone or window naming the field', async () => {
+    const s = await store.create({ id: 'win', virtualNumber: IN1, a: CUST, b: D1, expiresAt: hour(), windows: 'mon-fri 09:00-18:00', tz: 'America/New_York', maxDurationSec: 600, ringTimeoutSec: 20 });
+    expect(s).toMatchObject({ windowsText: 'mon-fri 09:00-18:00', tz: 'America/New_York', maxDurationSec: 600, ringTimeoutSec: 20 });
+    await expect(store.create({ id: 'w2', virtualNumber: IN2, a: CUST, b: D1, expiresAt: hour(), tz: 'Mars/Base' })).rejects.toMatchObject({ field: 'tz' });
+    await expect(store.update('win', { windows: 'someday 09:00-10:00' })).rejects.toMatchObject({ field: 'windows' });
+    // Written past the checks (plain Redis): the record is malformed, and never connects.
+    await redis.hSet('mb:session:win', 'tz', 'Mars/Base');
+    expect(await store.lookup(IN1, CUST)).toMatchObject({ kind: 'malformed', key: 'mb:session:win' });
+  });
+
   it('extends and updates a session; refuses to extend a closed one', async () => {
     await store.create({ id: 'ex', virtualNumber: IN1, a: CUST, b: D1, expiresAt: hour() });
     const later = hour() + 3600_000;

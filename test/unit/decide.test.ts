@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { decide, mapCalleeFailure, type DecisionPolicy } from '../../src/policy/decide.js';
-import type { SessionRecord } from '../../src/sessions/contract.js';
+import { NO_OPTIONS, type SessionRecord } from '../../src/sessions/contract.js';
+import { parseWindows } from '../../src/sessions/windows.js';
 
 const policy: DecisionPolicy = {
   unknownCaller: { status: 404, reason: 'No Active Session', announcement: '' },
   closedSession: { status: 410, reason: 'Session Ended', announcement: 'ended.wav' },
+  outsideWindow: { status: 480, reason: 'Outside Calling Hours', announcement: '' },
   recordByDefault: true,
 };
 const session: SessionRecord = {
-  id: 's1', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', status: 'open',
-  expiresAt: 2e12, record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined,
+  ...NO_OPTIONS, id: 's1', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', status: 'open', expiresAt: 2e12,
 };
 
 describe('decide', () => {
@@ -28,6 +29,14 @@ describe('decide', () => {
       action: 'reject', sessionId: 's1', status: 404, reason: 'No Active Session', announcement: '', disposition: 'one-way-refused',
     });
     expect(decide({ kind: 'found', session: oneWay, callerRole: 'a', peer: session.b }, policy)).toMatchObject({ action: 'bridge', direction: 'a->b' });
+  });
+  it('refuses a call outside the session\'s windows, in its time zone, and connects one inside', () => {
+    const office = { ...session, windows: parseWindows('mon-fri 09:00-18:00'), tz: 'Asia/Kolkata' };
+    const found = { kind: 'found', session: office, callerRole: 'a', peer: session.b } as const;
+    expect(decide(found, policy, new Date('2026-12-02T05:00:00Z'))).toMatchObject({ action: 'bridge' }); // Wed 10:30 IST
+    expect(decide(found, policy, new Date('2026-12-02T14:00:00Z'))).toEqual({ // Wed 19:30 IST
+      action: 'reject', sessionId: 's1', status: 480, reason: 'Outside Calling Hours', announcement: '', disposition: 'outside-window',
+    });
   });
   it('gives an unknown caller the unknown-caller treatment', () => {
     expect(decide({ kind: 'unknown' }, policy)).toEqual({
