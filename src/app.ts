@@ -15,7 +15,9 @@ import { connectInBackground, createRedis, withDeadline, type Redis } from './se
 import { StoreHealth } from './sessions/health.js';
 import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
+import { hostname } from 'node:os';
 import { CloseWatch } from './calls/close-watch.js';
+import { LiveCallRegistry, LiveCalls, liveCallKeys } from './calls/live-calls.js';
 import { libraryVersion, loadLibrary } from './sessions/library.js';
 import { PoolStore } from './sessions/pools.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
@@ -61,6 +63,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     log,
   );
   const registry = new CallRegistry(log);
+  const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
+  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4 });
+  const liveCallsView = new LiveCalls(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs * 4);
   const pools = new PoolStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, storeHealth);
   const srf = new Srf();
   const fmt = numberFormatter(config.log.redactNumbers);
@@ -88,7 +93,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const acceptingCalls = () => !registry.isDraining && storeUp();
   sip.onOptions(optionsResponder(policy.acl, () => !acceptingCalls()));
   sip.onInvite(createInviteHandler(
-    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining }),
+    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls }),
     registry,
   ));
 
@@ -101,7 +106,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     media: pool?.health() ?? [],
   });
   const api = config.api.enabled
-    ? buildApi({ store, pools, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
+    ? buildApi({ store, pools, calls: liveCallsView, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;
 
   // Sessions that close hang up their live calls, on every instance (src/calls/close-watch.ts).
@@ -110,18 +115,20 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const closeWatch = new CloseWatch(
     {
       subscribe: async (channel, onMessage) => {
-        await subscriber.connect();
+        if (!subscriber.isOpen) await subscriber.connect();
         await subscriber.subscribe(channel, onMessage);
       },
       unsubscribe: async () => {
-        if (subscriber.isOpen) await withDeadline(subscriber.close(), STOP_STEP_MS).catch(() => subscriber.destroy());
+        if (subscriber.isOpen) await withDeadline(subscriber.close(), STOP_STEP_MS).catch(() => {
+          if (subscriber.isOpen) subscriber.destroy();
+        });
       },
       statuses: (ids) => Promise.all(ids.map((id) => redis.hGet(store.keys.session(id), 'status'))).then((r) => r.map((v) => v ?? null)),
     },
     store.keys.closedChannel,
     registry,
     log,
-    { sweepMs: config.calls.closeSweepSec * 1000, timeoutMs: config.redis.commandTimeoutMs * 4 },
+    { sweepMs: config.calls.closeSweepSec * 1000, timeoutMs: config.redis.commandTimeoutMs * 4, hangupChannel: liveCallKeys(config.redis.keyPrefix).hangupChannel },
   );
 
   redis.on('ready', () => {
@@ -172,6 +179,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       void connectInBackground(redis, log);
       pool?.start();
       closeWatch.start();
+      liveCalls.start();
       probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
       probe.unref();
       if (config.media.mode === 'none') {
@@ -185,6 +193,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       if (probe) clearInterval(probe);
       await registry.drain(config.calls.drainTimeoutSec * 1000);
       await closeWatch.stop();
+      await liveCalls.stop();
       try {
         srf.disconnect();
       } catch {
@@ -195,7 +204,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       await cdr.close(STOP_STEP_MS);
       if (api) await withDeadline(api.close(), STOP_STEP_MS).catch(() => log.warn('API did not close in time'));
       // close() waits for pending replies, which a hung server never sends: bounded, then dropped.
-      await withDeadline(redis.isReady ? redis.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => redis.destroy());
+      await withDeadline(redis.isReady ? redis.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => {
+        if (redis.isOpen) redis.destroy();
+      });
       log.info('stopped');
     },
   };

@@ -10,6 +10,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { registerCallRoutes, type CallService } from './call-routes.js';
 import { registerPoolRoutes, type PoolService } from './pool-routes.js';
 import { registerSessionRoutes, type SessionService } from './session-routes.js';
 import { bearerCheck } from './auth.js';
@@ -23,6 +24,7 @@ export interface ApiDeps {
   /** What the session routes use of SessionStore. */
   store: SessionService;
   pools: PoolService;
+  calls: CallService;
   metrics: Metrics;
   /** Bearer token for /v1 routes; '' disables auth (config allows that on loopback only). */
   token: string;
@@ -77,6 +79,7 @@ export function buildApi(deps: ApiDeps) {
     const r = instance.withTypeProvider<TypeBoxTypeProvider>();
     registerSessionRoutes(instance, { store: deps.store, defaultRegion: deps.defaultRegion, auth });
     registerPoolRoutes(instance, { pools: deps.pools, defaultRegion: deps.defaultRegion, auth });
+    registerCallRoutes(instance, { calls: deps.calls, auth });
 
     registerHealthRoutes(instance, { health: deps.health, authorized });
 

@@ -6,6 +6,7 @@
  * runs exactly once: timers cleared, the callee cancelled, legs hung up (a caller whose 200 was
  * under way included), media released within a deadline, one CDR written, `done` resolved.
  */
+import type { LiveCallSink } from './live-calls.js';
 import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import type { Cdr, CdrSink } from '../cdr/cdr.js';
@@ -51,6 +52,8 @@ export interface CallDeps {
   now: () => number;
   /** True while the app drains for shutdown: new calls get 503. */
   isDraining: () => boolean;
+  /** The live-call registry in Redis (src/calls/live-calls.ts), told when a call connects and ends. */
+  liveCalls?: LiveCallSink;
 }
 
 export type CallState = 'routing' | 'ivr' | 'dialing' | 'connected' | 'ended';
@@ -162,6 +165,12 @@ export class CallSession {
       this.line('info', 'session closed while the other party rang; not connecting');
       this.fail(closed.status, closed.reason, 'session-closed', 'session-closed');
     }
+  }
+
+  /** Hung up through the API or the CLI (the live-call registry): BYE to both legs. */
+  operatorHangup(): void {
+    this.line('info', 'hung up by the operator');
+    this.endConnected('operator');
   }
 
   /** Ends the call from outside (shutdown past the drain time). */
@@ -287,6 +296,10 @@ export class CallSession {
         this.endConnected('max-duration');
       }, this.maxDurationMs));
     }
+    this.deps.liveCalls?.connected({
+      callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
+      startedAt: new Date(this.startedAt).toISOString(), answeredAt: new Date(this.answeredAt).toISOString(),
+    });
     return true;
   }
 
@@ -381,6 +394,7 @@ export class CallSession {
     const status = this.callerAnswered ? 200 : finalStatus;
     const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, recording });
     this.deps.cdr.write(cdr);
+    if (this.answeredAt !== null) this.deps.liveCalls?.ended(this.callId);
     // A sliding session lives ttl_sec past its last answered call: one write after the call, never before the B-leg.
     if (this.slidingTtl && cdr.answeredAt !== null && this.deps.sessions.touch) {
       this.deps.sessions.touch(this.sessionId, endedAt).catch((err: Error) => this.line('warn', 'sliding TTL not refreshed', () => ({ err: err.message })));

@@ -4,7 +4,8 @@
  * session. Pub/sub is fire-and-forget (a message sent while the subscriber reconnects is lost),
  * so a sweep also asks Redis, every `sweepMs`, for the status of the sessions of the live calls
  * (one pipelined HGET each) and hangs up those closed or gone. A close through plain Redis that
- * skips mb_close is found by the sweep alone.
+ * skips mb_close is found by the sweep alone. The same subscriber listens on `{prefix}hangup`
+ * for calls hung up through the API or the CLI (src/calls/live-calls.ts).
  */
 import type { Logger } from '../log/logger.js';
 import { withDeadline } from '../util/deadline.js';
@@ -27,13 +28,18 @@ export class CloseWatch {
     private readonly channel: string,
     private readonly registry: CallRegistry,
     private readonly log: Logger,
-    private readonly opts: { sweepMs: number; timeoutMs: number },
+    private readonly opts: { sweepMs: number; timeoutMs: number; hangupChannel?: string },
   ) {}
 
   start(): void {
-    this.source.subscribe(this.channel, (id) => this.closed(id, 'pub/sub')).catch((err: Error) => {
-      this.log.warn({ err: err.message }, 'session-closed subscription failed; the sweep still hangs up closed sessions\' calls');
-    });
+    const { hangupChannel } = this.opts;
+    this.source.subscribe(this.channel, (id) => this.closed(id, 'pub/sub'))
+      .then(() => hangupChannel === undefined ? undefined : this.source.subscribe(hangupChannel, (callId) => {
+        if (this.registry.hangup(callId)) this.log.info({ callId }, 'call hung up through the live-call registry');
+      }))
+      .catch((err: Error) => {
+        this.log.warn({ err: err.message }, 'subscription failed; the sweep still hangs up closed sessions\' calls, hang-ups through the API do not reach this instance');
+      });
     this.timer = setInterval(() => void this.sweep(), this.opts.sweepMs);
     this.timer.unref();
   }

@@ -63,7 +63,7 @@ export function optionsResponder(acl: BlockList, refusing: () => boolean): (sour
 /** The call path's dependencies: the ports and sinks given, everything else derived from config. */
 export function callDepsFromConfig(
   config: AppConfig,
-  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
+  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
 ): CallDeps {
   return {
     sip: parts.sip,
@@ -72,6 +72,7 @@ export function callDepsFromConfig(
     metrics: parts.metrics,
     log: parts.log,
     isDraining: parts.isDraining,
+    ...(parts.liveCalls ? { liveCalls: parts.liveCalls } : {}),
     fmt: numberFormatter(config.log.redactNumbers),
     callIdHash: callIdHasher(parts.callIdKey),
     policy: callPolicyFromConfig(config),

@@ -16,6 +16,11 @@ export class CallRegistry {
     return this.draining;
   }
 
+  /** The ids (keyed Call-ID hashes) of the live calls. */
+  callIds(): string[] {
+    return [...this.live].map((c) => c.callId);
+  }
+
   /** The session ids of the live calls that have one. */
   sessionIds(): Set<string> {
     const ids = new Set<string>();
@@ -33,6 +38,17 @@ export class CallRegistry {
       }
     }
     return n;
+  }
+
+  /** Hangs up the connected call with this id (the keyed Call-ID hash); false when it is not here. */
+  hangup(callId: string): boolean {
+    for (const c of this.live) {
+      if (c.callId === callId && c.currentState === 'connected') {
+        c.operatorHangup();
+        return true;
+      }
+    }
+    return false;
   }
 
   track(session: CallSession): void {

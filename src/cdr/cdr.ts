@@ -36,7 +36,7 @@ export interface Cdr {
   finalStatus: number;
   disposition: Disposition;
   /** Who ended an answered call. */
-  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | '';
+  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator' | '';
   media: 'none' | 'anchored' | 'signalling-only-fallback';
   recording: { path: string; durationSec: number; bytes: number; failed: boolean; error?: string } | null;
 }

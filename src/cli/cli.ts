@@ -13,6 +13,7 @@ import { configFilesFromEnv, loadConfig } from '../config/load.js';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
 import { createRedis, StoreUnavailableError, type Redis } from '../sessions/redis.js';
 import { PoolStore } from '../sessions/pools.js';
+import { LiveCalls } from '../calls/live-calls.js';
 import { SessionInputError, SessionStore, type SessionOptions } from '../sessions/store.js';
 import type { SessionRecord } from '../sessions/contract.js';
 import { CliExit, EXIT, EXIT_CODES_HELP, exitFor } from './exit.js';
@@ -161,6 +162,16 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   session.command('close <id>').description('close a session: calls stop connecting, live calls are hung up').action(async (id: string) => {
     if (!(await withStore((store) => store.close(id)))) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
     print({ id, status: 'closed' });
+  });
+  const calls = program.command('calls').description('connected calls on every live instance (the live-call registry in Redis)');
+  calls.command('list').option('--session <id>', 'only this session\'s calls').action(async (o: { session?: string }) => {
+    print(await withStore((_s, _r, redis) => new LiveCalls(redis, config().redis.keyPrefix, config().redis.commandTimeoutMs * 4).list(o.session ? { sessionId: o.session } : {})).then((list) => list.map((c) => ({ ...c }))));
+  });
+  calls.command('hangup <callId>').description('hang up a call (BYE to both parties) on whichever instance holds it').action(async (callId: string) => {
+    if (!(await withStore((_s, _r, redis) => new LiveCalls(redis, config().redis.keyPrefix, config().redis.commandTimeoutMs * 4).hangup(callId)))) {
+      throw new CliExit(EXIT.noSuchSession, `no live call ${callId}`);
+    }
+    print({ callId, hangup: 'requested' });
   });
   program.command('serve').description('run maskbridge (SIP, media, API) until SIGTERM; config from MASKBRIDGE_CONFIG and MB_* variables')
     .action(() => {

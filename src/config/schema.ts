@@ -198,6 +198,10 @@ export const schema = {
     ringTimeoutSec: { doc: 'How long the other party may ring before the caller gets 480', format: 'count', default: 45, env: 'MB_CALLS_RING_TIMEOUT_SEC' },
     maxDurationSec: { doc: 'Longest connected call; then BYE is sent to both legs (0 = unlimited)', format: 'count', default: 3600, env: 'MB_CALLS_MAX_DURATION_SEC' },
     drainTimeoutSec: { doc: 'On SIGTERM, how long live calls may run before they are ended', format: 'count', default: 30, env: 'MB_CALLS_DRAIN_TIMEOUT_SEC' },
+    instanceId: {
+      doc: 'This instance\'s name in the live-call registry in Redis (mb:calls, mb:instance:{id}); empty: hostname-pid. Unique per instance',
+      format: String, default: '', env: 'MB_CALLS_INSTANCE_ID',
+    },
     closeSweepSec: {
       doc: 'How often the sessions of live calls are checked in Redis; a closed or deleted one is hung up (mb_close also tells every instance at once by pub/sub)',
       format: 'positive-count', default: 5, env: 'MB_CALLS_CLOSE_SWEEP_SEC',

@@ -30,6 +30,7 @@ export interface AppConfig {
     maxDurationSec: number;
     drainTimeoutSec: number;
     closeSweepSec: number;
+    instanceId: string;
     callIdKey: string;
   };
   cdr: { spoolFile: string; dedupeRetentionSec: number };

@@ -6,6 +6,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CloseWatch, type CloseSource } from '../../src/calls/close-watch.js';
+import type { LiveCallSink } from '../../src/calls/live-calls.js';
 import { A, createHarness, inviteFrom, settle, type Harness } from '../helpers/harness.js';
 import { soon } from '../helpers/media-harness.js';
 import { until } from '../helpers/until.js';
@@ -125,5 +126,25 @@ describe('a session\'s own limits', () => {
     await until(() => h.cdr.records.length === 2, 4000, 0);
     expect(h.cdr.records[1]).toMatchObject({ endedBy: 'max-duration' });
     expect(Date.now() - t0).toBeLessThan(2500);
+  });
+});
+
+describe('the live-call registry', () => {
+  it('records a call when it connects and drops it when it ends; an operator hang-up ends it with ended_by operator', async () => {
+    const events: string[] = [];
+    const h = createHarness();
+    // The harness builds its own deps: give the registry sink through the handler's deps object.
+    h.sessions.add({ id: 'op' });
+    const sink: LiveCallSink = { connected: (c) => void events.push(`up ${c.sessionId}`), ended: () => void events.push('down') };
+    h.setLiveCalls(sink);
+    const { call } = await connectedCall(h);
+    expect(events).toEqual(['up op']);
+    const [callId] = h.registry.callIds();
+    expect(h.registry.hangup('f'.repeat(32))).toBe(false);
+    expect(h.registry.hangup(callId as string)).toBe(true);
+    await soon(() => h.cdr.records.length === 1);
+    expect(call.leg!.hangups).toBe(1);
+    expect(h.cdr.records[0]).toMatchObject({ endedBy: 'operator', disposition: 'answered' });
+    expect(events).toEqual(['up op', 'down']);
   });
 });

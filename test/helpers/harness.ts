@@ -1,4 +1,6 @@
 /** Builds the call path over fakes of the project's own ports, as the composition root would. */
+import type { LiveCallSink } from '../../src/calls/live-calls.js';
+import type { CallDeps } from '../../src/calls/call-session.js';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { CallRegistry } from '../../src/calls/registry.js';
@@ -97,6 +99,8 @@ export interface Harness {
   registry: CallRegistry;
   metrics: Metrics;
   logs: Array<Record<string, unknown>>;
+  /** Gives the calls from now on a live-call registry (src/calls/live-calls.ts). */
+  setLiveCalls(sink: LiveCallSink): void;
 }
 
 /** A pino logger whose lines land, parsed, in `logs`. */
@@ -125,11 +129,12 @@ export function createHarness(overrides: Record<string, unknown> = {}, media: Me
   const cdr = new MemoryCdrSink();
   const metrics = new Metrics();
   const registry = new CallRegistry(log);
-  sip.onInvite(createInviteHandler({
+  const deps: CallDeps = {
     ...callDepsFromConfig(config, { sip, sessions, cdr, metrics, log, callIdKey: CALL_ID_KEY, isDraining: () => registry.isDraining }),
     media,
-  }, registry));
-  return { config, sip, sessions, cdr, registry, metrics, logs };
+  };
+  sip.onInvite(createInviteHandler(deps, registry));
+  return { config, sip, sessions, cdr, registry, metrics, logs, setLiveCalls: (sink) => void (deps.liveCalls = sink) };
 }
 
 /** An INVITE from the trunk: `caller` calls the virtual number. */

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApi, type Api } from '../../src/api/server.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { PoolStore } from '../../src/sessions/pools.js';
+import { LiveCalls } from '../../src/calls/live-calls.js';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { RedisServer } from '../helpers/redis-server.js';
@@ -19,7 +20,7 @@ beforeAll(async () => {
   redis = createRedis({ url: server.url, commandTimeoutMs: 1000 }, pino({ level: 'silent' }));
   await redis.connect();
   api = buildApi({
-    store: new SessionStore(redis, 'mb:', 1000), pools: new PoolStore(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
+    store: new SessionStore(redis, 'mb:', 1000), pools: new PoolStore(redis, 'mb:', 1000), calls: new LiveCalls(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
     defaultRegion: 'IN', health: () => ({ redis: true, drachtio: true, liveCalls: 0, draining: false, cdrBacklog: 0, media: [] }), log: pino({ level: 'silent' }),
   });
   await api.listen({ host: '127.0.0.1', port: 0 });
@@ -85,7 +86,7 @@ describe('pools and allocation over HTTP', () => {
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const method of Object.keys(ops)) {
         // Every documented route answers something other than the not-found handler's 404 for its path.
-        const url = path.replace('{id}', 'x').replace('{name}', 'x').replace('{number}', '%2B919812341234');
+        const url = path.replace('{id}', 'x').replace('{name}', 'x').replace('{number}', '%2B919812341234').replace('{callId}', 'x');
         expect(api.hasRoute({ method: method.toUpperCase() as 'GET', url: path.replace(/\{(\w+)\}/g, ':$1') }), `${method} ${url}`).toBe(true);
       }
     }

@@ -7,6 +7,7 @@ import { buildApi, type Api, type ApiDeps, type Health } from '../../src/api/ser
 import { Metrics } from '../../src/metrics/metrics.js';
 import { createRedis, DeadlineError, StoreUnavailableError, type Redis } from '../../src/sessions/redis.js';
 import { PoolStore } from '../../src/sessions/pools.js';
+import { LiveCalls } from '../../src/calls/live-calls.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
@@ -24,7 +25,7 @@ const extra: Api[] = [];
 async function apiWith(store: ApiDeps['store'], opts: { token?: string; lines?: string[] } = {}): Promise<Api> {
   const lines = opts.lines ?? [];
   const a = buildApi({
-    store, pools: failingPools(new Error('no pools here')), metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
+    store, pools: failingPools(new Error('no pools here')), calls: new LiveCalls(redis, 'mb:', 500), metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
     log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }),
   });
   await a.ready();
@@ -68,7 +69,7 @@ beforeAll(async () => {
   redis = createRedis({ url: server.url, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
   await redis.connect();
   api = buildApi({
-    store: new SessionStore(redis, 'mb:', 500), pools: new PoolStore(redis, 'mb:', 500), metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
+    store: new SessionStore(redis, 'mb:', 500), pools: new PoolStore(redis, 'mb:', 500), calls: new LiveCalls(redis, 'mb:', 500), metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
     health: () => health, log: pino({ level: 'silent' }),
   });
   await api.ready();
@@ -303,7 +304,7 @@ describe('shutdown', () => {
     let inFlight = 0;
     const a = buildApi({
       store: { ...failingStore(new Error('unused')), get: async () => { inFlight++; await gate; return null; } },
-      pools: failingPools(new Error('unused')), metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
+      pools: failingPools(new Error('unused')), calls: new LiveCalls(redis, 'mb:', 500), metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
     });
     await a.listen({ host: '127.0.0.1', port: 0 });
     const sock = connect((a.server.address() as { port: number }).port, '127.0.0.1');
@@ -352,6 +353,8 @@ describe('metrics and OpenAPI', () => {
       'post /v1/pools/{name}/numbers': ['400', '401', '404', '409', '415', '500', '503'],
       'patch /v1/pools/{name}/numbers': ['400', '401', '404', '415', '500', '503'],
       'delete /v1/pools/{name}/numbers': ['400', '401', '404', '415', '500', '503'],
+      'get /v1/calls': ['400', '401', '500', '503'],
+      'delete /v1/calls/{callId}': ['400', '401', '404', '500', '503'],
       'get /readyz': ['500', '503'],
       'get /healthz': ['500', '503'],
       'get /livez': ['500', '503'],

@@ -69,4 +69,11 @@ describe('maskbridge CLI (built) against Redis', () => {
     expect(cli('pool', 'drain', 'nowhere', '+912240001000').code).toBe(1);
     expect(json('session', 'list', '--participant', '+919812341234')).toEqual([expect.objectContaining({ id: 'order-2' })]);
   });
+
+  it('lists live calls (none here) and says when a call to hang up is not live', () => {
+    expect(json('calls', 'list')).toEqual([]);
+    const r = cli('calls', 'hangup', 'a'.repeat(32));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no live call/);
+  });
 });
