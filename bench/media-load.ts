@@ -455,9 +455,9 @@ async function startServers(resolvers: Resolvers, dir: string, rtpPorts: number)
     stops.push(guard(() => drachtio.stop()));
     const fs = await resolvers.freeswitch.start(dir, { rtpPorts });
     stops.push(guard(() => fs.stop()));
-    const fsPid = findPid(join(dir, 'fs-conf'));
+    const fsPid = findPid(join(dir, 'freeswitch', 'etc'));
     return {
-      servers: { drachtio, fs, drachtioPid: findPid(join(dir, 'drachtio.conf.xml')), fsPid, fsRtp: rtpRange(fsPid) },
+      servers: { drachtio, fs, drachtioPid: findPid(join(dir, 'drachtio', 'etc', 'drachtio.conf.xml')), fsPid, fsRtp: rtpRange(fsPid) },
       stop,
     };
   } catch (err) {

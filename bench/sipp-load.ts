@@ -159,7 +159,7 @@ async function measureRun(opts: RunOptions, onExit: (fn: () => unknown) => void)
   const notes: string[] = [];
   const drachtio = await opts.startDrachtio(dir, { drachtioLogLevel: DRACHTIO_LOG_LEVEL });
   onExit(() => drachtio.stop());
-  const drachtioPid = findPid(join(dir, 'drachtio.conf.xml'));
+  const drachtioPid = findPid(join(dir, 'drachtio', 'etc', 'drachtio.conf.xml'));
   const gatewayPort = await freeUdpPort();
   const uacPort = await freeUdpPort();
   const admin = drachtio.admin;

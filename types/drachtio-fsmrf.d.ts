@@ -49,7 +49,8 @@ declare module 'drachtio-fsmrf' {
       executeAsync(app: string, arg?: string): void;
       set(name: string | Record<string, string>, value?: string): Promise<void>;
       destroy(): Promise<void>;
-      on(event: 'destroy', listener: () => void): this;
+      /** reason: the channel's Hangup-Cause when FreeSWITCH hung it up; none when its event socket closed. */
+      on(event: 'destroy', listener: (evt?: { reason?: string }) => void): this;
       on(event: 'dtmf', listener: (evt: { dtmf: string }) => void): this;
     }
 

@@ -33,7 +33,7 @@ export interface MediaCallContext {
   fmt: NumberFormatter;
   isOver: () => boolean;
   /** The media server dropped a channel of this call. */
-  onLost: () => void;
+  onLost: (cause: string) => void;
 }
 
 export class CallMedia {
@@ -52,9 +52,9 @@ export class CallMedia {
       return null;
     }
     this.endpoints.push(ep);
-    ep.onEnded(() => {
+    ep.onEnded((cause) => {
       this.lost.add(ep);
-      this.ctx.onLost();
+      this.ctx.onLost(cause);
     });
     return ep;
   }

@@ -230,7 +230,7 @@ export class CallSession {
   /** Creates a tracked media channel; fails the call (503) if the server cannot. */
   async endpoint(server: MediaServer, remoteSdp?: string): Promise<MediaEndpoint | null> {
     this.media ??= new CallMedia({
-      media: this.deps.media as MediaSettings, callLog: this.callLog, fmt: this.deps.fmt, isOver: () => this.isOver(), onLost: () => this.onMediaLost(),
+      media: this.deps.media as MediaSettings, callLog: this.callLog, fmt: this.deps.fmt, isOver: () => this.isOver(), onLost: (cause) => this.onMediaLost(cause),
     });
     try {
       return await this.media.endpoint(server, remoteSdp);
@@ -241,9 +241,9 @@ export class CallSession {
     }
   }
 
-  private onMediaLost(): void {
+  private onMediaLost(cause: string): void {
     if (this.state === 'ended') return;
-    this.line('error', 'media server dropped a channel; ending the call');
+    this.line('error', 'media server dropped a channel; ending the call', () => ({ cause }));
     if (this.state === 'connected') this.endConnected('error');
     else this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
   }

@@ -55,7 +55,7 @@ export const PLAY_MAX_MS = 300_000;
 
 class FsEndpoint implements MediaEndpoint {
   private released = false;
-  private endedCbs: Array<() => void> = [];
+  private endedCbs: Array<(cause: string) => void> = [];
 
   constructor(
     private readonly ep: Mrf.Endpoint,
@@ -64,11 +64,18 @@ class FsEndpoint implements MediaEndpoint {
     private readonly bounded: <T>(what: string, work: Promise<T>, ms?: number) => Promise<T>,
     private readonly onRelease: () => void,
   ) {
-    ep.on('destroy', () => {
+    // drachtio-fsmrf emits 'destroy' for two different things: FreeSWITCH hung the channel up
+    // (CHANNEL_CALLSTATE HANGUP, with its Hangup-Cause), or the channel's outbound event socket
+    // closed (esl::end, no cause) while the channel may still be up on FreeSWITCH. Say which, and
+    // hang the second kind up over SIP: release() does nothing once this has run.
+    ep.on('destroy', (evt?: { reason?: string }) => {
       if (this.released) return;
       this.released = true;
       this.onRelease();
-      for (const cb of this.endedCbs) cb();
+      const cause = evt?.reason ?? 'event socket closed';
+      this.log.warn({ channel: ep.uuid, cause }, 'media server ended a channel');
+      if (!evt?.reason) void Promise.resolve().then(() => ep.dialog?.destroy()).catch(() => undefined);
+      for (const cb of this.endedCbs) cb(cause);
     });
   }
 
@@ -113,7 +120,7 @@ class FsEndpoint implements MediaEndpoint {
   async stopRecording(path: string): Promise<void> {
     await this.bounded('uuid_record stop', this.ep.api('uuid_record', `${this.ep.uuid} stop ${path}`));
   }
-  onEnded(cb: () => void): void {
+  onEnded(cb: (cause: string) => void): void {
     this.endedCbs.push(cb);
   }
   async release(): Promise<void> {

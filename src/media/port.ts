@@ -24,8 +24,8 @@ export interface MediaEndpoint {
    */
   startRecording(path: string, opts: { writerThread: boolean }): Promise<void>;
   stopRecording(path: string): Promise<void>;
-  /** Called once if the media server drops the channel. */
-  onEnded(cb: () => void): void;
+  /** Called once if the media server drops the channel, with FreeSWITCH's hangup cause when it gave one. */
+  onEnded(cb: (cause: string) => void): void;
   /** Hangs the channel up. Idempotent; never rejects. */
   release(): Promise<void>;
 }

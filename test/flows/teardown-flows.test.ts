@@ -46,6 +46,8 @@ describe('a channel the media server drops mid-call', () => {
     expect(h.cdr.records[0]).toMatchObject({ sessionId: 't3', disposition: 'answered', endedBy: 'error' });
     expect(h.fs.ops).not.toContain('record-stop ep1');
     expect(h.registry.size).toBe(0);
+    // The log says why FreeSWITCH ended it (its Hangup-Cause), to find the cause of a drop under load.
+    expect(h.logs.find((l) => l.msg === 'media server dropped a channel; ending the call')).toMatchObject({ cause: 'NORMAL_CLEARING' });
   });
 });
 

@@ -14,7 +14,7 @@ export class FakeEndpoint implements MediaEndpoint {
   released = 0;
   readonly localSdp: string;
   readonly modifies: string[] = [];
-  private endedCbs: Array<() => void> = [];
+  private endedCbs: Array<(cause: string) => void> = [];
 
   constructor(readonly id: string, readonly remoteSdp: string | undefined, private readonly server: FakeMediaServer) {
     this.localSdp = `v=0\r\no=FreeSWITCH 1 1 IN IP4 127.0.0.50\r\ns=FreeSWITCH\r\nc=IN IP4 127.0.0.50\r\nt=0 0\r\nm=audio ${20000 + Number(id.replace(/\D/g, ''))} RTP/AVP 0\r\n`;
@@ -60,7 +60,7 @@ export class FakeEndpoint implements MediaEndpoint {
     await this.unanswered();
     this.op('record-stop');
   }
-  onEnded(cb: () => void): void {
+  onEnded(cb: (cause: string) => void): void {
     this.endedCbs.push(cb);
   }
   async release(): Promise<void> {
@@ -72,7 +72,7 @@ export class FakeEndpoint implements MediaEndpoint {
   /** FreeSWITCH drops the channel. */
   drop(): void {
     this.dropped = true;
-    for (const cb of this.endedCbs) cb();
+    for (const cb of this.endedCbs) cb('NORMAL_CLEARING');
   }
   private dropped = false;
   /**
