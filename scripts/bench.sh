@@ -14,6 +14,8 @@
 #                           FreeSWITCH are both found (MB_E2E_FREESWITCH_BIN, or `freeswitch` on PATH)
 #   5. bench/cdr-replay.ts  100,000 spooled CDRs replayed into a throwaway redis-server while
 #                           CDRs keep being written at 300/s; drain time, event-loop delay, exactly once
+#   6. bench/pools.ts       contract v2: a 10,000-number pool filled to 1,000,000 sessions;
+#                           allocations/s, lookups/s, Redis memory per session
 #
 # Everything runs on 127.0.0.1 and stops by itself; each run is bounded in requests and time.
 set -uo pipefail
@@ -24,7 +26,7 @@ for bin in redis-server sipp; do
 done
 
 status=0
-for b in lookup invite-cpu sipp-load media-load cdr-replay; do
+for b in lookup invite-cpu sipp-load media-load cdr-replay pools; do
   echo "=== bench/$b.ts"
   npx tsx "bench/$b.ts" || { echo "bench/$b.ts failed with $?" >&2; status=1; }
 done
