@@ -55,40 +55,22 @@ const toNumber = (v: unknown): unknown => (typeof v === 'string' && /^\s*\d+\s*$
 
 convict.addFormat({ name: 'sip-failure-status', validate: assertSipFailureStatus, coerce: toNumber });
 
-convict.addFormat({
-  name: 'count',
-  validate(value: unknown) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new Error('must be a whole number >= 0');
-  },
-  coerce: toNumber,
-});
+/** A whole-number format from `min` to `max`, saying so when a value is outside. */
+function wholeNumberFormat(name: string, min: number, max: number, message: string): void {
+  convict.addFormat({
+    name,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new Error(message);
+    },
+    coerce: toNumber,
+  });
+}
 
-convict.addFormat({
-  name: 'dedupe-retention-sec',
-  validate(value: unknown) {
-    // Shorter than a few minutes would let an ordinary resend (a lost reply, a restart) land twice.
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 300 || value > 30 * 86400) {
-      throw new Error('must be a whole number of seconds from 300 (5 minutes) to 2592000 (30 days)');
-    }
-  },
-  coerce: toNumber,
-});
-
-convict.addFormat({
-  name: 'positive-count',
-  validate(value: unknown) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error('must be a whole number >= 1');
-  },
-  coerce: toNumber,
-});
-
-convict.addFormat({
-  name: 'tcp-port',
-  validate(value: unknown) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) throw new Error('must be a port number 0-65535');
-  },
-  coerce: toNumber,
-});
+wholeNumberFormat('count', 0, Number.MAX_SAFE_INTEGER, 'must be a whole number >= 0');
+wholeNumberFormat('positive-count', 1, Number.MAX_SAFE_INTEGER, 'must be a whole number >= 1');
+wholeNumberFormat('tcp-port', 0, 65535, 'must be a port number 0-65535');
+// Shorter than a few minutes would let an ordinary resend (a lost reply, a restart) land twice.
+wholeNumberFormat('dedupe-retention-sec', 300, 30 * 86400, 'must be a whole number of seconds from 300 (5 minutes) to 2592000 (30 days)');
 
 /** sonic-boom (pino's writer) needs its batch size below its largest single write, 16 KiB. */
 export const LOG_BUFFER_MAX = 16_000;

@@ -45,7 +45,8 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
         eslListenAddress: '127.0.0.1',
         recording: { enabledByDefault: true, dir: b.fs!.recordingsDir, consentAnnouncement: consent },
       },
-      calls: { unknownCaller: { announcement } },
+      // The close sweep only every minute: a quiet close is then seen by the re-check at answer.
+      calls: { unknownCaller: { announcement }, closeSweepSec: 60 },
     };
   }), 120_000);
   afterAll(() => bed.stop());
@@ -139,19 +140,32 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
     expect(await bed.cdr()).toMatchObject({ disposition: 'answered', ended_by: 'caller' });
   });
 
-  it('a session closed while the callee rings never connects: the callee gets a BYE, the caller 410, both channels freed', async () => {
+  it('a session closed quietly (plain HSET) while the callee rings never connects: the callee gets a BYE, the caller 410, both channels freed', async () => {
     await bed.openSession({ record: false });
     // The callee's sipp writes this file once the INVITE (from the media server) is in; it rings 2 s.
     const ringing = join(bed.dir, 'closed-ringing.callee-learned');
     const pending = bed.call('closed-ringing', A, { outcome: 'reject', status: 410, ringing: true }, { outcome: 'answer', hangup: 'caller', ringMs: 2000, media: { learnFile: ringing } });
     await readLearned(ringing);
-    expect(await bed.mb.app.store.close('order-e2e')).toBe(true);
+    await bed.closeQuietly();
     const r = await pending;
     expect(r.caller.code, r.caller.stderr).toBe(0);
     expect(r.callee!.code, r.callee!.stderr).toBe(0);
     expect(finalStatus(r.caller.messages)).toBe(410);
     expect(r.caller.messages).toMatch(/^SIP\/2\.0 183/m); // it had ringback from its own channel
     expect(r.callee!.messages).toMatch(/^BYE sip:/m);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'session-closed', ended_by: 'session-closed', final_status: '410', media: 'anchored' });
+  });
+
+  it('a session closed with mb_close while the callee rings: the callee gets a CANCEL at once, the caller 410, both channels freed', async () => {
+    await bed.openSession({ record: false });
+    const pending = bed.call('mb-close-ringing', A, { outcome: 'reject', status: 410, ringing: true }, { outcome: 'ring-until-cancel' });
+    await until(() => bed.mb.app.registry.size === 1, 10_000, 20);
+    await new Promise((r) => setTimeout(r, 700)); // the callee rings
+    expect(await bed.mb.app.store.close('order-e2e')).toBe(true);
+    const r = await pending;
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(finalStatus(r.caller.messages)).toBe(410);
     expect(await bed.cdr()).toMatchObject({ disposition: 'session-closed', ended_by: 'session-closed', final_status: '410', media: 'anchored' });
   });
 

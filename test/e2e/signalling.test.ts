@@ -8,6 +8,7 @@ import { A, B, Bed, V, occurrences } from './support/bed.js';
 import { readLearned } from './support/rtp.js';
 import { finalStatus, sippAvailable, type SippResult } from './support/sipp.js';
 import { resolveDrachtio } from './support/servers.js';
+import { until } from '../helpers/until.js';
 
 const drachtio = resolveDrachtio();
 const skipReason = sippAvailable() ?? (drachtio.ok ? null : drachtio.reason);
@@ -16,7 +17,8 @@ if (skipReason) console.warn(`[e2e] signalling suite skipped: ${skipReason}`);
 describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const bed = new Bed();
 
-  beforeAll(() => bed.start(drachtio, null));
+  // The close sweep only every minute: a quiet close is then seen by the re-check at answer.
+  beforeAll(() => bed.start(drachtio, null, () => ({ calls: { closeSweepSec: 60 } })));
   afterAll(() => bed.stop());
   beforeEach(() => bed.flush());
 
@@ -108,14 +110,15 @@ describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (ski
   });
 
   // The callee rings for 2 s; its sipp writes a file when the INVITE is in (MediaOpts.learnFile),
-  // so the session ends while it rings, whatever the machine's speed.
+  // so the session ends while it rings, whatever the machine's speed. "closed" is a plain HSET
+  // (no mb_close message): only the re-check when B answers can catch it.
   for (const how of ['closed', 'expired'] as const) {
     it(`a session ${how} while B rings never connects: B's answer gets a BYE, A gets 410`, async () => {
       await bed.openSession(how === 'expired' ? { expiresInMs: 1200 } : {});
       const ringing = join(bed.dir, `${how}-ringing.callee-learned`);
       const pending = bed.call(`${how}-ringing`, A, { outcome: 'reject', status: 410, ringing: true }, { outcome: 'answer', hangup: 'caller', ringMs: 2000, media: { learnFile: ringing } });
       await readLearned(ringing);
-      if (how === 'closed') expect(await bed.mb.app.store.close('order-e2e')).toBe(true);
+      if (how === 'closed') await bed.closeQuietly();
       const r = await pending;
       expect(r.caller.code, r.caller.stderr).toBe(0);
       expect(r.callee!.code, r.callee!.stderr).toBe(0); // it answered, got the ACK, then a BYE
@@ -126,6 +129,20 @@ describe.skipIf(skipReason !== null)(`signalling end to end${skipReason ? ` (ski
       expect(await bed.cdr()).toMatchObject({ disposition: 'session-closed', ended_by: 'session-closed', final_status: '410' });
     });
   }
+
+  it('a session closed with mb_close while B rings: B gets a CANCEL at once, A gets 410', async () => {
+    await bed.openSession();
+    const pending = bed.call('mb-close-ringing', A, { outcome: 'reject', status: 410, ringing: true }, { outcome: 'ring-until-cancel' });
+    await until(() => bed.mb.app.registry.size === 1, 10_000, 20);
+    await new Promise((r) => setTimeout(r, 500)); // B rings
+    expect(await bed.mb.app.store.close('order-e2e')).toBe(true);
+    const r = await pending;
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0); // it got the CANCEL, and never answered
+    expect(finalStatus(r.caller.messages)).toBe(410);
+    expectNoLeak(r);
+    expect(await bed.cdr()).toMatchObject({ disposition: 'session-closed', ended_by: 'session-closed', final_status: '410' });
+  });
 
   it('a CANCEL before answer cancels B and A gets 487', async () => {
     await bed.openSession();

@@ -74,6 +74,16 @@ export class Bed {
     await this.mb.app.store.create({ id: 'order-e2e', virtualNumber: V, a: A, b: B, expiresAt: Date.now() + (expiresInMs ?? 600_000), ...options });
   }
 
+  /**
+   * Closes the e2e session as a v1 backend would, with a plain HSET: no mb_close, so no
+   * message tells maskbridge (only its sweep, every calls.closeSweepSec, or the re-check at answer).
+   */
+  async closeQuietly(): Promise<void> {
+    const c = await this.redisClient();
+    await c.hSet('mb:session:order-e2e', { status: 'closed', closed_at: String(Date.now()) });
+    await c.quit();
+  }
+
   /** A PIN on V that speaks for participant `role` of the e2e session (docs/redis-contract.md). */
   async pin(pin: string, role: 'a' | 'b'): Promise<void> {
     const c = await this.redisClient();
