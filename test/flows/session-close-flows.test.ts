@@ -51,6 +51,23 @@ describe('a session closes during a call', () => {
     await watch.stop();
   });
 
+  it('pub/sub while the callee rings: the callee is cancelled at once, the caller gets the closed-session status', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'ringing' });
+    const { source, publish } = fakeSource(h);
+    const watch = new CloseWatch(source, 'mb:session-closed', h.registry, pino({ level: 'silent' }), { sweepMs: 60_000, timeoutMs: 500 });
+    watch.start();
+    const call = h.sip.invite(inviteFrom(A));
+    await soon(() => h.sip.dials.length === 1);
+    h.sip.dials[0]!.progress(180);
+    publish('ringing');
+    await soon(() => h.cdr.records.length === 1);
+    expect(call.finalStatus).toBe(410);
+    expect(h.sip.dials[0]!.cancelled).toBe(true);
+    expect(h.cdr.records[0]).toMatchObject({ disposition: 'session-closed', endedBy: 'session-closed', answeredAt: null });
+    await watch.stop();
+  });
+
   it('the sweep finds a session closed without a message (or deleted) and hangs up its call', async () => {
     const h = createHarness();
     h.sessions.add({ id: 'live-2' });
