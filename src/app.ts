@@ -20,6 +20,7 @@ import { CloseWatch } from './calls/close-watch.js';
 import { LiveCallRegistry, LiveCalls, liveCallKeys } from './calls/live-calls.js';
 import { libraryVersion, loadLibrary } from './sessions/library.js';
 import { PoolStore } from './sessions/pools.js';
+import { DataLifecycle } from './lifecycle/data.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
 
@@ -65,6 +66,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const registry = new CallRegistry(log);
   const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
   const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4 });
+  const lifecycle = new DataLifecycle(redis, store, {
+    cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
+    recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,
+  }, log);
   const liveCallsView = new LiveCalls(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs * 4);
   const pools = new PoolStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, storeHealth);
   const srf = new Srf();
@@ -106,7 +111,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     media: pool?.health() ?? [],
   });
   const api = config.api.enabled
-    ? buildApi({ store, pools, calls: liveCallsView, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
+    ? buildApi({ store, pools, calls: liveCallsView, lifecycle, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;
 
   // Sessions that close hang up their live calls, on every instance (src/calls/close-watch.ts).
@@ -180,6 +185,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       pool?.start();
       closeWatch.start();
       liveCalls.start();
+      lifecycle.start();
       probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
       probe.unref();
       if (config.media.mode === 'none') {
@@ -194,6 +200,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       await registry.drain(config.calls.drainTimeoutSec * 1000);
       await closeWatch.stop();
       await liveCalls.stop();
+      lifecycle.stop();
       try {
         srf.disconnect();
       } catch {

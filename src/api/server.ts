@@ -10,6 +10,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { DataLifecycle } from '../lifecycle/data.js';
 import { registerCallRoutes, type CallService } from './call-routes.js';
 import { registerPoolRoutes, type PoolService } from './pool-routes.js';
 import { registerSessionRoutes, type SessionService } from './session-routes.js';
@@ -25,6 +26,8 @@ export interface ApiDeps {
   store: SessionService;
   pools: PoolService;
   calls: CallService;
+  /** Participant erasure (src/lifecycle/data.ts). */
+  lifecycle: Pick<DataLifecycle, 'erase'>;
   metrics: Metrics;
   /** Bearer token for /v1 routes; '' disables auth (config allows that on loopback only). */
   token: string;
@@ -77,7 +80,7 @@ export function buildApi(deps: ApiDeps) {
   // Routes go in a plugin registered after swagger, so swagger's onRoute hook sees them all.
   void app.register(async (instance) => {
     const r = instance.withTypeProvider<TypeBoxTypeProvider>();
-    registerSessionRoutes(instance, { store: deps.store, defaultRegion: deps.defaultRegion, auth });
+    registerSessionRoutes(instance, { store: deps.store, lifecycle: deps.lifecycle, defaultRegion: deps.defaultRegion, auth });
     registerPoolRoutes(instance, { pools: deps.pools, defaultRegion: deps.defaultRegion, auth });
     registerCallRoutes(instance, { calls: deps.calls, auth });
 

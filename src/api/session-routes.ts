@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
 import type { SessionRecord } from '../sessions/contract.js';
 import { SessionInputError, type SessionOptions, type SessionStore } from '../sessions/store.js';
+import type { DataLifecycle } from '../lifecycle/data.js';
 import { inputIn, invalid, notFound } from './problem.js';
 import { problemResponses } from './responses.js';
 
@@ -85,7 +86,7 @@ export function sessionOut(s: SessionRecord) {
 
 type Auth = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
-export function registerSessionRoutes(instance: FastifyInstance, deps: { store: SessionService; defaultRegion: string; auth: Auth }) {
+export function registerSessionRoutes(instance: FastifyInstance, deps: { store: SessionService; lifecycle: Pick<DataLifecycle, 'erase'>; defaultRegion: string; auth: Auth }) {
   const r = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { store, auth } = deps;
   const e164 = (field: string, value: string): string => {
@@ -180,6 +181,19 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
       security,
     },
   }, async (req) => inputIn('params', async () => ({ sessions: (await store.sessionsOf(e164('number', req.params.number))).map(sessionOut) })));
+
+  r.delete('/v1/participants/:number', {
+    onRequest: auth,
+    schema: {
+      summary: 'Erase a participant: every session of theirs (open or not), its routes and recordings; live calls are hung up',
+      params: Type.Object({ number: Number_('The participant, E.164 (URL-encode the +)') }),
+      response: { 200: Type.Object({ sessions: Type.Array(Type.String()), recordingFolders: Type.Integer() }), ...problemResponses(400, 401, 500, 503) },
+      security,
+    },
+  }, async (req) => inputIn('params', async () => {
+    const erased = await deps.lifecycle.erase(e164('number', req.params.number));
+    return { sessions: erased.sessions, recordingFolders: erased.recordingFolders };
+  }));
 }
 
 function options(body: {

@@ -14,6 +14,7 @@ import { NumberFormatError, toE164 } from '../numbers/normalise.js';
 import { createRedis, StoreUnavailableError, type Redis } from '../sessions/redis.js';
 import { PoolStore } from '../sessions/pools.js';
 import { LiveCalls } from '../calls/live-calls.js';
+import { DataLifecycle } from '../lifecycle/data.js';
 import { SessionInputError, SessionStore, type SessionOptions } from '../sessions/store.js';
 import type { SessionRecord } from '../sessions/contract.js';
 import { CliExit, EXIT, EXIT_CODES_HELP, exitFor } from './exit.js';
@@ -163,6 +164,17 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     if (!(await withStore((store) => store.close(id)))) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
     print({ id, status: 'closed' });
   });
+  program.command('participant').description('participants').command('erase <number>')
+    .description('erase a participant: every session of theirs (open or not), its routes and recordings (where media.recording.dir is visible); live calls are hung up')
+    .action(async (number: string) => {
+      const erased = await withStore((store, region, redis) => {
+        const c = config();
+        return new DataLifecycle(redis, store, {
+          cdrStream: store.keys.cdr, cdrRetentionDays: 0, recordingsDir: c.media.recording.dir, recordingRetentionDays: 0, timeoutMs: c.redis.commandTimeoutMs * 20,
+        }, pino({ level: 'silent' })).erase(e164('number', number, region));
+      });
+      print({ number: erased.number, sessions: erased.sessions.join(' ') || '-', recordingFolders: erased.recordingFolders });
+    });
   const calls = program.command('calls').description('connected calls on every live instance (the live-call registry in Redis)');
   calls.command('list').option('--session <id>', 'only this session\'s calls').action(async (o: { session?: string }) => {
     print(await withStore((_s, _r, redis) => new LiveCalls(redis, config().redis.keyPrefix, config().redis.commandTimeoutMs * 4).list(o.session ? { sessionId: o.session } : {})).then((list) => list.map((c) => ({ ...c }))));

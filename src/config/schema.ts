@@ -198,6 +198,10 @@ export const schema = {
       doc: 'Base path of the CDR spool (segments spoolFile.N and spoolFile.checkpoint next to it): CDRs wait there until Redis confirms them. One instance per spool: never share it',
       format: String, default: 'var/cdr-spool.jsonl', env: 'MB_CDR_SPOOL_FILE',
     },
+    retentionDays: {
+      doc: 'Keep CDRs in the mb:cdr stream this many days (trimmed hourly by id time, XTRIM MINID); 0 = by length only (redis.cdrStreamMaxLen)',
+      format: 'count', default: 0, env: 'MB_CDR_RETENTION_DAYS',
+    },
     dedupeRetentionSec: {
       doc: 'How long Redis keeps the de-duplication mark of each CDR written (mb:cdr:seen:{id}, ~130 bytes each); a CDR resent within it lands once',
       format: 'dedupe-retention-sec', default: 86400, env: 'MB_CDR_DEDUPE_RETENTION_SEC',
@@ -262,6 +266,10 @@ export const schema = {
     recording: {
       enabledByDefault: { doc: 'Record calls of sessions that do not say', format: 'bool', default: true, env: 'MB_RECORDING_DEFAULT' },
       dir: { doc: 'Recording directory as seen by FreeSWITCH (shared volume)', format: String, default: '/var/lib/maskbridge/recordings', env: 'MB_RECORDING_DIR' },
+      retentionDays: {
+        doc: 'Delete recordings older than this many days (whole day folders, hourly, where this process sees media.recording.dir); 0 = keep',
+        format: 'count', default: 0, env: 'MB_RECORDING_RETENTION_DAYS',
+      },
       consentAnnouncement: { doc: 'Audio file both parties hear before they are bridged (empty: none)', format: String, default: '', env: 'MB_RECORDING_CONSENT' },
       writerThread: {
         doc: 'FreeSWITCH writes each recording from a thread of its own (true) rather than from the call\'s media thread (false: less CPU). Set it when the recordings volume can stall, e.g. a network mount',

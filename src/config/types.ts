@@ -33,7 +33,7 @@ export interface AppConfig {
     instanceId: string;
     callIdKey: string;
   };
-  cdr: { spoolFile: string; dedupeRetentionSec: number };
+  cdr: { spoolFile: string; retentionDays: number; dedupeRetentionSec: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
   media: {
@@ -47,6 +47,6 @@ export interface AppConfig {
     eslAdvertiseAddress: string;
     ringback: string;
     pin: { enabled: boolean; prompt: string; maxDigits: number; timeoutSec: number; tries: number };
-    recording: { enabledByDefault: boolean; dir: string; consentAnnouncement: string; writerThread: boolean };
+    recording: { enabledByDefault: boolean; dir: string; retentionDays: number; consentAnnouncement: string; writerThread: boolean };
   };
 }

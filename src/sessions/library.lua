@@ -361,6 +361,33 @@ local function mb_sessions(keys, args)
   return out
 end
 
+-- FCALL mb_erase 1 party(P): erases a participant (privacy laws): every session in their index,
+-- open or not, with its routes and the other participant's index entry; their index. Live calls
+-- of those sessions are hung up (published as closed). Replies 'ok', then the session ids.
+local function mb_erase(keys, args)
+  local p, who = string.match(keys[1] or '', '^(.-)party:(.+)$')
+  if not p or not is_e164(who) then return { 'invalid', 'number', 'KEYS[1] is not {prefix}party:{E.164 number}' } end
+  local out = { 'ok' }
+  local all = redis.call('HGETALL', keys[1])
+  for i = 1, #all - 1, 2 do
+    local id = all[i + 1]
+    local key = p .. 'session:' .. id
+    local h = redis.call('HMGET', key, 'v', 'a', 'b')
+    if h[1] and (h[2] == who or h[3] == who) then
+      for _, party in ipairs({ h[2], h[3] }) do
+        local route = p .. 'route:' .. h[1] .. ':' .. party
+        if redis.call('GET', route) == id then redis.call('DEL', route) end
+        if party ~= who and redis.call('HGET', p .. 'party:' .. party, h[1]) == id then redis.call('HDEL', p .. 'party:' .. party, h[1]) end
+      end
+      redis.call('DEL', key)
+      redis.call('PUBLISH', p .. 'session-closed', id)
+      table.insert(out, id)
+    end
+  end
+  redis.call('DEL', keys[1])
+  return out
+end
+
 local POOL_FIELDS = {
   select = function(v) return v == 'prefer-sticky' or v == 'avoid-sticky' end,
   cool_off_sec = function(v) return is_ms(v) and tonumber(v) <= 90 * 86400 end,
@@ -455,6 +482,7 @@ redis.register_function('mb_extend', mb_extend)
 redis.register_function('mb_update', mb_update)
 redis.register_function('mb_touch', mb_touch)
 redis.register_function{ function_name = 'mb_sessions', callback = mb_sessions, flags = { 'no-writes' } }
+redis.register_function('mb_erase', mb_erase)
 redis.register_function('mb_pool_set', mb_pool_set)
 redis.register_function('mb_pool_add', mb_pool_add)
 redis.register_function('mb_pool_state', mb_pool_state)

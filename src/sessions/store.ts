@@ -211,6 +211,18 @@ export class SessionStore implements SessionLookup {
     await this.op('mb_touch', [this.keys.session(id)], [String(endedAt)]);
   }
 
+  /**
+   * Erases a participant (`mb_erase`): every session in their index, open or not, its routes and
+   * the other participant's index entry; their live calls are hung up. Returns the session ids
+   * (whose recordings the caller then removes). Sessions written with v1 plain commands are not
+   * in the index and are not found.
+   */
+  async erase(number: string): Promise<string[]> {
+    if (!isE164(number)) throw new SessionInputError('number', `"${number}" is not an E.164 number`);
+    const r = await this.op('mb_erase', [this.keys.party(number)], []);
+    return r.slice(1);
+  }
+
   /** The participant's open sessions (`mb_sessions`, read-only). */
   async sessionsOf(number: string): Promise<SessionRecord[]> {
     if (!isE164(number)) throw new SessionInputError('number', `"${number}" is not an E.164 number`);

@@ -5,6 +5,11 @@ import { buildApi, type Api } from '../../src/api/server.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { PoolStore } from '../../src/sessions/pools.js';
 import { LiveCalls } from '../../src/calls/live-calls.js';
+import { DataLifecycle } from '../../src/lifecycle/data.js';
+import { recordingPaths } from '../../src/media/recording.js';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { RedisServer } from '../helpers/redis-server.js';
@@ -14,13 +19,17 @@ const headers = { authorization: `Bearer ${TOKEN}` };
 let server: RedisServer;
 let redis: Redis;
 let api: Api;
+let recordings: string;
 
 beforeAll(async () => {
   server = await RedisServer.start();
   redis = createRedis({ url: server.url, commandTimeoutMs: 1000 }, pino({ level: 'silent' }));
   await redis.connect();
+  const store = new SessionStore(redis, 'mb:', 1000);
+  recordings = mkdtempSync(join(tmpdir(), 'mb-api-rec-'));
+  const lifecycle = new DataLifecycle(redis, store, { cdrStream: 'mb:cdr', cdrRetentionDays: 0, recordingsDir: recordings, recordingRetentionDays: 0, timeoutMs: 1000 }, pino({ level: 'silent' }));
   api = buildApi({
-    store: new SessionStore(redis, 'mb:', 1000), pools: new PoolStore(redis, 'mb:', 1000), calls: new LiveCalls(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
+    store, lifecycle, pools: new PoolStore(redis, 'mb:', 1000), calls: new LiveCalls(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
     defaultRegion: 'IN', health: () => ({ redis: true, drachtio: true, liveCalls: 0, draining: false, cdrBacklog: 0, media: [] }), log: pino({ level: 'silent' }),
   });
   await api.listen({ host: '127.0.0.1', port: 0 });
@@ -76,6 +85,26 @@ describe('pools and allocation over HTTP', () => {
     expect((await req('PATCH', '/v1/sessions/nope', { label: 'x' })).statusCode).toBe(404);
     const both = await req('POST', '/v1/sessions', { id: 'o10', virtualNumber: '+912240001000', pool: 'mumbai', a: '+919812341234', b: '+919876549876', ttlSeconds: 60 });
     expect(both.json()).toMatchObject({ status: 400, field: 'body/virtualNumber' });
+  });
+
+  it('erases a participant: their sessions, routes and recordings, and nobody else\'s', async () => {
+    await req('POST', '/v1/sessions', { id: 'e1', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', ttlSeconds: 600 });
+    await req('POST', '/v1/sessions', { id: 'e2', virtualNumber: '+912240001001', a: '+919812341234', b: '+919876549877', ttlSeconds: 600 });
+    await req('DELETE', '/v1/sessions/e2'); // closed sessions go too
+    expect((await req('POST', '/v1/sessions', { id: 'keep', virtualNumber: '+912240001002', a: '+919800000001', b: '+919876549876', ttlSeconds: 600 })).statusCode).toBe(201);
+    const file = recordingPaths(recordings, new Date(), 'e1', 'c1').final;
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, 'RIFF');
+    const r = await req('DELETE', `/v1/participants/${encodeURIComponent('+919812341234')}`);
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json().sessions.sort()).toEqual(['e1', 'e2']);
+    expect(r.json().recordingFolders).toBe(1);
+    expect(existsSync(file)).toBe(false);
+    expect((await req('GET', '/v1/sessions/e1')).statusCode).toBe(404);
+    expect(await redis.exists(['mb:route:+912240001000:+919812341234', 'mb:route:+912240001000:+919876549876', 'mb:party:+919812341234'])).toBe(0);
+    expect(await redis.hGet('mb:party:+919876549876', '+912240001000')).toBeNull(); // B's entry for the erased session went
+    expect(await redis.hGet('mb:party:+919876549876', '+912240001002')).toBe('keep'); // B's other session is untouched
+    expect((await req('GET', '/v1/sessions/keep')).json()).toMatchObject({ status: 'open' });
   });
 
   it('serves the OpenAPI document browsable at /docs, listing the routes that exist', async () => {

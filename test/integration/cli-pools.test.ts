@@ -70,6 +70,13 @@ describe('maskbridge CLI (built) against Redis', () => {
     expect(json('session', 'list', '--participant', '+919812341234')).toEqual([expect.objectContaining({ id: 'order-2' })]);
   });
 
+  it('erases a participant and their sessions', () => {
+    json('session', 'create', '--id', 'gdpr-1', '--virtual', '+912240009000', '--a', '+919811111111', '--b', '+919822222222');
+    expect(json('participant', 'erase', '+919811111111')).toMatchObject({ number: '+919811111111', sessions: 'gdpr-1' });
+    expect(cli('session', 'show', 'gdpr-1').code).toBe(1);
+    expect(cli('participant', 'erase', 'nobody').code).toBe(2);
+  });
+
   it('lists live calls (none here) and says when a call to hang up is not live', () => {
     expect(json('calls', 'list')).toEqual([]);
     const r = cli('calls', 'hangup', 'a'.repeat(32));
