@@ -21,6 +21,7 @@ import { LiveCallRegistry, LiveCalls, liveCallKeys } from './calls/live-calls.js
 import { libraryVersion, loadLibrary } from './sessions/library.js';
 import { PoolStore } from './sessions/pools.js';
 import { DataLifecycle } from './lifecycle/data.js';
+import { CdrReader } from './cdr/query.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
 
@@ -111,7 +112,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     media: pool?.health() ?? [],
   });
   const api = config.api.enabled
-    ? buildApi({ store, pools, calls: liveCallsView, lifecycle, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
+    ? buildApi({ store, pools, calls: liveCallsView, lifecycle, cdrs: new CdrReader(redis, store.keys.cdr, config.redis.commandTimeoutMs * 4), metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;
 
   // Sessions that close hang up their live calls, on every instance (src/calls/close-watch.ts).

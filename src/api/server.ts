@@ -11,7 +11,9 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DataLifecycle } from '../lifecycle/data.js';
+import type { CdrReader } from '../cdr/query.js';
 import { registerCallRoutes, type CallService } from './call-routes.js';
+import { registerCdrRoutes } from './cdr-routes.js';
 import { registerPoolRoutes, type PoolService } from './pool-routes.js';
 import { registerSessionRoutes, type SessionService } from './session-routes.js';
 import { bearerCheck } from './auth.js';
@@ -26,6 +28,7 @@ export interface ApiDeps {
   store: SessionService;
   pools: PoolService;
   calls: CallService;
+  cdrs: Pick<CdrReader, 'query'>;
   /** Participant erasure (src/lifecycle/data.ts). */
   lifecycle: Pick<DataLifecycle, 'erase'>;
   metrics: Metrics;
@@ -83,6 +86,7 @@ export function buildApi(deps: ApiDeps) {
     registerSessionRoutes(instance, { store: deps.store, lifecycle: deps.lifecycle, defaultRegion: deps.defaultRegion, auth });
     registerPoolRoutes(instance, { pools: deps.pools, defaultRegion: deps.defaultRegion, auth });
     registerCallRoutes(instance, { calls: deps.calls, auth });
+    registerCdrRoutes(instance, { cdrs: deps.cdrs, auth });
 
     registerHealthRoutes(instance, { health: deps.health, authorized });
 

@@ -15,6 +15,7 @@ import { createRedis, StoreUnavailableError, type Redis } from '../sessions/redi
 import { PoolStore } from '../sessions/pools.js';
 import { LiveCalls } from '../calls/live-calls.js';
 import { DataLifecycle } from '../lifecycle/data.js';
+import { CdrReader } from '../cdr/query.js';
 import { SessionInputError, SessionStore, type SessionOptions } from '../sessions/store.js';
 import type { SessionRecord } from '../sessions/contract.js';
 import { CliExit, EXIT, EXIT_CODES_HELP, exitFor } from './exit.js';
@@ -174,6 +175,20 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         }, pino({ level: 'silent' })).erase(e164('number', number, region));
       });
       print({ number: erased.number, sessions: erased.sessions.join(' ') || '-', recordingFolders: erased.recordingFolders });
+    });
+  const cdr = program.command('cdr').description('CDRs from the stream');
+  const reader = (redis: Redis) => new CdrReader(redis, `${config().redis.keyPrefix}cdr`, config().redis.commandTimeoutMs * 4);
+  cdr.command('tail').option('-n, --count <n>', 'how many of the newest', '20').action(async (o: { count: string }) => {
+    print(await withStore((_s, _r, redis) => reader(redis).tail(seconds('count', o.count))));
+  });
+  cdr.command('query').option('--session <id>', 'only this session\'s').option('--from <iso>', 'written at or after').option('--to <iso>', 'written at or before')
+    .option('--limit <n>', 'at most this many', '100').option('--cursor <id>', 'go on after this stream id (the last one printed)')
+    .action(async (o: { session?: string; from?: string; to?: string; limit: string; cursor?: string }) => {
+      const page = await withStore((_s, _r, redis) => reader(redis).query({
+        limit: seconds('limit', o.limit), ...(o.session ? { sessionId: o.session } : {}), ...(o.cursor ? { cursor: o.cursor } : {}),
+        ...(o.from ? { from: time('from', o.from) } : {}), ...(o.to ? { to: time('to', o.to) } : {}),
+      }));
+      print(page.cdrs);
     });
   const calls = program.command('calls').description('connected calls on every live instance (the live-call registry in Redis)');
   calls.command('list').option('--session <id>', 'only this session\'s calls').action(async (o: { session?: string }) => {

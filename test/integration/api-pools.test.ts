@@ -6,6 +6,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import { PoolStore } from '../../src/sessions/pools.js';
 import { LiveCalls } from '../../src/calls/live-calls.js';
 import { DataLifecycle } from '../../src/lifecycle/data.js';
+import { CdrReader } from '../../src/cdr/query.js';
 import { recordingPaths } from '../../src/media/recording.js';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,7 @@ beforeAll(async () => {
   recordings = mkdtempSync(join(tmpdir(), 'mb-api-rec-'));
   const lifecycle = new DataLifecycle(redis, store, { cdrStream: 'mb:cdr', cdrRetentionDays: 0, recordingsDir: recordings, recordingRetentionDays: 0, timeoutMs: 1000 }, pino({ level: 'silent' }));
   api = buildApi({
-    store, lifecycle, pools: new PoolStore(redis, 'mb:', 1000), calls: new LiveCalls(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
+    store, lifecycle, cdrs: new CdrReader(redis, 'mb:cdr', 1000), pools: new PoolStore(redis, 'mb:', 1000), calls: new LiveCalls(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
     defaultRegion: 'IN', health: () => ({ redis: true, drachtio: true, liveCalls: 0, draining: false, cdrBacklog: 0, media: [] }), log: pino({ level: 'silent' }),
   });
   await api.listen({ host: '127.0.0.1', port: 0 });
@@ -105,6 +106,20 @@ describe('pools and allocation over HTTP', () => {
     expect(await redis.hGet('mb:party:+919876549876', '+912240001000')).toBeNull(); // B's entry for the erased session went
     expect(await redis.hGet('mb:party:+919876549876', '+912240001002')).toBe('keep'); // B's other session is untouched
     expect((await req('GET', '/v1/sessions/keep')).json()).toMatchObject({ status: 'open' });
+  });
+
+  it('queries CDRs by session and time, a page at a time, and names a bad parameter', async () => {
+    const t0 = Date.parse('2026-12-01T00:00:00Z');
+    for (let i = 0; i < 30; i++) await redis.xAdd('mb:cdr', `${t0 + i * 60_000}-0`, { id: `cdr-${i}`, session_id: i % 3 === 0 ? 'order-x' : 'order-y' });
+    const first = (await req('GET', '/v1/cdrs?sessionId=order-x&limit=4')).json();
+    expect(first.cdrs.map((c: { id: string }) => c.id)).toEqual(['cdr-0', 'cdr-3', 'cdr-6', 'cdr-9']);
+    const second = (await req('GET', `/v1/cdrs?sessionId=order-x&limit=100&cursor=${first.next}`)).json();
+    expect(second.cdrs.map((c: { id: string }) => c.id)).toEqual(['cdr-12', 'cdr-15', 'cdr-18', 'cdr-21', 'cdr-24', 'cdr-27']);
+    expect(second.next).toBeNull();
+    const window = (await req('GET', `/v1/cdrs?from=${new Date(t0 + 10 * 60_000).toISOString()}&to=${new Date(t0 + 12 * 60_000).toISOString()}`)).json();
+    expect(window.cdrs.map((c: { id: string }) => c.id)).toEqual(['cdr-10', 'cdr-11', 'cdr-12']);
+    const bad = await req('GET', '/v1/cdrs?limit=5000');
+    expect(bad.json()).toMatchObject({ status: 400, field: 'querystring/limit' });
   });
 
   it('serves the OpenAPI document browsable at /docs, listing the routes that exist', async () => {

@@ -8,6 +8,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import { createRedis, DeadlineError, StoreUnavailableError, type Redis } from '../../src/sessions/redis.js';
 import { PoolStore } from '../../src/sessions/pools.js';
 import { LiveCalls } from '../../src/calls/live-calls.js';
+import { CdrReader } from '../../src/cdr/query.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
@@ -25,7 +26,7 @@ const extra: Api[] = [];
 async function apiWith(store: ApiDeps['store'], opts: { token?: string; lines?: string[] } = {}): Promise<Api> {
   const lines = opts.lines ?? [];
   const a = buildApi({
-    store, pools: failingPools(new Error('no pools here')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
+    store, pools: failingPools(new Error('no pools here')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
     log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }),
   });
   await a.ready();
@@ -69,7 +70,7 @@ beforeAll(async () => {
   redis = createRedis({ url: server.url, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
   await redis.connect();
   api = buildApi({
-    store: new SessionStore(redis, 'mb:', 500), pools: new PoolStore(redis, 'mb:', 500), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
+    store: new SessionStore(redis, 'mb:', 500), pools: new PoolStore(redis, 'mb:', 500), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
     health: () => health, log: pino({ level: 'silent' }),
   });
   await api.ready();
@@ -304,7 +305,7 @@ describe('shutdown', () => {
     let inFlight = 0;
     const a = buildApi({
       store: { ...failingStore(new Error('unused')), get: async () => { inFlight++; await gate; return null; } },
-      pools: failingPools(new Error('unused')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
+      pools: failingPools(new Error('unused')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
     });
     await a.listen({ host: '127.0.0.1', port: 0 });
     const sock = connect((a.server.address() as { port: number }).port, '127.0.0.1');
@@ -347,6 +348,7 @@ describe('metrics and OpenAPI', () => {
       'delete /v1/sessions/{id}': ['400', '401', '404', '500', '503'],
       'get /v1/participants/{number}/sessions': ['400', '401', '500', '503'],
       'delete /v1/participants/{number}': ['400', '401', '500', '503'],
+      'get /v1/cdrs': ['400', '401', '500', '503'],
       'get /v1/pools': ['401', '500', '503'],
       'put /v1/pools/{name}': ['400', '401', '415', '500', '503'],
       'get /v1/pools/{name}': ['400', '401', '404', '500', '503'],

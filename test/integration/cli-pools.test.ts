@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from 'redis';
 import { RedisServer } from '../helpers/redis-server.js';
 
 const BIN = 'dist/src/cli/main.js';
@@ -75,6 +76,15 @@ describe('maskbridge CLI (built) against Redis', () => {
     expect(json('participant', 'erase', '+919811111111')).toMatchObject({ number: '+919811111111', sessions: 'gdpr-1' });
     expect(cli('session', 'show', 'gdpr-1').code).toBe(1);
     expect(cli('participant', 'erase', 'nobody').code).toBe(2);
+  });
+
+  it('prints the newest CDRs and queries them by session', async () => {
+    const c = createClient({ url: server.url });
+    await c.connect();
+    for (let i = 0; i < 5; i++) await c.xAdd('mb:cdr', '*', { id: `cdr-${i}`, session_id: i % 2 ? 'odd' : 'even' });
+    await c.quit();
+    expect(json('cdr', 'tail', '-n', '2').map((r) => r.id)).toEqual(['cdr-3', 'cdr-4']);
+    expect(json('cdr', 'query', '--session', 'odd').map((r) => r.id)).toEqual(['cdr-1', 'cdr-3']);
   });
 
   it('lists live calls (none here) and says when a call to hang up is not live', () => {
