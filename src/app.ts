@@ -112,7 +112,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     media: pool?.health() ?? [],
   });
   const api = config.api.enabled
-    ? buildApi({ store, pools, calls: liveCallsView, lifecycle, cdrs: new CdrReader(redis, store.keys.cdr, config.redis.commandTimeoutMs * 4), metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
+    ? buildApi({ store, pools, calls: liveCallsView, lifecycle, cdrs: new CdrReader(redis, store.keys.cdr, config.redis.commandTimeoutMs * 4), recordingsDir: config.media.recording.dir, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;
 
   // Sessions that close hang up their live calls, on every instance (src/calls/close-watch.ts).

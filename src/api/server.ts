@@ -14,6 +14,7 @@ import type { DataLifecycle } from '../lifecycle/data.js';
 import type { CdrReader } from '../cdr/query.js';
 import { registerCallRoutes, type CallService } from './call-routes.js';
 import { registerCdrRoutes } from './cdr-routes.js';
+import { registerRecordingRoutes } from './recording-routes.js';
 import { registerPoolRoutes, type PoolService } from './pool-routes.js';
 import { registerSessionRoutes, type SessionService } from './session-routes.js';
 import { bearerCheck } from './auth.js';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   pools: PoolService;
   calls: CallService;
   cdrs: Pick<CdrReader, 'query'>;
+  /** Where recordings are read from (media.recording.dir). */
+  recordingsDir: string;
   /** Participant erasure (src/lifecycle/data.ts). */
   lifecycle: Pick<DataLifecycle, 'erase'>;
   metrics: Metrics;
@@ -87,6 +90,7 @@ export function buildApi(deps: ApiDeps) {
     registerPoolRoutes(instance, { pools: deps.pools, defaultRegion: deps.defaultRegion, auth });
     registerCallRoutes(instance, { calls: deps.calls, auth });
     registerCdrRoutes(instance, { cdrs: deps.cdrs, auth });
+    registerRecordingRoutes(instance, { dir: deps.recordingsDir, auth });
 
     registerHealthRoutes(instance, { health: deps.health, authorized });
 

@@ -16,6 +16,9 @@ import { PoolStore } from '../sessions/pools.js';
 import { LiveCalls } from '../calls/live-calls.js';
 import { DataLifecycle } from '../lifecycle/data.js';
 import { CdrReader } from '../cdr/query.js';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listRecordings } from '../media/retention.js';
 import { SessionInputError, SessionStore, type SessionOptions } from '../sessions/store.js';
 import type { SessionRecord } from '../sessions/contract.js';
 import { CliExit, EXIT, EXIT_CODES_HELP, exitFor } from './exit.js';
@@ -189,6 +192,18 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         ...(o.from ? { from: time('from', o.from) } : {}), ...(o.to ? { to: time('to', o.to) } : {}),
       }));
       print(page.cdrs);
+    });
+  program.command('recording').description('recordings').command('get <sessionId>')
+    .description('list a session\'s recordings (where media.recording.dir is visible); --out copies them into a folder')
+    .option('--out <dir>', 'copy the files here')
+    .action(async (sessionId: string, o: { out?: string }) => {
+      const files = await listRecordings(config().media.recording.dir, sessionId);
+      if (files.length === 0) throw new CliExit(EXIT.noSuchSession, `no recordings of session ${sessionId}`);
+      if (o.out) {
+        await mkdir(o.out, { recursive: true });
+        for (const f of files) await copyFile(f.path, join(o.out, `${f.day}-${f.name}`));
+      }
+      print(files.map((f) => ({ day: f.day, name: f.name, bytes: f.bytes, path: o.out ? join(o.out, `${f.day}-${f.name}`) : f.path })));
     });
   const calls = program.command('calls').description('connected calls on every live instance (the live-call registry in Redis)');
   calls.command('list').option('--session <id>', 'only this session\'s calls').action(async (o: { session?: string }) => {

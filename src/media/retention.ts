@@ -4,7 +4,7 @@
  * src/media/recording.ts) makes both cheap: retention removes whole day folders older than the
  * cutoff, erasure looks for a session's folder in each day. All of it is asynchronous.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const DIGITS = (n: number) => new RegExp(`^\\d{${n}}$`);
@@ -45,4 +45,28 @@ export async function eraseRecordings(dir: string, sessionIds: readonly string[]
     }
   }
   return n;
+}
+
+export interface RecordingFile {
+  /** The file's name: the call's id (keyed Call-ID hash) and .wav. */
+  name: string;
+  /** YYYY-MM-DD (UTC) of the call. */
+  day: string;
+  bytes: number;
+  path: string;
+}
+
+/** The finished recordings of a session (partial files, still being written, are left out). */
+export async function listRecordings(dir: string, sessionId: string): Promise<RecordingFile[]> {
+  const folder = sessionId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
+  const out: RecordingFile[] = [];
+  for (const f of await dayFolders(dir)) {
+    const names = await readdir(join(f.path, folder)).catch(() => [] as string[]);
+    for (const name of names.filter((n) => n.endsWith('.wav') && !n.endsWith('.partial.wav')).sort()) {
+      const path = join(f.path, folder, name);
+      const st = await stat(path).catch(() => null);
+      if (st?.isFile()) out.push({ name, day: f.day, bytes: st.size, path });
+    }
+  }
+  return out;
 }

@@ -30,7 +30,7 @@ beforeAll(async () => {
   recordings = mkdtempSync(join(tmpdir(), 'mb-api-rec-'));
   const lifecycle = new DataLifecycle(redis, store, { cdrStream: 'mb:cdr', cdrRetentionDays: 0, recordingsDir: recordings, recordingRetentionDays: 0, timeoutMs: 1000 }, pino({ level: 'silent' }));
   api = buildApi({
-    store, lifecycle, cdrs: new CdrReader(redis, 'mb:cdr', 1000), pools: new PoolStore(redis, 'mb:', 1000), calls: new LiveCalls(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
+    store, lifecycle, cdrs: new CdrReader(redis, 'mb:cdr', 1000), recordingsDir: recordings, pools: new PoolStore(redis, 'mb:', 1000), calls: new LiveCalls(redis, 'mb:', 1000), metrics: new Metrics(), token: TOKEN,
     defaultRegion: 'IN', health: () => ({ redis: true, drachtio: true, liveCalls: 0, draining: false, cdrBacklog: 0, media: [] }), log: pino({ level: 'silent' }),
   });
   await api.listen({ host: '127.0.0.1', port: 0 });
@@ -122,6 +122,33 @@ describe('pools and allocation over HTTP', () => {
     expect(bad.json()).toMatchObject({ status: 400, field: 'querystring/limit' });
   });
 
+  it('lists a session\'s recordings and serves one whole or by Range, with the token only', async () => {
+    const at = new Date('2026-12-01T10:00:00Z');
+    const file = recordingPaths(recordings, at, 'rec-1', 'abc123').final;
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, Buffer.from('RIFF0123456789'));
+    writeFileSync(recordingPaths(recordings, at, 'rec-1', 'still-writing').partial, 'RIFF');
+    const list = (await req('GET', '/v1/sessions/rec-1/recordings')).json();
+    expect(list.recordings).toEqual([{ name: 'abc123.wav', day: '2026-12-01', bytes: 14, url: '/v1/sessions/rec-1/recordings/2026-12-01/abc123.wav' }]);
+    const url = list.recordings[0].url as string;
+    const whole = await req('GET', url);
+    expect(whole.statusCode).toBe(200);
+    expect(whole.headers['content-type']).toBe('audio/wav');
+    expect(whole.body).toBe('RIFF0123456789');
+    const part = await api.inject({ method: 'GET', url, headers: { ...headers, range: 'bytes=4-7' } });
+    expect(part.statusCode).toBe(206);
+    expect(part.headers['content-range']).toBe('bytes 4-7/14');
+    expect(part.body).toBe('0123');
+    const tail = await api.inject({ method: 'GET', url, headers: { ...headers, range: 'bytes=-3' } });
+    expect(tail.body).toBe('789');
+    const beyond = await api.inject({ method: 'GET', url, headers: { ...headers, range: 'bytes=99-' } });
+    expect(beyond.statusCode).toBe(416);
+    expect(beyond.headers['content-range']).toBe('bytes */14');
+    expect((await api.inject({ method: 'GET', url })).statusCode).toBe(401);
+    expect((await req('GET', '/v1/sessions/rec-1/recordings/2026-12-01/nope.wav')).statusCode).toBe(404);
+    expect((await req('GET', '/v1/sessions/rec-1/recordings/2026-12-01/..%2F..%2Fetc.wav')).statusCode).toBe(400);
+  });
+
   it('serves the OpenAPI document browsable at /docs, listing the routes that exist', async () => {
     const ui = await api.inject({ method: 'GET', url: '/docs/' });
     expect(ui.statusCode).toBe(200);
@@ -130,7 +157,7 @@ describe('pools and allocation over HTTP', () => {
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const method of Object.keys(ops)) {
         // Every documented route answers something other than the not-found handler's 404 for its path.
-        const url = path.replace('{id}', 'x').replace('{name}', 'x').replace('{number}', '%2B919812341234').replace('{callId}', 'x');
+        const url = path.replace('{id}', 'x').replace('{name}', 'x').replace('{number}', '%2B919812341234').replace('{callId}', 'x').replace('{day}', '2026-01-01');
         expect(api.hasRoute({ method: method.toUpperCase() as 'GET', url: path.replace(/\{(\w+)\}/g, ':$1') }), `${method} ${url}`).toBe(true);
       }
     }

@@ -26,7 +26,7 @@ const extra: Api[] = [];
 async function apiWith(store: ApiDeps['store'], opts: { token?: string; lines?: string[] } = {}): Promise<Api> {
   const lines = opts.lines ?? [];
   const a = buildApi({
-    store, pools: failingPools(new Error('no pools here')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
+    store, pools: failingPools(new Error('no pools here')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), recordingsDir: '/nonexistent', metrics: new Metrics(), token: opts.token ?? TOKEN, defaultRegion: 'IN', health: () => health,
     log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }),
   });
   await a.ready();
@@ -70,7 +70,7 @@ beforeAll(async () => {
   redis = createRedis({ url: server.url, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
   await redis.connect();
   api = buildApi({
-    store: new SessionStore(redis, 'mb:', 500), pools: new PoolStore(redis, 'mb:', 500), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
+    store: new SessionStore(redis, 'mb:', 500), pools: new PoolStore(redis, 'mb:', 500), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), recordingsDir: '/nonexistent', metrics: new Metrics(), token: TOKEN, defaultRegion: 'IN',
     health: () => health, log: pino({ level: 'silent' }),
   });
   await api.ready();
@@ -305,7 +305,7 @@ describe('shutdown', () => {
     let inFlight = 0;
     const a = buildApi({
       store: { ...failingStore(new Error('unused')), get: async () => { inFlight++; await gate; return null; } },
-      pools: failingPools(new Error('unused')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
+      pools: failingPools(new Error('unused')), calls: new LiveCalls(redis, 'mb:', 500), lifecycle: { erase: () => Promise.reject(new Error('unused')) }, cdrs: new CdrReader(redis, 'mb:cdr', 500), recordingsDir: '/nonexistent', metrics: new Metrics(), token: '', defaultRegion: 'IN', health: () => health, log: pino({ level: 'silent' }),
     });
     await a.listen({ host: '127.0.0.1', port: 0 });
     const sock = connect((a.server.address() as { port: number }).port, '127.0.0.1');
@@ -349,6 +349,8 @@ describe('metrics and OpenAPI', () => {
       'get /v1/participants/{number}/sessions': ['400', '401', '500', '503'],
       'delete /v1/participants/{number}': ['400', '401', '500', '503'],
       'get /v1/cdrs': ['400', '401', '500', '503'],
+      'get /v1/sessions/{id}/recordings': ['400', '401', '500', '503'],
+      'get /v1/sessions/{id}/recordings/{day}/{name}': ['400', '401', '404', '416', '500', '503'],
       'get /v1/pools': ['401', '500', '503'],
       'put /v1/pools/{name}': ['400', '401', '415', '500', '503'],
       'get /v1/pools/{name}': ['400', '401', '404', '500', '503'],

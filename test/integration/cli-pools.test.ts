@@ -4,7 +4,10 @@
  * the contract library loaded, and the exit codes scripts branch on.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { recordingPaths } from '../../src/media/recording.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from 'redis';
 import { RedisServer } from '../helpers/redis-server.js';
@@ -85,6 +88,20 @@ describe('maskbridge CLI (built) against Redis', () => {
     await c.quit();
     expect(json('cdr', 'tail', '-n', '2').map((r) => r.id)).toEqual(['cdr-3', 'cdr-4']);
     expect(json('cdr', 'query', '--session', 'odd').map((r) => r.id)).toEqual(['cdr-1', 'cdr-3']);
+  });
+
+  it('gets a session\'s recordings, copying them out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mb-cli-rec-'));
+    const file = recordingPaths(dir, new Date('2026-12-01T10:00:00Z'), 'order-rec', 'abc').final;
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, 'RIFF');
+    const out = join(dir, 'out');
+    const r = spawnSync(process.execPath, [BIN, '--json', 'recording', 'get', 'order-rec', '--out', out], {
+      encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH, MB_REDIS_URL: server.url, MB_RECORDING_DIR: dir, MASKBRIDGE_CONFIG: 'config/default.json' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([{ day: '2026-12-01', name: 'abc.wav', bytes: 4, path: join(out, '2026-12-01-abc.wav') }]);
+    expect(readFileSync(join(out, '2026-12-01-abc.wav'), 'utf8')).toBe('RIFF');
   });
 
   it('lists live calls (none here) and says when a call to hang up is not live', () => {
