@@ -13,7 +13,7 @@ import type { DataLifecycle } from '../lifecycle/data.js';
 import { inputIn, invalid, notFound } from './problem.js';
 import { problemResponses } from './responses.js';
 
-export type SessionService = Pick<SessionStore, 'create' | 'allocate' | 'get' | 'close' | 'extend' | 'update' | 'sessionsOf'>;
+export type SessionService = Pick<SessionStore, 'create' | 'allocate' | 'get' | 'close' | 'extend' | 'update' | 'sessionsOf' | 'list'>;
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'Session id (e.g. the order id)' });
 const Number_ = (description: string) => Type.String({ minLength: 3, maxLength: 32, description });
@@ -127,6 +127,29 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
       : await store.create({ ...base, virtualNumber: e164('virtualNumber', body.virtualNumber as string) }, token);
     if (created.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(201).send(sessionOut(created));
+  }));
+
+  r.get('/v1/sessions', {
+    onRequest: auth,
+    schema: {
+      summary: 'List sessions, filtered, a page at a time (a page may hold more than limit; next is the cursor, null at the end)',
+      querystring: Type.Object({
+        status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
+        pool: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' })),
+        virtualNumber: Type.Optional(Number_('Only sessions on this virtual number')),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+        cursor: Type.Optional(Type.String({ pattern: '^\\d{1,20}$' })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ sessions: Type.Array(SessionOut), next: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses(400, 401, 500, 503) },
+      security,
+    },
+  }, async (req) => inputIn('query', async () => {
+    const q = req.query;
+    const page = await store.list({
+      limit: q.limit ?? 100, ...(q.status ? { status: q.status } : {}), ...(q.pool ? { pool: q.pool } : {}),
+      ...(q.virtualNumber ? { virtualNumber: e164('virtualNumber', q.virtualNumber) } : {}), ...(q.cursor ? { cursor: q.cursor } : {}),
+    });
+    return { sessions: page.sessions.map(sessionOut), next: page.next };
   }));
 
   r.get('/v1/sessions/:id', {

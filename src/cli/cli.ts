@@ -151,11 +151,25 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       show(s);
     });
   }
-  session.command('list').requiredOption('--participant <number>', 'the participant whose open sessions to list')
-    .description('a participant\'s open sessions')
-    .action(async (o: { participant: string }) => {
-      const list = await withStore((store, region) => store.sessionsOf(e164('participant', o.participant, region)));
-      print(list.map((s) => ({ id: s.id, virtualNumber: s.virtualNumber, a: s.a, b: s.b, expiresAt: new Date(s.expiresAt).toISOString(), pool: s.pool ?? null })));
+  session.command('list')
+    .option('--participant <number>', 'a participant\'s open sessions')
+    .option('--status <status>', 'open or closed').option('--pool <name>', 'only this pool\'s').option('--virtual <number>', 'only on this number')
+    .option('--limit <n>', 'at most about this many', '100').option('--cursor <c>', 'the next cursor a previous page printed (stderr)')
+    .description('sessions: a participant\'s open ones, or any, filtered, a page at a time')
+    .action(async (o: { participant?: string; status?: string; pool?: string; virtual?: string; limit: string; cursor?: string }) => {
+      const row = (s: SessionRecord) => ({ id: s.id, virtualNumber: s.virtualNumber, a: s.a, b: s.b, status: s.status, expiresAt: new Date(s.expiresAt).toISOString(), pool: s.pool ?? null });
+      if (o.participant) {
+        print((await withStore((store, region) => store.sessionsOf(e164('participant', o.participant as string, region)))).map(row));
+        return;
+      }
+      if (o.status !== undefined && o.status !== 'open' && o.status !== 'closed') throw new SessionInputError('status', 'must be open or closed');
+      const status = o.status as 'open' | 'closed' | undefined;
+      const page = await withStore((store, region) => store.list({
+        limit: seconds('limit', o.limit), ...(status ? { status } : {}), ...(o.pool ? { pool: o.pool } : {}),
+        ...(o.virtual ? { virtualNumber: e164('virtual', o.virtual, region) } : {}), ...(o.cursor ? { cursor: o.cursor } : {}),
+      }));
+      print(page.sessions.map(row));
+      if (page.next) io.err(`more: --cursor ${page.next}`);
     });
   session.command('extend <id>').option('--ttl <seconds>', 'new expiry: now plus this').option('--expires <iso>', 'new expiry as ISO 8601')
     .description('move a session\'s expiry')

@@ -223,6 +223,35 @@ export class SessionStore implements SessionLookup {
     return r.slice(1);
   }
 
+  /**
+   * Sessions a page at a time (SCAN over the session keys), filtered by status, pool or virtual
+   * number. Each call examines about `scan` keys; `next` (a SCAN cursor) goes on, null at the end.
+   * As SCAN does, a session may show twice across pages when Redis rehashes meanwhile.
+   */
+  async list(filter: { status?: 'open' | 'closed'; pool?: string; virtualNumber?: string; limit: number; cursor?: string; scan?: number }): Promise<{ sessions: SessionRecord[]; next: string | null }> {
+    let cursor = filter.cursor ?? '0';
+    if (!/^\d{1,20}$/.test(cursor)) throw new SessionInputError('cursor', 'is not a cursor from a previous page');
+    const sessions: SessionRecord[] = [];
+    let examined = 0;
+    const budget = filter.scan ?? 5000;
+    do {
+      const reply = (await this.bounded(this.redis.sendCommand(['SCAN', cursor, 'MATCH', `${this.keys.sessionPrefix}*`, 'COUNT', '500']))) as [string, string[]];
+      cursor = String(reply[0]);
+      for (const key of reply[1]) {
+        examined++;
+        const id = key.slice(this.keys.sessionPrefix.length);
+        if (!SESSION_ID_PATTERN.test(id)) continue;
+        const s = await this.get(id).catch(() => null); // a malformed record is left out of listings
+        if (!s) continue;
+        if (filter.status && s.status !== filter.status) continue;
+        if (filter.pool && s.pool !== filter.pool) continue;
+        if (filter.virtualNumber && s.virtualNumber !== filter.virtualNumber) continue;
+        sessions.push(s);
+      }
+    } while (cursor !== '0' && sessions.length < filter.limit && examined < budget);
+    return { sessions, next: cursor === '0' ? null : cursor };
+  }
+
   /** The participant's open sessions (`mb_sessions`, read-only). */
   async sessionsOf(number: string): Promise<SessionRecord[]> {
     if (!isE164(number)) throw new SessionInputError('number', `"${number}" is not an E.164 number`);

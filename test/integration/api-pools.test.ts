@@ -149,6 +149,30 @@ describe('pools and allocation over HTTP', () => {
     expect((await req('GET', '/v1/sessions/rec-1/recordings/2026-12-01/..%2F..%2Fetc.wav')).statusCode).toBe(400);
   });
 
+  it('lists sessions filtered by status, pool and number, page by page until the cursor ends', async () => {
+    await req('PUT', '/v1/pools/p1', {});
+    await req('POST', '/v1/pools/p1/numbers', { numbers: ['+912240005000', '+912240005001'] });
+    for (let i = 0; i < 12; i++) {
+      await req('POST', '/v1/sessions', { id: `l-${i}`, ...(i < 2 ? { pool: 'p1' } : { virtualNumber: '+912240006000' }), a: `+9198100${10000 + i}`, b: `+9198200${10000 + i}`, ttlSeconds: 600 });
+    }
+    await req('DELETE', '/v1/sessions/l-5');
+    const seen = new Set<string>();
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 50; pages++) {
+      const page = (await req('GET', `/v1/sessions?status=open&limit=3${cursor ? `&cursor=${cursor}` : ''}`)).json() as { sessions: Array<{ id: string; status: string }>; next: string | null };
+      for (const s of page.sessions) {
+        expect(s.status).toBe('open');
+        seen.add(s.id);
+      }
+      cursor = page.next;
+      if (cursor === null) break;
+    }
+    expect([...seen].sort()).toEqual(Array.from({ length: 12 }, (_, i) => `l-${i}`).filter((id) => id !== 'l-5').sort());
+    expect((await req('GET', '/v1/sessions?pool=p1&limit=100')).json().sessions.map((s: { id: string }) => s.id).sort()).toEqual(['l-0', 'l-1']);
+    expect((await req('GET', '/v1/sessions?status=closed&limit=100')).json().sessions.map((s: { id: string }) => s.id)).toEqual(['l-5']);
+    expect((await req('GET', '/v1/sessions?status=maybe')).json()).toMatchObject({ status: 400, field: 'querystring/status' });
+  });
+
   it('serves the OpenAPI document browsable at /docs, listing the routes that exist', async () => {
     const ui = await api.inject({ method: 'GET', url: '/docs/' });
     expect(ui.statusCode).toBe(200);

@@ -41,6 +41,7 @@ const failingStore = (err: Error): ApiDeps['store'] => ({
   extend: () => Promise.reject(err),
   update: () => Promise.reject(err),
   sessionsOf: () => Promise.reject(err),
+  list: () => Promise.reject(err),
 });
 const failingPools = (err: Error): ApiDeps['pools'] => ({
   set: () => Promise.reject(err),
@@ -344,6 +345,7 @@ describe('metrics and OpenAPI', () => {
     const expected: Record<string, string[]> = {
       'post /v1/sessions': ['400', '401', '404', '409', '415', '500', '503'],
       'get /v1/sessions/{id}': ['400', '401', '404', '500', '503'],
+      'get /v1/sessions': ['400', '401', '500', '503'],
       'patch /v1/sessions/{id}': ['400', '401', '404', '415', '500', '503'],
       'delete /v1/sessions/{id}': ['400', '401', '404', '500', '503'],
       'get /v1/participants/{number}/sessions': ['400', '401', '500', '503'],

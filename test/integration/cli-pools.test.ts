@@ -72,6 +72,8 @@ describe('maskbridge CLI (built) against Redis', () => {
     expect(cli('session', 'close', 'nope').code).toBe(1);
     expect(cli('pool', 'drain', 'nowhere', '+912240001000').code).toBe(1);
     expect(json('session', 'list', '--participant', '+919812341234')).toEqual([expect.objectContaining({ id: 'order-2' })]);
+    expect(json('session', 'list', '--status', 'closed').map((r) => r.id)).toEqual(['order-1']);
+    expect(json('session', 'list', '--pool', 'mumbai', '--status', 'open').map((r) => r.id)).toEqual(['order-2']);
   });
 
   it('erases a participant and their sessions', () => {
