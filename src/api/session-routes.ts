@@ -22,6 +22,7 @@ const Options = {
   label: Type.Optional(Type.String({ maxLength: 200, description: 'Free text for people (never a phone number)' })),
   whisperA: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_./:-]{1,200}$', description: 'Audio file played to A when A is the one called' })),
   whisperB: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_./:-]{1,200}$', description: 'Audio file played to B when B is the one called' })),
+  consent: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_./:-]{1,200}$', description: 'Consent prompt for this session\'s recorded calls instead of the configured one; none: no prompt' })),
   direction: Type.Optional(Type.Union([Type.Literal('both'), Type.Literal('a-to-b')], { description: 'a-to-b: only A may call (one-way)' })),
   meta: Type.Optional(Type.Unknown({ description: 'Any JSON for the backend, kept as given (at most 4096 characters serialised)' })),
   windows: Type.Optional(Type.String({ maxLength: 200, description: 'When calls may connect, e.g. "mon-fri 08:00-20:00; sat 09:00-13:00" (in tz)' })),
@@ -69,6 +70,7 @@ export const SessionOut = Type.Object({
   meta: Type.Unknown(),
   windows: Type.Union([Type.String(), Type.Null()]),
   tz: Type.String(),
+  consent: Type.Union([Type.String(), Type.Null()]),
   maxDurationSec: Type.Union([Type.Integer(), Type.Null()]),
   ringTimeoutSec: Type.Union([Type.Integer(), Type.Null()]),
 });
@@ -80,7 +82,7 @@ export function sessionOut(s: SessionRecord) {
     pool: s.pool ?? null, direction: s.direction, slidingTtlSeconds: s.ttlSec ?? null,
     maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(),
     meta: s.meta === undefined ? null : (JSON.parse(s.meta) as unknown),
-    windows: s.windowsText ?? null, tz: s.tz, maxDurationSec: s.maxDurationSec ?? null, ringTimeoutSec: s.ringTimeoutSec ?? null,
+    windows: s.windowsText ?? null, tz: s.tz, consent: s.consent ?? null, maxDurationSec: s.maxDurationSec ?? null, ringTimeoutSec: s.ringTimeoutSec ?? null,
   };
 }
 
@@ -221,10 +223,11 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
 
 function options(body: {
   record?: boolean; label?: string; whisperA?: string; whisperB?: string; direction?: 'both' | 'a-to-b'; meta?: unknown;
-  windows?: string; tz?: string; maxDurationSec?: number; ringTimeoutSec?: number;
+  windows?: string; tz?: string; maxDurationSec?: number; ringTimeoutSec?: number; consent?: string;
 }): SessionOptions {
   const o: SessionOptions = {};
   if (body.windows !== undefined) o.windows = body.windows;
+  if (body.consent !== undefined) o.consent = body.consent;
   if (body.tz !== undefined) o.tz = body.tz;
   if (body.maxDurationSec !== undefined) o.maxDurationSec = body.maxDurationSec;
   if (body.ringTimeoutSec !== undefined) o.ringTimeoutSec = body.ringTimeoutSec;

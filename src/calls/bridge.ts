@@ -26,7 +26,7 @@ export async function bridge(call: CallSession, parties: CallParties, session: S
     return dialDirect(call, parties, peer);
   }
   const whisper = call.record.direction === 'a->b' ? session.whisperB : session.whisperA;
-  return dialAnchored(call, server, parties, peer, { record, whisper }, null);
+  return dialAnchored(call, server, parties, peer, { record, whisper, consent: session.consent }, null);
 }
 
 /** Signalling-only B2BUA: the callee gets the caller's (scrubbed) SDP and vice versa. */
@@ -57,7 +57,7 @@ export async function dialAnchored(
   server: MediaServer,
   parties: CallParties,
   peer: string,
-  opts: { record: boolean; whisper: string | undefined },
+  opts: { record: boolean; whisper: string | undefined; consent?: string | undefined },
   answeredBy: MediaEndpoint | null,
 ): Promise<void> {
   const media = call.deps.media as MediaSettings;

@@ -60,7 +60,7 @@ export class CallMedia {
   }
 
   /** Record (before anything is played, so the consent prompt is in it), consent, whisper, then bridge. */
-  async start(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined; at: Date; sessionId: string; callId: string }): Promise<void> {
+  async start(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined; consent?: string | undefined; at: Date; sessionId: string; callId: string }): Promise<void> {
     const { media, callLog, isOver } = this.ctx;
     if (opts.record) {
       this.recorder = new CallRecorder(epA, {
@@ -70,8 +70,10 @@ export class CallMedia {
       await this.recorder.start();
     }
     if (isOver()) return;
-    if (media.consentAnnouncement) {
-      await Promise.all([epA.play(media.consentAnnouncement), epB.play(media.consentAnnouncement)])
+    // The session's own consent prompt, else the configured one ('none' in the session: no prompt).
+    const consent = opts.consent === 'none' ? '' : opts.consent ?? media.consentAnnouncement;
+    if (consent) {
+      await Promise.all([epA.play(consent), epB.play(consent)])
         .catch((err: Error) => callLog.line('warn', 'consent announcement failed', () => ({ err: err.message })));
     }
     if (opts.whisper && !isOver()) {

@@ -218,7 +218,7 @@ export class CallSession {
   }
 
   /** Record, consent, whisper, bridge (src/calls/call-media.ts); a failure ends the call. */
-  async startMedia(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined }): Promise<void> {
+  async startMedia(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined; consent?: string | undefined }): Promise<void> {
     try {
       await this.media?.start(epA, epB, { ...opts, at: new Date(this.deps.now()), sessionId: this.sessionId, callId: this.callId });
     } catch (err) {

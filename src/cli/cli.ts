@@ -115,6 +115,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option('--no-record', 'do not record this session\'s calls')
     .option('--label <text>', 'free text')
     .option('--meta <json>', 'JSON kept for the backend')
+    .option('--consent <file>', 'consent prompt for this session\'s recorded calls (none: no prompt)')
     .option('--windows <spec>', 'when calls may connect, e.g. "mon-fri 08:00-20:00; sat 09:00-13:00"')
     .option('--tz <zone>', 'IANA time zone of --windows (default UTC)')
     .option('--max-duration <seconds>', 'longest call of this session')
@@ -122,7 +123,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action(async (o: {
       id: string; virtual?: string; pool?: string; geo?: string; a: string; b: string; ttl?: string; expires?: string; slidingTtl?: string;
       maxExpires?: string; oneWay?: boolean; record?: boolean; label?: string; meta?: string;
-      windows?: string; tz?: string; maxDuration?: string; ringTimeout?: string;
+      windows?: string; tz?: string; maxDuration?: string; ringTimeout?: string; consent?: string;
     }) => {
       if ((o.virtual === undefined) === (o.pool === undefined)) throw new SessionInputError('virtual', 'give exactly one of --virtual and --pool');
       if ([o.ttl, o.expires, o.slidingTtl].filter((v) => v !== undefined).length > 1) throw new SessionInputError('ttl', 'give one of --ttl, --expires and --sliding-ttl');
@@ -132,7 +133,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         ...(o.record !== undefined ? { record: o.record } : {}), ...(o.label ? { label: o.label } : {}), ...(o.meta ? { meta: o.meta } : {}),
         ...(o.oneWay ? { direction: 'a-to-b' as const } : {}), ...(ttlSec !== undefined ? { ttlSec } : {}),
         ...(o.maxExpires ? { maxExpiresAt: time('max-expires', o.maxExpires) } : {}),
-        ...(o.windows ? { windows: o.windows } : {}), ...(o.tz ? { tz: o.tz } : {}),
+        ...(o.windows ? { windows: o.windows } : {}), ...(o.tz ? { tz: o.tz } : {}), ...(o.consent ? { consent: o.consent } : {}),
         ...(o.maxDuration ? { maxDurationSec: seconds('max-duration', o.maxDuration) } : {}),
         ...(o.ringTimeout ? { ringTimeoutSec: seconds('ring-timeout', o.ringTimeout) } : {}),
       };

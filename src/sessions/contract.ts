@@ -75,6 +75,8 @@ export interface SessionRecord {
   whisperA: string | undefined;
   /** Audio played to B (when B is the one called) before connecting. */
   whisperB: string | undefined;
+  /** The consent prompt for this session's calls instead of media.recording.consentAnnouncement; 'none': no prompt. */
+  consent: string | undefined;
   /** The pool V was allocated from (contract v2), if any. */
   pool: string | undefined;
   /** `a-to-b`: only A may call (B's calls get the unknown-caller treatment). Default both ways. */
@@ -99,7 +101,7 @@ export type SessionDirection = 'both' | 'a-to-b';
 
 /** A record's optional parts as a session without them has them (for code that builds records: fakes, benches). */
 export const NO_OPTIONS = {
-  record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined,
+  record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, consent: undefined,
   pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined, windows: undefined, windowsText: undefined, tz: 'UTC',
   maxDurationSec: undefined, ringTimeoutSec: undefined,
 } as const satisfies Partial<SessionRecord>;
@@ -147,7 +149,7 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
   const createdAt = parseEpochMs(hash.created_at);
   const closedAt = parseEpochMs(hash.closed_at);
   if (Number.isNaN(createdAt) || Number.isNaN(closedAt)) fail('created_at/closed_at is not epoch milliseconds');
-  for (const f of ['whisper_a', 'whisper_b'] as const) {
+  for (const f of ['whisper_a', 'whisper_b', 'consent'] as const) {
     if (hash[f] !== undefined && !AUDIO_FILE_PATTERN.test(hash[f] as string)) fail(`field ${f} is not a plain audio file name`);
   }
   const direction = hash.direction ?? 'both';
@@ -182,6 +184,7 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
     label: hash.label,
     whisperA: hash.whisper_a,
     whisperB: hash.whisper_b,
+    consent: hash.consent,
     pool: hash.pool,
     direction: direction as SessionDirection,
     ttlSec,

@@ -90,6 +90,7 @@ local OPTIONAL = {
   label = function(v) return #v <= 200 and not string.match(v, '%d%d%d%d%d%d') end,
   whisper_a = function(v) return #v <= 200 and string.match(v, '^[%w_%./:%-]+$') ~= nil and not string.find(v, '..', 1, true) end,
   whisper_b = function(v) return #v <= 200 and string.match(v, '^[%w_%./:%-]+$') ~= nil and not string.find(v, '..', 1, true) end,
+  consent = function(v) return #v <= 200 and string.match(v, '^[%w_%./:%-]+$') ~= nil and not string.find(v, '..', 1, true) end,
   direction = function(v) return v == 'both' or v == 'a-to-b' end,
   ttl_sec = function(v) return is_ms(v) and tonumber(v) >= 1 end,
   max_expires_at = is_ms,

@@ -53,6 +53,8 @@ export interface SessionOptions {
   label?: string;
   whisperA?: string;
   whisperB?: string;
+  /** Consent prompt for this session's calls ('none': no prompt), instead of media.recording.consentAnnouncement. */
+  consent?: string;
   direction?: SessionDirection;
   /** Sliding TTL: the session lives this long past the end of its last answered call. */
   ttlSec?: number;
@@ -79,7 +81,7 @@ export interface NewAllocation extends NewSessionBase, SessionOptions {
 }
 
 const OPTION_FIELDS: Array<[keyof SessionOptions, string]> = [
-  ['record', 'record'], ['label', 'label'], ['whisperA', 'whisper_a'], ['whisperB', 'whisper_b'], ['direction', 'direction'],
+  ['record', 'record'], ['label', 'label'], ['whisperA', 'whisper_a'], ['whisperB', 'whisper_b'], ['consent', 'consent'], ['direction', 'direction'],
   ['ttlSec', 'ttl_sec'], ['maxExpiresAt', 'max_expires_at'], ['meta', 'meta'], ['windows', 'windows'], ['tz', 'tz'],
   ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'],
 ];

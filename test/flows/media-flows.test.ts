@@ -146,6 +146,19 @@ describe('recording', () => {
     expect(at('play:consent.wav ep2')).toBeLessThan(at('bridge:ep2 ep1'));
   });
 
+  it('plays a session\'s own consent prompt instead of the configured one, and none for consent "none"', async () => {
+    const h = mediaHarness({ media: { consentAnnouncement: 'consent.wav' } });
+    h.sessions.add({ id: 'm7b', record: true, consent: 'brand-consent.wav' });
+    await connectAnchored(h);
+    expect(h.fs.ops).toContain('play:brand-consent.wav ep1');
+    expect(h.fs.ops).toContain('play:brand-consent.wav ep2');
+    expect(h.fs.ops.filter((o) => o.startsWith('play:consent.wav'))).toEqual([]);
+    const quiet = mediaHarness({ media: { consentAnnouncement: 'consent.wav' } });
+    quiet.sessions.add({ id: 'm7c', record: true, consent: 'none' });
+    await connectAnchored(quiet);
+    expect(quiet.fs.ops.filter((o) => o.startsWith('play:'))).toEqual([]);
+  });
+
   it('plays the whisper to the callee only, before connecting', async () => {
     const h = mediaHarness();
     h.sessions.add({ id: 'm8', record: false, whisperB: 'order-for-driver.wav', whisperA: 'for-customer.wav' });
