@@ -1,6 +1,8 @@
 /** Starts a throwaway redis-server on a free loopback port (tests and benchmarks). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort, waitForTcp } from './net.js';
+import pino from 'pino';
+import { createRedis, type Redis } from '../../src/sessions/redis.js';
 
 export { freePort };
 
@@ -44,4 +46,22 @@ export class RedisServer {
     await exited;
     this.proc = null;
   }
+}
+
+/**
+ * A throwaway redis-server and a connected maskbridge client for one test file: call in the
+ * file's body; `ctx.redis` and `ctx.server` are set before its tests run, and both stop after.
+ */
+export function useRedis(hooks: { beforeAll: (fn: () => Promise<void>) => void; afterAll: (fn: () => Promise<void>) => void }, commandTimeoutMs = 1000) {
+  const ctx = {} as { server: RedisServer; redis: Redis };
+  hooks.beforeAll(async () => {
+    ctx.server = await RedisServer.start();
+    ctx.redis = createRedis({ url: ctx.server.url, commandTimeoutMs }, pino({ level: 'silent' }));
+    await ctx.redis.connect();
+  });
+  hooks.afterAll(async () => {
+    await ctx.redis?.close().catch(() => undefined);
+    await ctx.server?.stop();
+  });
+  return ctx;
 }

@@ -2,36 +2,24 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveCallRegistry, LiveCalls, type LiveCall } from '../../src/calls/live-calls.js';
-import { createRedis, type Redis } from '../../src/sessions/redis.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { useRedis } from '../helpers/redis-server.js';
 import { until } from '../helpers/until.js';
 
-let server: RedisServer;
-let redis: Redis;
+const db = useRedis({ beforeAll, afterAll });
 const log = pino({ level: 'silent' });
 const call = (id: string, sessionId: string): LiveCall => ({
   callId: id, instance: '', sessionId, virtualNumber: '+912240001000', direction: 'a->b', startedAt: new Date().toISOString(), answeredAt: new Date().toISOString(),
 });
 
-beforeAll(async () => {
-  server = await RedisServer.start();
-  redis = createRedis({ url: server.url, commandTimeoutMs: 1000 }, log);
-  await redis.connect();
-});
-afterAll(async () => {
-  await redis.close();
-  await server.stop();
-});
-
 describe('live calls across instances', () => {
   it('lists the calls of live instances, drops those of an instance that stopped, and filters by session', async () => {
-    const one = new LiveCallRegistry(redis, 'mb:', 'host-1', log, { heartbeatMs: 100, timeoutMs: 500 });
-    const two = new LiveCallRegistry(redis, 'mb:', 'host-2', log, { heartbeatMs: 100, timeoutMs: 500 });
+    const one = new LiveCallRegistry(db.redis, 'mb:', 'host-1', log, { heartbeatMs: 100, timeoutMs: 500 });
+    const two = new LiveCallRegistry(db.redis, 'mb:', 'host-2', log, { heartbeatMs: 100, timeoutMs: 500 });
     one.start();
     two.start();
     one.connected(call('a'.repeat(32), 'order-1'));
     two.connected(call('b'.repeat(32), 'order-2'));
-    const view = new LiveCalls(redis, 'mb:', 500);
+    const view = new LiveCalls(db.redis, 'mb:', 500);
     await until(async () => (await view.list()).length === 2, 2000);
     expect((await view.list()).map((c) => c.instance).sort()).toEqual(['host-1', 'host-2']);
     expect((await view.list({ sessionId: 'order-2' })).map((c) => c.callId)).toEqual(['b'.repeat(32)]);
@@ -40,19 +28,19 @@ describe('live calls across instances', () => {
     // host-2 crashes: its heartbeat lapses (3 beats), and its call leaves the listing.
     clearInterval((two as unknown as { timer: NodeJS.Timeout }).timer);
     await until(async () => (await view.list()).length === 0, 2000);
-    expect(await redis.hLen('mb:calls')).toBe(0);
+    expect(await db.redis.hLen('mb:calls')).toBe(0);
     await one.stop();
   });
 
   it('a hang-up reaches the subscribed instance holding the call; an unknown call is refused', async () => {
-    const one = new LiveCallRegistry(redis, 'mb:', 'host-3', log, { heartbeatMs: 1000, timeoutMs: 500 });
+    const one = new LiveCallRegistry(db.redis, 'mb:', 'host-3', log, { heartbeatMs: 1000, timeoutMs: 500 });
     one.start();
     one.connected(call('c'.repeat(32), 'order-3'));
-    const sub = redis.duplicate();
+    const sub = db.redis.duplicate();
     await sub.connect();
     const got: string[] = [];
     await sub.subscribe('mb:hangup', (m) => void got.push(m));
-    const view = new LiveCalls(redis, 'mb:', 500);
+    const view = new LiveCalls(db.redis, 'mb:', 500);
     await until(async () => (await view.list()).length === 1, 2000);
     expect(await view.hangup('c'.repeat(32))).toBe(true);
     await until(() => got.length === 1, 2000);
