@@ -6,55 +6,21 @@
  * runs exactly once: timers cleared, the callee cancelled, legs hung up (a caller whose 200 was
  * under way included), media released within a deadline, one CDR written, `done` resolved.
  */
-import type { LiveCallSink } from './live-calls.js';
+import type { CallDeps } from './deps.js';
 import { randomUUID } from 'node:crypto';
-import type { BlockList } from 'node:net';
-import type { Cdr, CdrSink } from '../cdr/cdr.js';
+import type { Cdr } from '../cdr/cdr.js';
 import { CallLog, type CallLogLevel } from '../log/call-log.js';
-import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { MediaEndpoint, MediaServer } from '../media/port.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { DecisionPolicy } from '../policy/decide.js';
 import type { LookupResult } from '../sessions/contract.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
 import { withDeadline } from '../util/deadline.js';
-import type { SessionLookup } from '../sessions/store.js';
-import type { IdentifyOptions } from '../sip/identify.js';
-import type { CallLeg, InboundCall, OutboundAttempt, SipPort } from '../sip/port.js';
-import type { OutboundTarget } from '../sip/scrub.js';
+import type { CallLeg, InboundCall, OutboundAttempt } from '../sip/port.js';
 import { CallMedia, type MediaSettings } from './call-media.js';
-import type { CallIdHasher } from './call-id.js';
 import { routeCall } from './route.js';
 
 export type { MediaSettings } from './call-media.js';
 
-export interface CallPolicy {
-  acl: BlockList;
-  identify: IdentifyOptions;
-  decision: DecisionPolicy;
-  outbound: Omit<OutboundTarget, 'virtualNumber' | 'peer'>;
-  ringTimeoutMs: number;
-  /** 0 = unlimited. */
-  maxDurationMs: number;
-}
-
-export interface CallDeps {
-  sip: SipPort;
-  sessions: SessionLookup;
-  cdr: CdrSink;
-  metrics: Metrics;
-  log: Logger;
-  fmt: NumberFormatter;
-  /** The id a call is known by in logs, CDRs and file names (src/calls/call-id.ts). */
-  callIdHash: CallIdHasher;
-  policy: CallPolicy;
-  media: MediaSettings | null;
-  now: () => number;
-  /** True while the app drains for shutdown: new calls get 503. */
-  isDraining: () => boolean;
-  /** The live-call registry in Redis (src/calls/live-calls.ts), told when a call connects and ends. */
-  liveCalls?: LiveCallSink;
-}
+export type { CallDeps, CallPolicy } from './deps.js';
 
 export type CallState = 'routing' | 'ivr' | 'dialing' | 'connected' | 'ended';
 type EndedBy = Cdr['endedBy'];
