@@ -17,7 +17,7 @@ import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
 import { hostname } from 'node:os';
 import { CloseWatch } from './calls/close-watch.js';
-import { LiveCallRegistry, LiveCalls, liveCallKeys } from './calls/live-calls.js';
+import { LiveCallRegistry, LiveCalls } from './calls/live-calls.js';
 import { libraryVersion, loadLibrary } from './sessions/library.js';
 import { PoolStore } from './sessions/pools.js';
 import { DataLifecycle } from './lifecycle/data.js';
@@ -134,7 +134,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     store.keys.closedChannel,
     registry,
     log,
-    { sweepMs: config.calls.closeSweepSec * 1000, timeoutMs: config.redis.commandTimeoutMs * 4, hangupChannel: liveCallKeys(config.redis.keyPrefix).hangupChannel },
+    { sweepMs: config.calls.closeSweepSec * 1000, timeoutMs: config.redis.commandTimeoutMs * 4, hangupChannel: liveCalls.keys.hangupChannel },
   );
 
   redis.on('ready', () => {

@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { callIdHasher } from '../calls/call-id.js';
 import pino from 'pino';
 import { configFilesFromEnv, loadConfig } from '../config/load.js';
+import type { AppConfig } from '../config/types.js';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
 import { createRedis, StoreUnavailableError, type Redis } from '../sessions/redis.js';
 import { PoolStore } from '../sessions/pools.js';
@@ -50,7 +51,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return loadConfig({ env, files });
   };
 
-  const withStore = async <T>(fn: (store: SessionStore, region: string, redis: Redis, pools: PoolStore) => Promise<T>): Promise<T> => {
+  const withStore = async <T>(fn: (store: SessionStore, region: string, redis: Redis, pools: PoolStore, c: AppConfig) => Promise<T>): Promise<T> => {
     const c = config();
     const redis = createRedis({ url: c.redis.url, commandTimeoutMs: c.redis.commandTimeoutMs }, pino({ level: 'silent' }));
     const connectMs = Math.max(c.redis.commandTimeoutMs, 2000);
@@ -64,7 +65,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       ]);
       // What fails here goes to exitFor: only a connection or timeout failure is "Redis unavailable" (3).
       const store = new SessionStore(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs);
-      return await fn(store, c.numbers.defaultRegion, redis, new PoolStore(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs, store.health));
+      return await fn(store, c.numbers.defaultRegion, redis, new PoolStore(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs, store.health), c);
     } finally {
       clearTimeout(timer);
       if (redis.isReady) await redis.close().catch(() => undefined);
@@ -186,8 +187,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   program.command('participant').description('participants').command('erase <number>')
     .description('erase a participant: every session of theirs (open or not), its routes and recordings (where media.recording.dir is visible); live calls are hung up')
     .action(async (number: string) => {
-      const erased = await withStore((store, region, redis) => {
-        const c = config();
+      const erased = await withStore((store, region, redis, _p, c) => {
         return new DataLifecycle(redis, store, {
           cdrStream: store.keys.cdr, cdrRetentionDays: 0, recordingsDir: c.media.recording.dir, recordingRetentionDays: 0, timeoutMs: c.redis.commandTimeoutMs * 20,
         }, pino({ level: 'silent' })).erase(e164('number', number, region));
@@ -195,14 +195,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       print({ number: erased.number, sessions: erased.sessions.join(' ') || '-', recordingFolders: erased.recordingFolders });
     });
   const cdr = program.command('cdr').description('CDRs from the stream');
-  const reader = (redis: Redis) => new CdrReader(redis, `${config().redis.keyPrefix}cdr`, config().redis.commandTimeoutMs * 4);
+  const reader = (store: SessionStore, redis: Redis, c: AppConfig) => new CdrReader(redis, store.keys.cdr, c.redis.commandTimeoutMs * 4);
   cdr.command('tail').option('-n, --count <n>', 'how many of the newest', '20').action(async (o: { count: string }) => {
-    print(await withStore((_s, _r, redis) => reader(redis).tail(seconds('count', o.count))));
+    print(await withStore((store, _r, redis, _p, c) => reader(store, redis, c).tail(seconds('count', o.count))));
   });
   cdr.command('query').option('--session <id>', 'only this session\'s').option('--from <iso>', 'written at or after').option('--to <iso>', 'written at or before')
     .option('--limit <n>', 'at most this many', '100').option('--cursor <id>', 'go on after this stream id (the last one printed)')
     .action(async (o: { session?: string; from?: string; to?: string; limit: string; cursor?: string }) => {
-      const page = await withStore((_s, _r, redis) => reader(redis).query({
+      const page = await withStore((store, _r, redis, _p, c) => reader(store, redis, c).query({
         limit: seconds('limit', o.limit), ...(o.session ? { sessionId: o.session } : {}), ...(o.cursor ? { cursor: o.cursor } : {}),
         ...(o.from ? { from: time('from', o.from) } : {}), ...(o.to ? { to: time('to', o.to) } : {}),
       }));
@@ -222,10 +222,10 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     });
   const calls = program.command('calls').description('connected calls on every live instance (the live-call registry in Redis)');
   calls.command('list').option('--session <id>', 'only this session\'s calls').action(async (o: { session?: string }) => {
-    print(await withStore((_s, _r, redis) => new LiveCalls(redis, config().redis.keyPrefix, config().redis.commandTimeoutMs * 4).list(o.session ? { sessionId: o.session } : {})).then((list) => list.map((c) => ({ ...c }))));
+    print(await withStore((_s, _r, redis, _p, c) => new LiveCalls(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs * 4).list(o.session ? { sessionId: o.session } : {})).then((list) => list.map((c) => ({ ...c }))));
   });
   calls.command('hangup <callId>').description('hang up a call (BYE to both parties) on whichever instance holds it').action(async (callId: string) => {
-    if (!(await withStore((_s, _r, redis) => new LiveCalls(redis, config().redis.keyPrefix, config().redis.commandTimeoutMs * 4).hangup(callId)))) {
+    if (!(await withStore((_s, _r, redis, _p, c) => new LiveCalls(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs * 4).hangup(callId)))) {
       throw new CliExit(EXIT.noSuchSession, `no live call ${callId}`);
     }
     print({ callId, hangup: 'requested' });

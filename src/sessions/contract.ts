@@ -162,7 +162,7 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
   const tz = hash.tz ?? 'UTC';
   try {
     if (hash.windows !== undefined) windows = parseWindows(hash.windows);
-    checkTimeZone(tz);
+    if (hash.tz !== undefined) checkTimeZone(tz);
   } catch (err) {
     fail(`field windows/tz: ${(err as Error).message}`);
   }
