@@ -5,6 +5,7 @@
 import { decide } from '../policy/decide.js';
 import type { LookupResult } from '../sessions/contract.js';
 import { canonicalGuess, checkSource, locateParties, normaliseParties, SipRejection, type CallParties } from '../sip/identify.js';
+import { admitCall } from './admission.js';
 import { bridge } from './bridge.js';
 import type { CallSession } from './call-session.js';
 import { runPinPrompt } from './pin-prompt.js';
@@ -51,6 +52,7 @@ export async function routeCall(call: CallSession): Promise<void> {
     call.setSession(decision.sessionId, decision.direction, {
       sliding: result.session.ttlSec !== undefined, maxDurationSec: result.session.maxDurationSec, ringTimeoutSec: result.session.ringTimeoutSec,
     });
+    if (!(await admitCall(call, parties.virtualNumber))) return;
     return bridge(call, parties, result.session, decision.peer, decision.record);
   }
   call.setSession(decision.sessionId);

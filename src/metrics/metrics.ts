@@ -9,6 +9,9 @@ export class Metrics {
   readonly storeErrors: Counter;
   readonly cdrBacklog: Gauge;
   readonly cdrPoison: Counter;
+  readonly sipRejectedSources: Counter<'reason'>;
+  readonly sipBannedSources: Gauge;
+  readonly concurrencyRejections: Counter<'scope'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
@@ -22,6 +25,13 @@ export class Metrics {
     });
     this.storeErrors = new Counter({ name: 'maskbridge_store_errors_total', help: 'Lookups that failed closed because Redis did not answer', registers: [this.registry] });
     this.cdrBacklog = new Gauge({ name: 'maskbridge_cdr_backlog', help: 'CDRs accepted and not yet in the Redis stream (in the spool)', registers: [this.registry] });
+    this.sipRejectedSources = new Counter({
+      name: 'maskbridge_sip_rejected_sources_total', help: 'INVITEs refused at the edge before any lookup, by reason (acl, scanner, rate-limited, banned)', labelNames: ['reason'], registers: [this.registry],
+    });
+    this.sipBannedSources = new Gauge({ name: 'maskbridge_sip_banned_sources', help: 'Source addresses banned by the INVITE rate limit now (approximate)', registers: [this.registry] });
+    this.concurrencyRejections = new Counter({
+      name: 'maskbridge_concurrency_rejections_total', help: 'Calls refused by the fleet-wide concurrent-call limits, by scope (session, number)', labelNames: ['scope'], registers: [this.registry],
+    });
     this.cdrPoison = new Counter({ name: 'maskbridge_cdr_poison_total', help: 'Spooled CDRs set aside to the .poison file (unreadable, or refused by Redis)', registers: [this.registry] });
   }
 }

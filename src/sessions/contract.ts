@@ -38,6 +38,9 @@ export interface Keys {
   pools: string;
   /** Pub/sub channel: mb_close publishes the session id here (src/calls/close-watch.ts). */
   closedChannel: string;
+  /** ZSETs of the calls in progress of a session and on a virtual number (mb_call_admit). */
+  sessionCalls(id: string): string;
+  numberCalls(virtualNumber: string): string;
   sessionPrefix: string;
 }
 
@@ -53,6 +56,8 @@ export function keys(prefix: string): Keys {
     pool: (name) => `${prefix}pool:${name}`,
     pools: `${prefix}pools`,
     closedChannel: `${prefix}session-closed`,
+    sessionCalls: (id) => `${prefix}calls:session:${id}`,
+    numberCalls: (v) => `${prefix}calls:number:${v}`,
   };
 }
 

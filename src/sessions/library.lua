@@ -473,6 +473,41 @@ local function mb_pool_remove(keys, args)
   return { 'ok', #args }
 end
 
+-- Concurrent calls, fleet-wide (maskbridge's defences.maxCallsPer*): a ZSET per session and per
+-- virtual number of the calls in progress, scored by when their lease ends (a call of an instance
+-- that died stops counting then).
+-- FCALL mb_call_admit 2 {prefix}calls:session:{id} {prefix}calls:number:{V} call_id lease_ms max_session max_number
+-- -> { 'ok' } | { 'over', 'session' | 'number' }; a max of 0 is no limit.
+local function mb_call_admit(keys, args)
+  local lease, max_s, max_n = tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
+  if not is_id(args[1], ID_MAX) or not lease or lease < 1 or not max_s or not max_n then
+    return { 'invalid', 'args', 'call_id lease_ms max_session max_number' }
+  end
+  if not string.match(keys[1] or '', 'calls:session:') or not string.match(keys[2] or '', 'calls:number:') then
+    return { 'invalid', 'keys', 'calls:session:{id} calls:number:{V}' }
+  end
+  local now = now_ms()
+  local limits = { max_s, max_n }
+  local scopes = { 'session', 'number' }
+  for i = 1, 2 do
+    redis.call('ZREMRANGEBYSCORE', keys[i], '-inf', now)
+    if limits[i] > 0 and not redis.call('ZSCORE', keys[i], args[1]) and redis.call('ZCARD', keys[i]) >= limits[i] then
+      return { 'over', scopes[i] }
+    end
+  end
+  for i = 1, 2 do
+    redis.call('ZADD', keys[i], now + lease, args[1])
+    if redis.call('PTTL', keys[i]) < lease then redis.call('PEXPIRE', keys[i], lease) end
+  end
+  return { 'ok' }
+end
+
+-- FCALL mb_call_release 2 {prefix}calls:session:{id} {prefix}calls:number:{V} call_id
+local function mb_call_release(keys, args)
+  for i = 1, #keys do redis.call('ZREM', keys[i], args[1]) end
+  return { 'ok' }
+end
+
 local function mb_version() return VERSION end
 
 redis.register_function{ function_name = 'mb_version', callback = mb_version, flags = { 'no-writes' } }
@@ -488,3 +523,5 @@ redis.register_function('mb_pool_set', mb_pool_set)
 redis.register_function('mb_pool_add', mb_pool_add)
 redis.register_function('mb_pool_state', mb_pool_state)
 redis.register_function('mb_pool_remove', mb_pool_remove)
+redis.register_function('mb_call_admit', mb_call_admit)
+redis.register_function('mb_call_release', mb_call_release)

@@ -32,7 +32,24 @@ export interface SessionLookup {
   recheck(id: string): Promise<RecheckResult>;
   /** A sliding session's answered call ended at `endedAt` (after the call: never on the way to the B-leg). */
   touch?(id: string, endedAt: number): Promise<void>;
+  /** Counts a call against the fleet-wide limits (one round trip, call-path deadline); 'session' or 'number' when over one. */
+  admit?(req: AdmitRequest): Promise<AdmitVerdict>;
+  /** The call ended: it no longer counts. */
+  release?(req: Omit<AdmitRequest, 'leaseMs' | 'maxPerSession' | 'maxPerNumber'>): Promise<void>;
 }
+
+export interface AdmitRequest {
+  sessionId: string;
+  virtualNumber: string;
+  callId: string;
+  /** The call stops counting after this long even if never released (an instance that died). */
+  leaseMs: number;
+  /** 0 = no limit. */
+  maxPerSession: number;
+  maxPerNumber: number;
+}
+
+export type AdmitVerdict = 'ok' | 'session' | 'number';
 
 /** `gone`: the session hash is missing or breaks the contract; it never connects. */
 export type RecheckResult = 'open' | 'closed' | 'expired' | 'gone';
@@ -135,6 +152,19 @@ export class SessionStore implements SessionLookup {
     if (status === 'closed') return 'closed';
     if (!expiresAt || !/^\d{1,16}$/.test(expiresAt)) return 'gone';
     return Number(expiresAt) <= this.now() ? 'expired' : 'open';
+  }
+
+  async admit(req: AdmitRequest): Promise<AdmitVerdict> {
+    const keys = [this.keys.sessionCalls(req.sessionId), this.keys.numberCalls(req.virtualNumber)];
+    const args = [req.callId, String(req.leaseMs), String(req.maxPerSession), String(req.maxPerNumber)];
+    const reply = (await this.onCallPath(fcall(this.redis, 'mb_call_admit', keys, args))) as string[];
+    if (reply[0] === 'ok') return 'ok';
+    if (reply[0] === 'over' && (reply[1] === 'session' || reply[1] === 'number')) return reply[1];
+    throw new StoreUnavailableError(new Error(`mb_call_admit answered ${JSON.stringify(reply)}`));
+  }
+
+  async release(req: Pick<AdmitRequest, 'sessionId' | 'virtualNumber' | 'callId'>): Promise<void> {
+    await this.bounded(fcall(this.redis, 'mb_call_release', [this.keys.sessionCalls(req.sessionId), this.keys.numberCalls(req.virtualNumber)], [req.callId]));
   }
 
   /** One lookup script round trip within the call-path deadline; any failure is StoreUnavailableError. */

@@ -11,7 +11,7 @@ import type { AppConfig } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { NO_OPTIONS, type LookupResult, type SessionRecord } from '../../src/sessions/contract.js';
 import { StoreUnavailableError } from '../../src/sessions/redis.js';
-import type { RecheckResult, SessionLookup } from '../../src/sessions/store.js';
+import type { AdmitRequest, AdmitVerdict, RecheckResult, SessionLookup } from '../../src/sessions/store.js';
 import type { MediaSettings } from '../../src/calls/call-session.js';
 import { callIdHasher } from '../../src/calls/call-id.js';
 import { FakeSipPort } from './fake-sip.js';
@@ -71,6 +71,23 @@ export class FakeSessions implements SessionLookup {
     if (!s) return 'gone';
     if (s.status === 'closed') return 'closed';
     return s.expiresAt <= this.now() ? 'expired' : 'open';
+  }
+
+  /** Calls counted against the concurrent-call limits: call id -> [session id, V]. */
+  readonly admitted = new Map<string, [string, string]>();
+  admitDown = false;
+
+  async admit(req: AdmitRequest): Promise<AdmitVerdict> {
+    if (this.down || this.admitDown) throw new StoreUnavailableError(new Error('connection refused'));
+    const held = [...this.admitted.values()];
+    if (req.maxPerSession > 0 && held.filter(([s]) => s === req.sessionId).length >= req.maxPerSession) return 'session';
+    if (req.maxPerNumber > 0 && held.filter(([, v]) => v === req.virtualNumber).length >= req.maxPerNumber) return 'number';
+    this.admitted.set(req.callId, [req.sessionId, req.virtualNumber]);
+    return 'ok';
+  }
+
+  async release(req: { callId: string }): Promise<void> {
+    this.admitted.delete(req.callId);
   }
 
   /** Sliding-TTL refreshes asked for: [session id, ended at]. */
