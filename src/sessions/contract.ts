@@ -100,6 +100,8 @@ export interface SessionRecord {
   /** This session's limits, instead of calls.maxDurationSec / calls.ringTimeoutSec. */
   maxDurationSec: number | undefined;
   ringTimeoutSec: number | undefined;
+  /** Where this session's events go, instead of webhooks.defaultUrl. */
+  webhookUrl: string | undefined;
 }
 
 export type SessionDirection = 'both' | 'a-to-b';
@@ -108,7 +110,7 @@ export type SessionDirection = 'both' | 'a-to-b';
 export const NO_OPTIONS = {
   record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, consent: undefined,
   pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined, windows: undefined, windowsText: undefined, tz: 'UTC',
-  maxDurationSec: undefined, ringTimeoutSec: undefined,
+  maxDurationSec: undefined, ringTimeoutSec: undefined, webhookUrl: undefined,
 } as const satisfies Partial<SessionRecord>;
 
 /** Audio file names the backend may put in a session: no spaces, no "..", nothing FreeSWITCH would parse. */
@@ -200,6 +202,7 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
     tz,
     maxDurationSec,
     ringTimeoutSec,
+    webhookUrl: hash.webhook_url,
   };
 }
 

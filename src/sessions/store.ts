@@ -84,6 +84,8 @@ export interface SessionOptions {
   /** Limits of this session's calls, instead of calls.maxDurationSec (never longer) and calls.ringTimeoutSec. */
   maxDurationSec?: number;
   ringTimeoutSec?: number;
+  /** Where this session's events go (webhooks), instead of webhooks.defaultUrl; receives participant numbers. */
+  webhookUrl?: string;
 }
 
 export interface NewSession extends NewSessionBase, SessionOptions {
@@ -100,7 +102,7 @@ export interface NewAllocation extends NewSessionBase, SessionOptions {
 const OPTION_FIELDS: Array<[keyof SessionOptions, string]> = [
   ['record', 'record'], ['label', 'label'], ['whisperA', 'whisper_a'], ['whisperB', 'whisper_b'], ['consent', 'consent'], ['direction', 'direction'],
   ['ttlSec', 'ttl_sec'], ['maxExpiresAt', 'max_expires_at'], ['meta', 'meta'], ['windows', 'windows'], ['tz', 'tz'],
-  ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'],
+  ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'], ['webhookUrl', 'webhook_url'],
 ];
 
 /** The hash fields for `o` ('' for an option explicitly cleared on update). */
@@ -356,6 +358,20 @@ export function validateNewSession(s: NewSession, now: number): void {
   validateOptions(s);
 }
 
+/** Why `url` cannot receive webhooks (http or https, an absolute URL of at most 2048 characters), or null. */
+export function webhookUrlProblem(url: string): string | null {
+  if (url.length > 2048) return 'must be at most 2048 characters';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http or https URL';
+  if (/\s/.test(url)) return 'must not contain white space';
+  return null;
+}
+
 /** The checks the Redis functions cannot make (time zones, window syntax); also for updates. */
 export function validateOptions(o: SessionOptions): void {
   try {
@@ -367,6 +383,10 @@ export function validateOptions(o: SessionOptions): void {
     if (o.tz) checkTimeZone(o.tz);
   } catch (err) {
     throw new SessionInputError('tz', (err as Error).message);
+  }
+  if (o.webhookUrl) {
+    const problem = webhookUrlProblem(o.webhookUrl);
+    if (problem) throw new SessionInputError('webhookUrl', problem);
   }
   for (const [field, max] of [['maxDurationSec', 86400], ['ringTimeoutSec', 600]] as const) {
     const v = o[field];
