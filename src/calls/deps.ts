@@ -9,6 +9,7 @@ import type { IdentifyOptions } from '../sip/identify.js';
 import type { SourceGate } from '../sip/defences.js';
 import type { SipPort } from '../sip/port.js';
 import type { OutboundTarget } from '../sip/scrub.js';
+import type { CallEvents } from './call-events.js';
 import type { MediaSettings } from './call-media.js';
 import type { CallIdHasher } from './call-id.js';
 import type { LiveCallSink } from './live-calls.js';
@@ -41,6 +42,8 @@ export interface CallDeps {
   isDraining: () => boolean;
   /** The edge checks every INVITE passes before a CallSession exists (src/sip/defences.ts). */
   gate: SourceGate;
+  /** Webhook events of calls (src/calls/call-events.ts); absent when webhooks are off. */
+  callEvents?: CallEvents;
   /** The live-call registry in Redis (src/calls/live-calls.ts), told when a call connects and ends. */
   liveCalls?: LiveCallSink;
 }

@@ -77,13 +77,15 @@ export function optionsResponder(acl: BlockList, refusing: () => boolean): (sour
 /** The call path's dependencies: the ports and sinks given, everything else derived from config. */
 export function callDepsFromConfig(
   config: AppConfig,
-  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
+  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls' | 'callEvents'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
 ): CallDeps {
   const policy = callPolicyFromConfig(config);
   return {
     sip: parts.sip,
     sessions: parts.sessions,
-    cdr: parts.cdr,
+    // Every CDR also ends the call's webhook events (call.completed / call.rejected).
+    cdr: parts.callEvents ? parts.callEvents.cdrSink(parts.cdr) : parts.cdr,
+    ...(parts.callEvents ? { callEvents: parts.callEvents } : {}),
     metrics: parts.metrics,
     log: parts.log,
     isDraining: parts.isDraining,

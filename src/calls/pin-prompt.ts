@@ -34,6 +34,7 @@ export async function runPinPrompt(call: CallSession, parties: CallParties): Pro
       const { session, callerRole, peer } = result;
       call.setSession(session.id, callerRole === 'a' ? 'a->b' : 'b->a');
       call.line('info', 'PIN accepted', () => ({ try: i + 1 }));
+      call.deps.callEvents?.bind(call.callId, { sessionId: session.id, virtualNumber: parties.virtualNumber, url: session.webhookUrl ?? '', parties: { a: session.a, b: session.b } });
       if (!(await admitCall(call, parties.virtualNumber))) return;
       const caller = callerRole === 'a' ? session.a : session.b;
       const whisper = callerRole === 'a' ? session.whisperB : session.whisperA;
