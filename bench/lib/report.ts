@@ -52,6 +52,16 @@ export function ratio(a: number, b: number): string {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : 'n/a';
 }
 
+/** The `keys` of a summary as cells, `digits` after the point. */
+export function summaryCells(s: Summary, keys: ReadonlyArray<keyof Summary>, digits = 1): string[] {
+  return keys.map((k) => num(s[k], digits));
+}
+
+/** a / b for each of `keys`, as cells. */
+export function ratioCells(a: Summary, b: Summary, keys: ReadonlyArray<keyof Summary>): string[] {
+  return keys.map((k) => ratio(a[k], b[k]));
+}
+
 export function table(headers: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
