@@ -37,14 +37,24 @@ export function udpSockets(): Map<number, UdpSocketSample> {
 
 let ticksPerSecond = 0;
 
-/** CPU time (user + system, µs) a process has used, from /proc/{pid}/stat; NaN when it is gone. */
-export function processCpuUs(pid: number): number {
+/** CPU time (user + system, µs) a process (or, with `task`, one of its threads) has used; NaN when it is gone. */
+export function processCpuUs(pid: number | 'self', task?: number): number {
   if (!ticksPerSecond) ticksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-  const stat = read(`/proc/${pid}/stat`);
+  const stat = read(`/proc/${pid}${task === undefined ? '' : `/task/${task}`}/stat`);
   // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(f[11]) + Number(f[12]);
   return stat ? (ticks / ticksPerSecond) * 1e6 : Number.NaN;
+}
+
+/** CPU µs so far of every process on the host, by pid. */
+export function allProcessesCpuUs(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    const us = /^\d+$/.test(entry) ? processCpuUs(Number(entry)) : Number.NaN;
+    if (Number.isFinite(us)) out.set(Number(entry), us);
+  }
+  return out;
 }
 
 /** The pid of the first process whose command line contains `needle`, or null. */
