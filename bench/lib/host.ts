@@ -135,18 +135,19 @@ export function counterDelta(before: Record<string, number>, after: Record<strin
   return Object.fromEntries(names.map((n) => [n, (after[n] ?? 0) - (before[n] ?? 0)]));
 }
 
-/** Aggregate CPU jiffies from /proc/stat: [busy, total]. */
-export function cpuTimes(): [number, number] {
+/** Aggregate CPU jiffies from /proc/stat: [busy, total, steal (the hypervisor ran something else while this VM wanted a CPU)]. */
+export function cpuTimes(): [number, number, number] {
+  // "cpu" line: user nice system idle iowait irq softirq steal ...
   const f = (read('/proc/stat').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  return [total - idle, total];
+  return [total - idle, total, f[7] ?? Number.NaN];
 }
 
 /** Share of all CPUs busy between two cpuTimes() samples, 0..1. */
-export function busyShare(before: [number, number], after: [number, number]): number {
-  const total = after[1] - before[1];
-  return total > 0 ? (after[0] - before[0]) / total : Number.NaN;
+export function busyShare(before: number[], after: number[]): number {
+  const total = (after[1] ?? 0) - (before[1] ?? 0);
+  return total > 0 ? ((after[0] ?? 0) - (before[0] ?? 0)) / total : Number.NaN;
 }
 
 export function sysctl(path: string): string {

@@ -62,6 +62,9 @@ export function ratioCells(a: Summary, b: Summary, keys: ReadonlyArray<keyof Sum
   return keys.map((k) => ratio(a[k], b[k]));
 }
 
+/** "key value, key value", or "none". */
+export const kv = (o: Record<string, number>): string => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+
 export function table(headers: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
