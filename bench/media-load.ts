@@ -268,8 +268,8 @@ async function runLoad(opts: LoadOptions, shared: Shared, onExit: OnExit): Promi
       scenario: uacScenario(opts.holdMs, shared.media.caller),
       args: ['-l', String(opts.limit), '-recv_timeout', '15000', '-timeout_error', '-trace_shortmsg', '-shortmessage_file', 'uac-short.log', '-error_file', 'uac-errors.log'],
     },
-    started: (uac, uas) => {
-      const pids = { freeswitch: servers.fsPid, drachtio: servers.drachtioPid, maskbridge: server.pid, uac: uac.pid, uas: uas.pid, redis: shared.redisPid, bench: process.pid };
+    started: ({ uac, uas }) => {
+      const pids = { freeswitch: servers.fsPid, drachtio: servers.drachtioPid, maskbridge: server.pid, uac, uas, redis: shared.redisPid, bench: process.pid };
       const s = (sampler = startSampler(servers.fs.esl, pids, servers.fsRtp));
       onExit(() => s.stop());
     },

@@ -151,10 +151,10 @@ async function measureRun(opts: RunOptions, onExit: OnExit): Promise<RunResult> 
     beforeUac: async () => {
       Object.assign(before, { udp: udpCounters(), cpu: cpuTimes(), redisCpu: await redisCpuUs(redis), rcvBuf: udpReceiveBuffer(drachtio.sip.port) });
     },
-    started: (uac, uas) => {
-      pin(uas.pid, 'uas', notes);
-      pin(uac.pid, 'uac', notes);
-      const watch = (during.watch = watchRun({ drachtio: drachtio.sip.port, uac: uacPort, uas: gatewayPort }, { server: server.pid, drachtio: drachtioPid, uac: uac.pid, uas: uas.pid }));
+    started: ({ uac, uas }) => {
+      pin(uas, 'uas', notes);
+      pin(uac, 'uac', notes);
+      const watch = (during.watch = watchRun({ drachtio: drachtio.sip.port, uac: uacPort, uas: gatewayPort }, { server: server.pid, drachtio: drachtioPid, uac, uas }));
       onExit(() => watch.stop());
     },
   });

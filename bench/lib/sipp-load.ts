@@ -15,15 +15,14 @@ import { sleep } from './report.js';
 
 const FROM = 'From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
 const TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
-
+const VIA = 'Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]';
 const CODECS = 'RTP/AVP 8 101\na=rtpmap:8 PCMA/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\na=ptime:20\na=sendrecv';
 
 /**
  * With `rtp`, a side offers PCMA and, from the ACK on, sipp streams that file (raw G.711 A-law,
- * 160 bytes a packet every 20 ms, looped) as RTP payload type 8 from its rtpstream port to the
- * media address the other side gave: one ordinary UDP socket per call and a few sender threads
- * for all calls (pcap play, by contrast, sends through raw sockets, and Linux then copies every
- * UDP packet on the host to each of them).
+ * 160 bytes a packet every 20 ms, looped) as RTP payload type 8 from its rtpstream port: one
+ * ordinary UDP socket per call (pcap play sends through raw sockets, and Linux then copies every
+ * UDP packet on the host to each of them). Without, it offers `plain` and sends no RTP.
  */
 const media = (rtp: string | undefined, plain: string) => rtp
   ? { sdp: `m=audio [rtpstream_audio_port] ${CODECS}`, play: [`  <nop>\n    <action>\n      <exec rtp_stream="${rtp},-1,8"/>\n    </action>\n  </nop>`] }
@@ -32,6 +31,10 @@ const media = (rtp: string | undefined, plain: string) => rtp
 /** An SDP body from sipp's own addresses: `version` is the o= line's session id and version, `media` the m= section. */
 const sdpBody = (version: string, media: string) =>
   `v=0\no=- ${version} IN IP[local_ip_type] [local_ip]\ns=-\nc=IN IP[media_ip_type] [media_ip]\nt=0 0\n${media}`;
+
+/** The caller's ACK or BYE in the dialog. */
+const inDialog = (method: string, cseq: number, attrs?: string) =>
+  send(`\n${method} [next_url] SIP/2.0\n${VIA}\n[routes]\n${FROM}\n${TO}[peer_tag_param]\nCall-ID: [call_id]\nCSeq: ${cseq} ${method}\nMax-Forwards: 70\nContent-Length: 0`, attrs);
 
 /**
  * The trunk: INVITE (response-time timer "invite" starts), provisional responses (a
@@ -43,7 +46,7 @@ export function uacScenario(holdMs: number, rtp?: string): string {
   return xml(rtp ? 'bench media caller' : 'bench trunk caller', [
     send(`
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+${VIA}
 ${FROM}
 ${TO}
 Call-ID: [call_id]
@@ -57,62 +60,27 @@ Content-Length: [len]
 ${sdpBody('53655765 2353687637', m.sdp)}`, ' retrans="500" start_rtd="invite"'),
     ...['100', '180', '183', '180'].map((s) => `  <recv response="${s}" optional="true"/>`),
     '  <recv response="200" rrs="true" rtd="invite"/>',
-    send(`
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${FROM}
-${TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0`),
+    inDialog('ACK', 1),
     ...m.play,
     `  <pause milliseconds="${holdMs}"/>`,
-    send(`
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-${FROM}
-${TO}[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0`, ' retrans="500"'),
+    inDialog('BYE', 2, ' retrans="500"'),
     '  <recv response="200"/>',
     '  <timewait milliseconds="500"/>',
   ].join('\n'));
 }
 
-const reply = (status: string, extra = '') =>
-  send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`);
-
-/**
- * The called phone behind the gateway: answers at once (180, 200), waits for ACK and BYE, with
- * RTP from `rtp` from the ACK on.
- */
+/** The called phone behind the gateway: answers at once (180, 200), waits for ACK and BYE, with RTP from `rtp` from the ACK on. */
 export function uasScenario(rtp?: string): string {
-  const to = '[last_To:];tag=[pid]SIPpTag01[call_number]';
   const m = media(rtp, 'm=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000');
+  const head = '[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\n[last_CSeq:]\nContact: <sip:[local_ip]:[local_port]>';
   return xml(rtp ? 'bench media called phone' : 'bench called phone', [
     '  <recv request="INVITE"/>',
-    send(`SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n${to}\n[last_Call-ID:]\n[last_CSeq:]\nContact: <sip:[local_ip]:[local_port]>\nContent-Length: 0`),
-    send(`
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-${to}
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-${sdpBody('1 1', m.sdp)}`, ' retrans="500"'),
+    send(`SIP/2.0 180 Ringing\n${head}\nContent-Length: 0`),
+    send(`\nSIP/2.0 200 OK\n${head}\nContent-Type: application/sdp\nContent-Length: [len]\n\n${sdpBody('1 1', m.sdp)}`, ' retrans="500"'),
     '  <recv request="ACK"/>',
     ...m.play,
     '  <recv request="BYE"/>',
-    reply('200 OK'),
+    send('SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\nContent-Length: 0'),
     '  <timewait milliseconds="500"/>',
   ].join('\n'));
 }
@@ -129,17 +97,8 @@ export function writeToneAlaw(path: string, hz: number, seconds: number, amplitu
   writeFileSync(path, out);
 }
 
-export interface SippProcess {
-  name: string;
-  pid: number | null;
-  /** Resolves with sipp's exit code (null when killed). */
-  done: Promise<number | null>;
-  kill(): void;
-  stderr(): string;
-}
-
-/** Starts sipp in the foreground with cwd = dir, so its trace files land there. */
-export function runSipp(name: string, dir: string, args: string[]): SippProcess {
+/** sipp in the foreground with cwd = dir, so its trace files land there; wait() kills it after `ms` if it has not exited. */
+function runSipp(name: string, dir: string, args: string[]) {
   const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -147,31 +106,22 @@ export function runSipp(name: string, dir: string, args: string[]): SippProcess 
     child.once('exit', (code) => resolve(code));
     child.once('error', () => resolve(null));
   });
-  return { name, pid: child.pid ?? null, done, kill: () => child.kill('SIGKILL'), stderr: () => stderr };
-}
-
-/** Waits for `p` to exit, killing it after `ms` (and calling `onKill`) if it has not; its exit code. */
-async function exitOrKill(p: SippProcess, ms: number, onKill?: () => void): Promise<number | null> {
-  const timer = setTimeout(() => {
-    onKill?.();
-    p.kill();
-  }, ms);
-  try {
-    return await p.done;
-  } finally {
-    clearTimeout(timer);
-  }
+  const kill = () => child.kill('SIGKILL');
+  const wait = (ms: number, onKill: () => void) => {
+    const timer = setTimeout(() => (onKill(), kill()), ms);
+    return done.finally(() => clearTimeout(timer));
+  };
+  return { name, pid: child.pid ?? null, kill, wait, stderr: () => stderr };
 }
 
 export interface SippPair {
+  /** Where the scenarios and sipp's files go; `target` is drachtio-server's SIP host:port; `injection` the callers' file. */
   dir: string;
-  /** drachtio-server's SIP address, host:port. */
   target: string;
-  /** The SEQUENTIAL injection file of callers (writeInjectionFile). */
   injection: string;
+  /** sipp's -timeout is the ramp (calls / rate), the hold and `slackSec`; the uac is killed 20 s after it. */
   calls: number;
   rate: number;
-  /** sipp's -timeout: the ramp, the hold and this much more; the uac is killed 20 s after it. */
   holdMs: number;
   slackSec: number;
   uac: { scenario: string; args: string[]; port?: number };
@@ -183,42 +133,32 @@ export interface SippPair {
   /** Where kills and sipp's stderr are noted. */
   notes?: string[];
   onExit?: OnExit;
-  /** After the uas started, before the uac starts (the clock starts after it). */
+  /** Hooks: after the uas started, before the uac (the clock starts after it); once both run; once the uac ended. */
   beforeUac?: () => unknown;
-  /** Once both run (pins, samplers). */
-  started?: (uac: SippProcess, uas: SippProcess) => void;
-  /** Once the uac ended, before waiting for the uas. */
+  started?: (pids: { uac: number | null; uas: number | null }) => void;
   uacEnded?: () => unknown;
 }
 
-export interface SippOutcome {
-  uacExit: number | null;
-  uasExit: number | null;
-  /** From the uac's start to its exit. */
-  elapsedSec: number;
-  stats: SippStats;
-}
-
 /** The phone (uas) on its gateway port, 300 ms later the trunk (uac) calling it through drachtio; both bounded. */
-export async function runSippPair(o: SippPair): Promise<SippOutcome> {
+export async function runSippPair(o: SippPair): Promise<{ uacExit: number | null; uasExit: number | null; elapsedSec: number; stats: SippStats }> {
   const timeoutSec = Math.ceil(o.calls / o.rate + o.holdMs / 1000 + o.slackSec);
   const common = ['-i', '127.0.0.1', '-m', String(o.calls), '-nostdin', '-timeout', `${timeoutSec}s`, '-trace_stat', ...(o.common ?? [])];
   const scenario = (name: string, text: string) => (writeFileSync(join(o.dir, name), text), name);
   const uas = runSipp('uas', o.dir, ['-sf', scenario('uas.xml', o.uas.scenario), '-p', String(o.uas.port), '-mp', String(await freeUdpPort()),
     '-stf', 'uas-stat.csv', ...o.uas.args, ...common]);
-  o.onExit?.(() => uas.kill());
+  o.onExit?.(uas.kill);
   await sleep(300);
   await o.beforeUac?.();
   const t0 = Date.now();
   const uac = runSipp('uac', o.dir, [o.target, '-sf', scenario('uac.xml', o.uac.scenario), '-inf', o.injection, '-s', V,
     '-p', String(o.uac.port ?? await freeUdpPort()), '-mp', String(await freeUdpPort()), '-r', String(o.rate), '-rp', '1000',
     '-stf', 'uac-stat.csv', ...o.uac.args, ...common]);
-  o.onExit?.(() => uac.kill());
-  o.started?.(uac, uas);
-  const uacExit = await exitOrKill(uac, (timeoutSec + 20) * 1000, () => o.notes?.push(`uac killed after ${timeoutSec + 20}s`));
+  o.onExit?.(uac.kill);
+  o.started?.({ uac: uac.pid, uas: uas.pid });
+  const uacExit = await uac.wait((timeoutSec + 20) * 1000, () => o.notes?.push(`uac killed after ${timeoutSec + 20}s`));
   const elapsedSec = (Date.now() - t0) / 1000;
   await o.uacEnded?.();
-  const uasExit = await exitOrKill(uas, o.uasGraceMs, () => o.notes?.push(`uas killed ${o.uasGraceMs / 1000} s after the uac ended`));
+  const uasExit = await uas.wait(o.uasGraceMs, () => o.notes?.push(`uas killed ${o.uasGraceMs / 1000} s after the uac ended`));
   for (const p of [uac, uas]) {
     const stderr = p.stderr().replace(/Resolving remote host[^\n]*\n?/g, '').trim();
     if (stderr) o.notes?.push(`${p.name} stderr: ${stderr.split('\n')[0]}`);
@@ -276,31 +216,34 @@ export function readRttMs(dir: string, prefix: string): number[] {
   return out;
 }
 
-export interface CallTimings {
-  /** First INVITE sent -> first 180/183 received, ms, per call that got one. */
-  toRinging: number[];
-  /** First INVITE sent -> first 200 received for the INVITE, ms, per answered call. */
-  toAnswer: number[];
+/**
+ * Per call (Call-ID) of a -trace_shortmsg log (tab separated: date, time, epoch seconds with
+ * microseconds, S/R, Call-ID, CSeq, first line), ms: its INVITE first sent or received (and the
+ * Request-URI), its first 180/183 and its first 200 for the INVITE. sipp stamps each line with
+ * gettimeofday() when it handles the message, so these keep microseconds.
+ */
+function inviteTimes(path: string): Map<string, { invite?: number; uri?: string; ringing?: number; answer?: number }> {
+  const calls = new Map<string, { invite?: number; uri?: string; ringing?: number; answer?: number }>();
+  if (!existsSync(path)) return calls;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const [, , epoch, dir, callId, cseq, first] = line.split('\t');
+    if (!epoch || !dir || !callId || !cseq?.endsWith('INVITE') || !first) continue;
+    const t = Number(epoch) * 1000;
+    const c = calls.get(callId) ?? {};
+    calls.set(callId, c);
+    if (first.startsWith('INVITE ')) {
+      c.invite ??= t;
+      c.uri ??= first.split(' ')[1] ?? '';
+    } else if (/^SIP\/2\.0 18[03] /.test(first)) c.ringing ??= t;
+    else if (first.startsWith('SIP/2.0 200 ')) c.answer ??= t;
+  }
+  return calls;
 }
 
-/**
- * Per-call timings from a -trace_shortmsg log (tab separated: date, time, epoch seconds with
- * microseconds, S/R, Call-ID, CSeq, first line). sipp stamps each line with gettimeofday()
- * when it handles the message, so these keep microseconds.
- */
-export function readShortMessages(path: string): CallTimings {
-  const calls = new Map<string, { invite?: number; ringing?: number; answer?: number }>();
-  if (!existsSync(path)) return { toRinging: [], toAnswer: [] };
-  for (const [t, dir, callId, cseq, first] of shortLines(path)) {
-    if (!cseq.endsWith('INVITE')) continue;
-    let c = calls.get(callId);
-    if (!c) calls.set(callId, (c = {}));
-    if (dir === 'S' && first.startsWith('INVITE ')) c.invite ??= t;
-    else if (dir === 'R' && /^SIP\/2\.0 18[03] /.test(first)) c.ringing ??= t;
-    else if (dir === 'R' && first.startsWith('SIP/2.0 200 ')) c.answer ??= t;
-  }
-  const out: CallTimings = { toRinging: [], toAnswer: [] };
-  for (const c of calls.values()) {
+/** From the UAC's log: INVITE sent -> first 180/183, and -> first 200, ms, per call that got one. */
+export function readShortMessages(path: string): { toRinging: number[]; toAnswer: number[] } {
+  const out = { toRinging: [] as number[], toAnswer: [] as number[] };
+  for (const c of inviteTimes(path).values()) {
     if (c.invite === undefined) continue;
     if (c.ringing !== undefined) out.toRinging.push(c.ringing - c.invite);
     if (c.answer !== undefined) out.toAnswer.push(c.answer - c.invite);
@@ -323,37 +266,13 @@ export interface LegSplit {
  */
 export function readLegSplit(uacPath: string, uasPath: string, indexOfUri: (requestUri: string) => number | null): LegSplit {
   const out: LegSplit = { inbound: [], answerBack: [] };
-  if (!existsSync(uacPath) || !existsSync(uasPath)) return out;
-  const uac = new Map<number, { invite?: number; answer?: number }>();
-  for (const [epoch, dir, callId, cseq, first] of shortLines(uacPath)) {
-    const n = Number(/^(\d+)-/.exec(callId)?.[1] ?? Number.NaN) - 1;
-    if (!Number.isInteger(n) || !cseq.endsWith('INVITE')) continue;
-    const c = uac.get(n) ?? {};
-    uac.set(n, c);
-    if (dir === 'S' && first.startsWith('INVITE ')) c.invite ??= epoch;
-    else if (dir === 'R' && first.startsWith('SIP/2.0 200 ')) c.answer ??= epoch;
-  }
-  const uas = new Map<string, { index: number | null; invite?: number; answer?: number }>();
-  for (const [epoch, dir, callId, cseq, first] of shortLines(uasPath)) {
-    if (!cseq.endsWith('INVITE')) continue;
-    let c = uas.get(callId);
-    if (!c && dir === 'R' && first.startsWith('INVITE ')) uas.set(callId, (c = { index: indexOfUri(first.split(' ')[1] ?? ''), invite: epoch }));
-    if (c && dir === 'S' && first.startsWith('SIP/2.0 200 ')) c.answer ??= epoch;
-  }
-  for (const c of uas.values()) {
-    const a = c.index === null ? undefined : uac.get(c.index);
+  const uac = new Map([...inviteTimes(uacPath)].map(([id, c]) => [Number(/^(\d+)-/.exec(id)?.[1] ?? Number.NaN) - 1, c]));
+  for (const c of inviteTimes(uasPath).values()) {
+    const index = c.uri === undefined ? null : indexOfUri(c.uri);
+    const a = index === null ? undefined : uac.get(index);
     if (!a) continue;
     if (a.invite !== undefined && c.invite !== undefined) out.inbound.push(c.invite - a.invite);
     if (a.answer !== undefined && c.answer !== undefined) out.answerBack.push(a.answer - c.answer);
   }
   return out;
-}
-
-function shortLines(path: string): Array<[number, string, string, string, string]> {
-  const rows: Array<[number, string, string, string, string]> = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const [, , epoch, dir, callId, cseq, first] = line.split('\t');
-    if (epoch && dir && callId && cseq && first) rows.push([Number(epoch) * 1000, dir, callId, cseq, first]);
-  }
-  return rows;
 }
