@@ -37,8 +37,8 @@ import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type Resolve
 import { caller, countBy, envFlag, envList, envNum, envOneOf, readCdrs, redisPid, seedSessions, withCleanup, withRedis, type OnExit } from './lib/harness.js';
 import { allProcessesCpuUs, cpuTimes, findPid, processCpuUs, udpSockets } from './lib/host.js';
 import type { MediaServerConfig } from './lib/maskbridge-media.js';
-import { checkRecordings, type RecordingReport, type Tones } from './lib/recordings.js';
-import { header, int, kv, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
+import { checkRecordings, type Tones } from './lib/recordings.js';
+import { header, int, kv, num, pooled, ratio, sleep, summarize, table, verdict } from './lib/report.js';
 import { buildChildren, runtimeNote, spawnChild, type ChildStats } from './lib/server-child.js';
 import { readShortMessages, runSippPair, uacScenario, uasScenario, writeInjectionFile, writeToneAlaw } from './lib/sipp-load.js';
 
@@ -125,17 +125,11 @@ function startSampler(esl: FreeswitchTarget['esl'], pids: Record<Proc, number | 
   };
 }
 
-interface CpuWindow {
-  seconds: number;
-  /** Share of all CPUs busy according to /proc/stat, 0..1. */
-  busy: number;
-  /** Share of all CPU time stolen by the hypervisor, 0..1. */
-  steal: number;
-  cores: Cores;
-}
-
-/** CPU over the intervals between consecutive samples that `keep` accepts. */
-function cpuWindow(samples: Sample[], keep: (a: Sample, b: Sample) => boolean): CpuWindow {
+/**
+ * CPU over the intervals between consecutive samples that `keep` accepts: seconds, the share of
+ * all CPUs busy and stolen by the hypervisor (/proc/stat, 0..1), cores by process.
+ */
+function cpuWindow(samples: Sample[], keep: (a: Sample, b: Sample) => boolean) {
   let wallMs = 0;
   let othersUs = 0;
   const jiffies = [0, 0, 0];
@@ -157,12 +151,8 @@ function cpuWindow(samples: Sample[], keep: (a: Sample, b: Sample) => boolean): 
   return { seconds: wallMs / 1000, busy: total > 0 ? busy / total : Number.NaN, steal: total > 0 ? steal / total : Number.NaN, cores };
 }
 
-interface Plateau extends CpuWindow {
-  peakChannels: number;
-}
-
 /** The seconds during which FreeSWITCH held at least 95 % of its peak channels. */
-function plateau(samples: Sample[]): Plateau {
+function plateau(samples: Sample[]) {
   const peakChannels = samples.reduce((m, s) => (Number.isFinite(s.channels) ? Math.max(m, s.channels) : m), 0);
   const high = (s: Sample) => peakChannels > 0 && s.channels >= 0.95 * peakChannels;
   return { peakChannels, ...cpuWindow(samples, (a, b) => high(a) && high(b)) };
@@ -170,14 +160,7 @@ function plateau(samples: Sample[]): Plateau {
 
 // ---- one load run ------------------------------------------------------------------------------
 
-interface Servers {
-  drachtio: DrachtioTarget;
-  fs: FreeswitchTarget;
-  drachtioPid: number | null;
-  fsPid: number | null;
-  /** FreeSWITCH's RTP port range, read from its environment (null for a server not started here). */
-  fsRtp: [number, number] | null;
-}
+type Servers = Awaited<ReturnType<typeof startServers>>;
 
 interface Shared {
   base: string;
@@ -185,7 +168,7 @@ interface Shared {
   redisUrl: string;
   redisPid: number | null;
   injection: string;
-  /** What each side sends: raw A-law files for rtp_stream. */
+  /** What each side sends (raw A-law files for rtp_stream). */
   media: { caller: string; callee: string };
 }
 
@@ -194,38 +177,14 @@ interface LoadOptions {
   dir: string;
   mode: Mode;
   servers: Servers;
+  /** sipp's -m, -r (calls/s) and -l (calls up at once), and how long each call is held. */
   calls: number;
   rate: number;
   limit: number;
   holdMs: number;
 }
 
-interface LoadResult {
-  name: string;
-  mode: Mode;
-  rate: number;
-  attempted: number;
-  /** Calls whose INVITE got a 200 (from the UAC's message log). */
-  answered: number;
-  failedUac: number;
-  failedUas: number;
-  failedReasons: string;
-  retransmissions: number;
-  toAnswer: number[];
-  toRinging: number[];
-  elapsedSec: number;
-  /** CPU over the whole run (first to last sample). */
-  run: CpuWindow;
-  plateau: Plateau;
-  /** Channels still up on FreeSWITCH 15 s after sipp ended. */
-  channelsLeft: number;
-  child: ChildStats | null;
-  dispositions: Record<string, number>;
-  recordings: RecordingReport | null;
-  /** Datagrams dropped on FreeSWITCH's RTP sockets (a lower bound: sampled every second). */
-  fsRtpDrops: number;
-  notes: string[];
-}
+type LoadResult = Awaited<ReturnType<typeof runLoad>>;
 
 /** Waits up to `ms` for FreeSWITCH to hold no channel; returns what is left. */
 async function channelsAfter(esl: FreeswitchTarget['esl'], ms: number): Promise<number> {
@@ -238,7 +197,7 @@ async function channelsAfter(esl: FreeswitchTarget['esl'], ms: number): Promise<
 }
 
 /** One sipp run against a fresh maskbridge process; whatever it started is stopped on the way out. */
-async function runLoad(opts: LoadOptions, shared: Shared, onExit: OnExit): Promise<LoadResult> {
+async function runLoad(opts: LoadOptions, shared: Shared, onExit: OnExit) {
   const { dir, servers, mode } = opts;
   mkdirSync(dir, { recursive: true });
   const notes: string[] = [];
@@ -288,6 +247,8 @@ async function runLoad(opts: LoadOptions, shared: Shared, onExit: OnExit): Promi
   const s = run.stats;
   const timings = readShortMessages(join(dir, 'uac-short.log'));
   return {
+    // answered: calls whose INVITE got a 200 (the UAC's log); run: CPU from the first to the last sample;
+    // channelsLeft: still up on FreeSWITCH 15 s after sipp ended; fsRtpDrops: a lower bound (sampled every second).
     name: opts.name, mode, rate: opts.rate, attempted: s.attempted, answered: timings.toAnswer.length, failedUac: s.failedUac, failedUas: s.failedUas,
     failedReasons: [...s.failures.uac.map((f) => `uac ${f}`), ...s.failures.uas.map((f) => `uas ${f}`)].join(', '),
     retransmissions: s.retransmissions, ...timings, elapsedSec: run.elapsedSec,
@@ -317,13 +278,14 @@ function rtpRange(pid: number | null): [number, number] | null {
 }
 
 /** A fresh drachtio-server and FreeSWITCH in `dir`, stopped through `onExit`. */
-async function startServers(resolvers: Resolvers, dir: string, rtpPorts: number, onExit: OnExit): Promise<Servers> {
+async function startServers(resolvers: Resolvers, dir: string, rtpPorts: number, onExit: OnExit) {
   mkdirSync(dir, { recursive: true });
   const drachtio = await resolvers.drachtio.start(dir);
   onExit(() => drachtio.stop());
   const fs = await resolvers.freeswitch.start(dir, { rtpPorts });
   onExit(() => fs.stop());
   const fsPid = findPid(join(dir, 'freeswitch', 'etc'));
+  // fsRtp: FreeSWITCH's RTP port range, read from its environment.
   return { drachtio, fs, drachtioPid: findPid(join(dir, 'drachtio', 'etc', 'drachtio.conf.xml')), fsPid, fsRtp: rtpRange(fsPid) };
 }
 
@@ -479,17 +441,8 @@ function reportDelay(results: LoadResult[]): void {
     const extra = r.recordings && Object.keys(r.recordings.problems).length ? `; recording problems: ${kv(r.recordings.problems)}` : '';
     console.log(`- ${r.name}: CDRs ${kv(r.dispositions)}; FS channels left ${num(r.channelsLeft, 0)}${r.failedReasons ? `; failures: ${r.failedReasons}` : ''}${extra}; ${r.notes.join('; ')}`);
   }
-  const pooled = (mode: Mode) => {
-    const rs = results.filter((r) => r.mode === mode);
-    return {
-      calls: rs.reduce((n, r) => n + r.attempted, 0),
-      failed: rs.reduce((n, r) => n + r.failedUac + r.failedUas, 0),
-      ringing: summarize(rs.flatMap((r) => r.toRinging)),
-      answer: summarize(rs.flatMap((r) => r.toAnswer)),
-    };
-  };
-  const none = pooled('none');
-  const anchor = pooled('anchor');
+  const none = pooled(results.filter((r) => r.mode === 'none'));
+  const anchor = pooled(results.filter((r) => r.mode === 'anchor'));
   console.log('\nPooled per mode:\n');
   console.log(table(
     ['mode', 'calls', 'failed', 'INVITE->18x p50', 'INVITE->200 p50', 'p90', 'p99', 'max'],

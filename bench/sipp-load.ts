@@ -27,10 +27,10 @@ import { join } from 'node:path';
 import type { Redis } from '../src/sessions/redis.js';
 import { DRACHTIO_LOG_LEVELS, freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type StartOptions } from '../test/e2e/support/servers.js';
 import { caller, countBy, envFlag, envList, envNum, envOneOf, readCdrs, redisCpuUs, redisPid, seedSessions, V, withCleanup, withRedis, type OnExit } from './lib/harness.js';
-import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, sysctl, udpCounters, udpReceiveBuffer, watchRun, type RunWatch, type UdpSocketSample } from './lib/host.js';
-import { header, int, kv, num, ratio, summarize, table, verdict } from './lib/report.js';
+import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, sysctl, udpCounters, udpReceiveBuffer, watchRun, type RunWatch } from './lib/host.js';
+import { header, int, kv, num, pooled, ratio, summarize, table, verdict } from './lib/report.js';
 import { buildChildren, runtimeNote, spawnChild } from './lib/server-child.js';
-import { readLegSplit, readRttMs, readShortMessages, runSippPair, uacScenario, uasScenario, writeInjectionFile, type LegSplit, type SippStats } from './lib/sipp-load.js';
+import { readLegSplit, readRttMs, readShortMessages, runSippPair, uacScenario, uasScenario, writeInjectionFile } from './lib/sipp-load.js';
 
 const CALLS = envNum('BENCH_SIPP_CALLS', 3000);
 const RATES = envList('BENCH_SIPP_RATES', '100,300').map(Number);
@@ -62,32 +62,7 @@ const TARGETS = envList('BENCH_SIPP_TARGETS', 'bare,bare+get,maskbridge') as Tar
 const warmCaller = (i: number) => `+9198300${String(i).padStart(5, '0')}`;
 const warmPeer = (i: number) => `+9198400${String(i).padStart(5, '0')}`;
 
-interface RunResult extends SippStats {
-  target: Target;
-  rate: number;
-  round: number;
-  failedReasons: string;
-  uacExit: number | null;
-  uasExit: number | null;
-  elapsedSec: number;
-  /** INVITE -> 200 and INVITE -> 180 per call, ms, from the UAC's -trace_shortmsg (µs resolution). */
-  toAnswer: number[];
-  toRinging: number[];
-  /** INVITE->200 split at the phone: see LegSplit (bench/lib/sipp-load.ts). */
-  split: LegSplit;
-  /** sipp's own rtd INVITE -> 200 values (whole ms on its clock tick). */
-  rtd: number[];
-  /** CPU µs per call attempt by process while the load ran. */
-  cpuPerCall: Record<'server' | 'drachtio' | 'redis' | 'uac' | 'uas', number>;
-  hostBusy: number;
-  udp: Record<string, UdpSocketSample>;
-  udpErrors: Record<string, number>;
-  drachtioRcvBuf: number | null;
-  cdrs: string;
-  notes: string[];
-  /** BENCH_WIRE_TRACE=1: the segments inside the B2BUA process (WireTracer.summary()), else null. */
-  inside: Record<string, number> | null;
-}
+type RunResult = Awaited<ReturnType<typeof measureRun>>;
 
 /** The keys bench/lib/wire-trace.ts adds to a child's stats. */
 const TRACE_KEY = /^(traceSamples|(inToOut|inToStore|storeToReply|replyToOut)P\d+)$/;
@@ -98,14 +73,15 @@ interface RunOptions {
   round: number;
   dir: string;
   startDrachtio: (dir: string, opts?: StartOptions) => Promise<DrachtioTarget>;
-  redisUrl: string;
   redis: Redis;
+  redisUrl: string;
+  /** The callers' files of the measured calls and of the warm-up. */
   injection: string;
   warmInjection: string;
 }
 
 /** One run: a fresh drachtio-server and B2BUA, warmed up, then the measured sipp pair. */
-async function measureRun(opts: RunOptions, onExit: OnExit): Promise<RunResult> {
+async function measureRun(opts: RunOptions, onExit: OnExit) {
   const { target, rate, redis } = opts;
   const dir = join(opts.dir, `${target}-${rate}-r${opts.round}`);
   mkdirSync(dir, { recursive: true });
@@ -180,6 +156,9 @@ async function measureRun(opts: RunOptions, onExit: OnExit): Promise<RunResult> 
   if (s.failedUac === 0 && s.failedUas === 0 && s.attempted === CALLS) rmSync(drachtioLog, { force: true });
   const per = (us: number | undefined) => (us ?? Number.NaN) / Math.max(1, s.attempted);
   const cpu = watched.cpuUs;
+  // toAnswer, toRinging: INVITE -> 200 and -> 180 per call from the UAC's -trace_shortmsg (µs resolution); rtd: sipp's own
+  // INVITE -> 200 timer (whole ms on its clock tick); cpuPerCall: µs per call attempt by process while the load ran;
+  // inside: BENCH_WIRE_TRACE=1's segments inside the B2BUA process (WireTracer.summary()), else null.
   return {
     target, rate, round: opts.round, ...s, failedReasons: s.failures.uac.join(', '),
     uacExit: run.uacExit, uasExit: run.uasExit, elapsedSec: run.elapsedSec, ...timings,
@@ -287,32 +266,28 @@ function report(results: RunResult[]): void {
   const rows: string[][] = [];
   const verdicts: string[][] = [];
   for (const rate of RATES) {
-    const pooled = (t: Target) => {
+    const pool = (t: Target) => {
       const rs = results.filter((r) => r.rate === rate && r.target === t);
+      const p = pooled(rs);
       return {
-        answer: summarize(rs.flatMap((r) => r.toAnswer)),
-        ringing: summarize(rs.flatMap((r) => r.toRinging)),
-        inbound: summarize(rs.flatMap((r) => r.split.inbound)),
-        answerBack: summarize(rs.flatMap((r) => r.split.answerBack)),
-        calls: rs.reduce((a, r) => a + r.attempted, 0),
-        failed: rs.reduce((a, r) => a + r.failedUac + r.failedUas, 0),
-        cpu: rs.reduce((a, r) => a + r.cpuPerCall.server * r.attempted, 0) / Math.max(1, rs.reduce((a, r) => a + r.attempted, 0)),
+        ...p, inbound: summarize(rs.flatMap((r) => r.split.inbound)), answerBack: summarize(rs.flatMap((r) => r.split.answerBack)),
+        cpu: rs.reduce((a, r) => a + r.cpuPerCall.server * r.attempted, 0) / Math.max(1, p.calls),
       };
     };
-    const bare = pooled('bare');
+    const bare = pool('bare');
     for (const t of TARGETS) {
-      const p = pooled(t);
+      const p = pool(t);
       rows.push([String(rate), t, int(p.calls), int(p.failed), ms(p.ringing.p50), ms(p.answer.p50), ms(p.answer.p90), ms(p.answer.p99),
         `${ms(p.inbound.p50)} / ${ms(p.inbound.p99)}`, `${ms(p.answerBack.p50)} / ${ms(p.answerBack.p99)}`, int(p.cpu)]);
     }
     for (const t of TARGETS.filter((x) => x !== 'bare')) {
-      const p = pooled(t);
+      const p = pool(t);
       rows.push([String(rate), `${t} / bare`, '', '', ratio(p.ringing.p50, bare.ringing.p50), ratio(p.answer.p50, bare.answer.p50),
         ratio(p.answer.p90, bare.answer.p90), ratio(p.answer.p99, bare.answer.p99),
         `${ratio(p.inbound.p50, bare.inbound.p50)} / ${ratio(p.inbound.p99, bare.inbound.p99)}`,
         `${ratio(p.answerBack.p50, bare.answerBack.p50)} / ${ratio(p.answerBack.p99, bare.answerBack.p99)}`, ratio(p.cpu, bare.cpu)]);
     }
-    const mb = pooled('maskbridge');
+    const mb = pool('maskbridge');
     const r50 = mb.answer.p50 / bare.answer.p50;
     const r99 = mb.answer.p99 / bare.answer.p99;
     verdicts.push([`INVITE->200 within 1.10x of bare @ ${rate}/s`, `p50 ${ratio(mb.answer.p50, bare.answer.p50)}, p99 ${ratio(mb.answer.p99, bare.answer.p99)}`,

@@ -35,6 +35,16 @@ export function summarize(values: ArrayLike<number>): Summary {
   };
 }
 
+/** Load runs pooled: calls attempted, failed (uac + uas), INVITE->18x and INVITE->200 (ms). */
+export function pooled(runs: Array<{ attempted: number; failedUac: number; failedUas: number; toRinging: number[]; toAnswer: number[] }>) {
+  return {
+    calls: runs.reduce((n, r) => n + r.attempted, 0),
+    failed: runs.reduce((n, r) => n + r.failedUac + r.failedUas, 0),
+    ringing: summarize(runs.flatMap((r) => r.toRinging)),
+    answer: summarize(runs.flatMap((r) => r.toAnswer)),
+  };
+}
+
 export function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
