@@ -32,15 +32,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from '../src/sessions/redis.js';
-import { channelCount, eslApi, resolveFreeswitch, type FreeswitchTarget } from '../test/e2e/support/freeswitch.js';
-import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type Resolved } from '../test/e2e/support/servers.js';
+import { channelCount, eslApi, type FreeswitchTarget } from '../test/e2e/support/freeswitch.js';
+import { freeUdpPort, type DrachtioTarget, type Resolved } from '../test/e2e/support/servers.js';
 import { caller, countBy, envFlag, envList, envNum, envOneOf, readCdrs, redisPid, seedSessions, withCleanup, withRedis, type OnExit } from './lib/harness.js';
 import { allProcessesCpuUs, cpuTimes, findPid, processCpuUs, udpSockets } from './lib/host.js';
 import type { MediaServerConfig } from './lib/maskbridge-media.js';
 import { checkRecordings, type Tones } from './lib/recordings.js';
-import { header, int, kv, num, pooled, ratio, sleep, summarize, table, verdict } from './lib/report.js';
-import { buildChildren, runtimeNote, spawnChild, type ChildStats } from './lib/server-child.js';
-import { readShortMessages, runSippPair, uacScenario, uasScenario, writeInjectionFile, writeToneAlaw } from './lib/sipp-load.js';
+import { int, kv, num, pooled, ratio, sleep, summarize, table, verdict } from './lib/report.js';
+import { spawnChild, type ChildStats } from './lib/server-child.js';
+import { readShortMessages, runSippPair, sipBench, uacScenario, uasScenario, writeInjectionFile, writeToneAlaw } from './lib/sipp-load.js';
 
 const STEPS = envList('BENCH_MEDIA_STEPS', '50,100,150,200,250,300,400').map(Number);
 const HOLD_S = envNum('BENCH_MEDIA_HOLD_S', 30);
@@ -460,15 +460,9 @@ function reportDelay(results: LoadResult[]): void {
 // ---- main --------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const drachtio = resolveDrachtio();
-  const freeswitch = resolveFreeswitch();
-  if (!drachtio.ok) return console.log(`drachtio-server not found: skipped (${drachtio.reason})`);
-  if (!freeswitch.ok) return console.log(`FreeSWITCH not found: skipped (${freeswitch.reason})`);
-  if (!onPath('sipp')) return console.log('sipp not found: skipped (Debian package sip-tester)');
-
-  buildChildren();
-  header(`media-load: media-anchored, recorded calls through drachtio-server and FreeSWITCH (${PARTS.join(', ')})`);
-  console.log(`${runtimeNote('maskbridge process')}\n`);
+  const sip = sipBench(`media-load: media-anchored, recorded calls through drachtio-server and FreeSWITCH (${PARTS.join(', ')})`, 'maskbridge process', true);
+  if (!sip?.freeswitch) return;
+  console.log('');
   const sippVersion = /SIPp v\S+/.exec(spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[0] ?? 'sipp ?';
   const base = mkdtempSync(join(tmpdir(), 'mb-bench-media-'));
   const maxCalls = Math.max(...(PARTS.includes('capacity') ? STEPS : [0]), PARTS.includes('delay') ? DELAY_CALLS : 0);
@@ -479,7 +473,7 @@ async function main(): Promise<void> {
   const injection = join(base, 'callers.csv');
   writeInjectionFile(injection, Array.from({ length: maxCalls }, (_, i) => caller(i)));
 
-  const resolvers: Resolvers = { drachtio, freeswitch };
+  const resolvers: Resolvers = { drachtio: sip.drachtio, freeswitch: sip.freeswitch };
   const { steps, delays } = await withRedis(5000, async (redis, redisServer) => {
     await seedSessions(redis, maxCalls, { id: 'bench-media-', record: true });
     // The FreeSWITCH version, from a throwaway instance.

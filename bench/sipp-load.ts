@@ -25,12 +25,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from '../src/sessions/redis.js';
-import { DRACHTIO_LOG_LEVELS, freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type StartOptions } from '../test/e2e/support/servers.js';
+import { DRACHTIO_LOG_LEVELS, freeUdpPort, type DrachtioTarget, type StartOptions } from '../test/e2e/support/servers.js';
 import { caller, countBy, envFlag, envList, envNum, envOneOf, readCdrs, redisCpuUs, redisPid, seedSessions, V, withCleanup, withRedis, type OnExit } from './lib/harness.js';
 import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, sysctl, udpCounters, udpReceiveBuffer, watchRun, type RunWatch } from './lib/host.js';
-import { header, int, kv, num, pooled, ratio, summarize, table, verdict } from './lib/report.js';
-import { buildChildren, runtimeNote, spawnChild } from './lib/server-child.js';
-import { readLegSplit, readRttMs, readShortMessages, runSippPair, uacScenario, uasScenario, writeInjectionFile } from './lib/sipp-load.js';
+import { int, kv, num, pooled, ratio, summarize, table, verdict } from './lib/report.js';
+import { spawnChild } from './lib/server-child.js';
+import { readLegSplit, readRttMs, readShortMessages, runSippPair, sipBench, uacScenario, uasScenario, writeInjectionFile } from './lib/sipp-load.js';
 
 const CALLS = envNum('BENCH_SIPP_CALLS', 3000);
 const RATES = envList('BENCH_SIPP_RATES', '100,300').map(Number);
@@ -175,15 +175,11 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
 }
 
 async function main(): Promise<void> {
-  const drachtio = resolveDrachtio();
-  if (!drachtio.ok) return console.log(`drachtio-server not found: skipped (${drachtio.reason})`);
-  if (!onPath('sipp')) return console.log('sipp not found: skipped (Debian package sip-tester)');
-  buildChildren();
-  header(`sipp-load: maskbridge vs bare drachtio-srf B2BUA, ${CALLS} calls per run, hold ${HOLD_MS} ms`);
+  const sip = sipBench(`sipp-load: maskbridge vs bare drachtio-srf B2BUA, ${CALLS} calls per run, hold ${HOLD_MS} ms`, 'B2BUA processes');
+  if (!sip) return;
   console.log(`UDP: net.core.rmem_default ${sysctl('/proc/sys/net/core/rmem_default')}, rmem_max ${sysctl('/proc/sys/net/core/rmem_max')}; sipp -buff_size ${SIPP_BUFFER}`);
-  console.log(`drachtio-server log level: ${DRACHTIO_LOG_LEVEL} (BENCH_DRACHTIO_LOGLEVEL)`);
-  console.log(`${runtimeNote('B2BUA processes')}\n`);
-
+  console.log(`drachtio-server log level: ${DRACHTIO_LOG_LEVEL} (BENCH_DRACHTIO_LOGLEVEL)\n`);
+  const { drachtio } = sip;
   const dir = mkdtempSync(join(tmpdir(), 'mb-bench-sipp-'));
   const results = await withRedis(2000, async (redis, redisServer) => {
     if (PIN) {

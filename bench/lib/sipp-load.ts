@@ -9,9 +9,29 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { linearToAlaw } from '../../test/e2e/support/pcap.js';
 import { send, xml } from '../../test/e2e/support/scenarios.js';
-import { freeUdpPort } from '../../test/e2e/support/servers.js';
+import { resolveFreeswitch, type FreeswitchTarget } from '../../test/e2e/support/freeswitch.js';
+import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type Resolved } from '../../test/e2e/support/servers.js';
 import { V, type OnExit } from './harness.js';
-import { sleep } from './report.js';
+import { header, sleep } from './report.js';
+import { buildChildren, runtimeNote } from './server-child.js';
+
+type Found<T> = Extract<Resolved<T>, { ok: true }>;
+
+/**
+ * drachtio-server, FreeSWITCH (when `freeswitch`) and sipp, or null after saying why the
+ * benchmark skips; then builds the server children and prints the header and what runs them.
+ */
+export function sipBench(title: string, children: string, freeswitch = false): { drachtio: Found<DrachtioTarget>; freeswitch: Found<FreeswitchTarget> | null } | null {
+  const d = resolveDrachtio();
+  const f = freeswitch ? resolveFreeswitch() : null;
+  const why = !d.ok ? `drachtio-server not found: skipped (${d.reason})` : f && !f.ok ? `FreeSWITCH not found: skipped (${f.reason})`
+    : !onPath('sipp') ? 'sipp not found: skipped (Debian package sip-tester)' : null;
+  if (why || !d.ok || (f && !f.ok)) return console.log(why), null;
+  buildChildren();
+  header(title);
+  console.log(runtimeNote(children));
+  return { drachtio: d, freeswitch: f };
+}
 
 const FROM = 'From: <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
 const TO = 'To: <sip:[service]@[remote_ip]:[remote_port]>';
