@@ -21,7 +21,7 @@ import { RedisCdrSink } from '../src/cdr/redis-sink.js';
 import { cdrToFields } from '../src/cdr/cdr.js';
 import { withDeadline, type Redis } from '../src/sessions/redis.js';
 import { cdr } from '../test/helpers/cdr.js';
-import { cpuUsSince, envNum, withRedis } from './lib/harness.js';
+import { cpuUsSince, envNum, redisInfo, withRedis } from './lib/harness.js';
 import { processCpuUs } from './lib/host.js';
 import { header, int, median, num, sleep, table, verdict } from './lib/report.js';
 
@@ -38,11 +38,6 @@ const COMMAND_TIMEOUT_MS = 250; // the production default (redis.commandTimeoutM
 function fullGc(): void {
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
-}
-
-async function info(redis: Redis, section: string, field: string): Promise<number> {
-  const text = String(await redis.sendCommand(['INFO', section]));
-  return [...text.matchAll(new RegExp(`^${field}:calls=(\\d+)|^${field}:(\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1] ?? m[2]), 0);
 }
 
 /** CPU time of this process's main thread (the event loop), µs (Linux). */
@@ -102,7 +97,7 @@ await withRedis(COMMAND_TIMEOUT_MS, async (redis, _server, onExit) => {
   await sleep(CONTROL_MS);
   idle.disable();
   await redis.sendCommand(['CONFIG', 'RESETSTAT']);
-  const mem0 = await info(redis, 'memory', 'used_memory');
+  const mem0 = await redisInfo(redis, 'memory', 'used_memory');
 
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const gcPauses: number[] = [];
@@ -148,9 +143,9 @@ await withRedis(COMMAND_TIMEOUT_MS, async (redis, _server, onExit) => {
   const expected = [...spooled, ...live];
   const inOrder = got.length === expected.length && got.every((id, i) => id === expected[i]);
   const missing = expected.filter((id) => !unique.has(id)).length;
-  const scriptCalls = (await info(redis, 'commandstats', 'cmdstat_evalsha')) + (await info(redis, 'commandstats', 'cmdstat_eval'));
+  const scriptCalls = await redisInfo(redis, 'commandstats', 'cmdstat_evalsha', 'cmdstat_eval');
   const streamBytes = Number(await redis.sendCommand(['MEMORY', 'USAGE', STREAM]));
-  const seenBytes = (await info(redis, 'memory', 'used_memory')) - mem0 - streamBytes;
+  const seenBytes = (await redisInfo(redis, 'memory', 'used_memory')) - mem0 - streamBytes;
   const ms = (ns: number) => num(ns / 1e6, 1);
 
   console.log('### Replay\n');

@@ -15,7 +15,7 @@ import { PoolStore } from '../src/sessions/pools.js';
 import { loadLibrary } from '../src/sessions/library.js';
 import type { Redis } from '../src/sessions/redis.js';
 import { SessionStore } from '../src/sessions/store.js';
-import { closedLoop, envNum, redisClient, withRedis } from './lib/harness.js';
+import { closedLoop, envNum, redisClient, redisInfo, withRedis } from './lib/harness.js';
 import { header, int, num, summarize, table, verdict } from './lib/report.js';
 
 const SESSIONS = envNum('BENCH_POOL_SESSIONS', 1_000_000);
@@ -58,10 +58,10 @@ await withRedis(10_000, async (redis, server, onExit) => {
   const pools = new PoolStore(redis, 'mb:', 10_000);
   await pools.set('city', { coolOffSec: 0 });
   for (let i = 0; i < NUMBERS; i += 1000) await pools.add('city', Array.from({ length: Math.min(1000, NUMBERS - i) }, (_, k) => vnum(i + k)));
-  const memBefore = usedMemory(await redis.info('memory'));
+  const memBefore = await redisInfo(redis, 'memory', 'used_memory');
 
   const fill = await drive(SESSIONS, (c, i) => allocate(c, `f-${i}`, i), 0, FILL_IN_FLIGHT);
-  const memAfter = usedMemory(await redis.info('memory'));
+  const memAfter = await redisInfo(redis, 'memory', 'used_memory');
   const perSession = (memAfter - memBefore) / (SESSIONS - fill.failed);
   console.log(`fill: ${int(SESSIONS - fill.failed)} sessions in ${num(fill.ms / 1000)} s (${int(SESSIONS / (fill.ms / 1000))}/s), ${int(fill.failed)} refused`);
 
@@ -98,7 +98,3 @@ await withRedis(10_000, async (redis, server, onExit) => {
   console.log(`\nrefused during the measured allocations: ${alloc.failed}; lookups not found: ${lookups.failed}`);
   if (alloc.failed > MEASURE / 100 || lookups.failed > 0) process.exitCode = 1;
 });
-
-function usedMemory(info: string): number {
-  return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? Number.NaN);
-}

@@ -81,12 +81,14 @@ export async function seedSessions(redis: Redis, n: number, opts: { id?: string;
   return store;
 }
 
-/** redis-server's own CPU time so far (user + sys), µs. */
-export async function redisCpuUs(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+/** The sum of the `fields` of INFO `section` (a commandstats line counts its calls). */
+export async function redisInfo(redis: Redis, section: string, ...fields: string[]): Promise<number> {
+  const text = await redis.info(section);
+  return fields.reduce((n, f) => n + [...text.matchAll(new RegExp(`^${f}:(?:calls=)?([0-9.]+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0), 0);
 }
+
+/** redis-server's own CPU time so far (user + sys), µs. */
+export const redisCpuUs = async (redis: Redis): Promise<number> => (await redisInfo(redis, 'cpu', 'used_cpu_user', 'used_cpu_sys')) * 1e6;
 
 /** Every CDR of mb:cdr, fields as strings, in stream order (at most 100,000). */
 export async function readCdrs(redis: Redis): Promise<Array<Record<string, string>>> {
@@ -112,15 +114,8 @@ export function cpuUsSince(from: NodeJS.CpuUsage): number {
   return cpu.user + cpu.system;
 }
 
-export interface Loop {
-  ops: number;
-  seconds: number;
-  /** Latency of each op, µs, in the order they ended. */
-  latUs: Float64Array;
-}
-
-/** Up to `total` ops with `workers` in flight (closed loop), none started after `limitMs`. */
-export async function closedLoop(total: number, workers: number, op: (i: number, worker: number) => Promise<unknown>, limitMs = Infinity): Promise<Loop> {
+/** Up to `total` ops with `workers` in flight (closed loop), none started after `limitMs`; latUs in the order they ended. */
+export async function closedLoop(total: number, workers: number, op: (i: number, worker: number) => Promise<unknown>, limitMs = Infinity): Promise<{ ops: number; seconds: number; latUs: Float64Array }> {
   const lat = new Float64Array(total);
   let next = 0;
   let done = 0;
