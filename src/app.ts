@@ -98,10 +98,8 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const storeUp = () => storeHealth.healthy && redis.isReady;
   const acceptingCalls = () => !registry.isDraining && storeUp();
   sip.onOptions(optionsResponder(policy.acl, () => !acceptingCalls()));
-  sip.onInvite(createInviteHandler(
-    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls }),
-    registry,
-  ));
+  const callDeps = callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls });
+  sip.onInvite(createInviteHandler(callDeps, registry));
 
   const health = (): Health => ({
     redis: storeUp(),
@@ -187,6 +185,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       closeWatch.start();
       liveCalls.start();
       lifecycle.start();
+      callDeps.gateways.start();
       probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
       probe.unref();
       if (config.media.mode === 'none') {
@@ -206,6 +205,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       await closeWatch.stop();
       await liveCalls.stop();
       lifecycle.stop();
+      callDeps.gateways.stop();
       try {
         srf.disconnect();
       } catch {

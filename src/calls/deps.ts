@@ -7,6 +7,7 @@ import type { DecisionPolicy } from '../policy/decide.js';
 import type { SessionLookup } from '../sessions/store.js';
 import type { IdentifyOptions } from '../sip/identify.js';
 import type { SourceGate } from '../sip/defences.js';
+import type { GatewayPool } from '../sip/gateways.js';
 import type { SipPort } from '../sip/port.js';
 import type { OutboundTarget } from '../sip/scrub.js';
 import type { CallEvents } from './call-events.js';
@@ -40,6 +41,8 @@ export interface CallDeps {
   now: () => number;
   /** True while the app drains for shutdown: new calls get 503. */
   isDraining: () => boolean;
+  /** The outbound gateways, healthy first (src/sip/gateways.ts). */
+  gateways: GatewayPool;
   /** The edge checks every INVITE passes before a CallSession exists (src/sip/defences.ts). */
   gate: SourceGate;
   /** Webhook events of calls (src/calls/call-events.ts); absent when webhooks are off. */

@@ -149,6 +149,19 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'host-port-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of host:port');
+    for (const v of value) {
+      if (typeof v !== 'string' || !/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(v)) throw new Error(`"${String(v)}" is not host:port`);
+    }
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+convict.addFormat({
   name: 'region',
   validate(value: unknown) {
     if (typeof value !== 'string' || !/^[A-Z]{2}$/.test(value)) throw new Error('must be an ISO 3166-1 alpha-2 region such as IN or US');
@@ -202,7 +215,12 @@ export const schema = {
       format: 'cidr-list', default: ['127.0.0.1/32'], env: 'MB_TRUNK_INBOUND_ALLOW',
     },
     outbound: {
-      gateway: { doc: 'Outbound SIP gateway host:port that reaches the parties', format: 'host-port', default: '127.0.0.1:5070', env: 'MB_TRUNK_OUTBOUND_GATEWAY' },
+      gateway: { doc: 'Outbound SIP gateway host:port that reaches the parties (the only one, unless gateways names several)', format: 'host-port', default: '127.0.0.1:5070', env: 'MB_TRUNK_OUTBOUND_GATEWAY' },
+      gateways: {
+        doc: 'Several outbound gateways (carrier SBCs), in order of preference, comma separated; replaces gateway. A call a gateway fails without ringing (timeout, 408, 5xx) is tried on the next; a gateway failing twice in a row is tried last until it answers again',
+        format: 'host-port-list', default: [] as string[], env: 'MB_TRUNK_OUTBOUND_GATEWAYS',
+      },
+      pingSec: { doc: 'How often each outbound gateway gets an OPTIONS ping (its health); 0 = no pings', format: 'count', default: 10, env: 'MB_TRUNK_OUTBOUND_PING_SEC' },
       transport: { doc: 'Transport towards the gateway', format: ['udp', 'tcp', 'tls'], default: 'udp', env: 'MB_TRUNK_OUTBOUND_TRANSPORT' },
       username: { doc: 'Digest username for the gateway (empty: no auth)', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_USERNAME' },
       password: { doc: 'Digest password for the gateway', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_PASSWORD', sensitive: true },

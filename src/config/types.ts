@@ -14,6 +14,9 @@ export interface AppConfig {
     inboundAllow: string[];
     outbound: {
       gateway: string;
+      /** In order of preference; empty: [gateway]. */
+      gateways: string[];
+      pingSec: number;
       transport: 'udp' | 'tcp' | 'tls';
       username: string;
       password: string;
