@@ -24,6 +24,8 @@ import { DataLifecycle } from './lifecycle/data.js';
 import { CdrReader } from './cdr/query.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
+import { hooksFromConfig } from './hooks/hooks.js';
+import { hookMetrics } from './hooks/hook-metrics.js';
 
 export interface App {
   readonly log: Logger;
@@ -98,8 +100,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const storeUp = () => storeHealth.healthy && redis.isReady;
   const acceptingCalls = () => !registry.isDraining && storeUp();
   sip.onOptions(optionsResponder(policy.acl, () => !acceptingCalls()));
+  // The out-of-session hook creates sessions through the same store path as the API (mb_create).
+  const hooks = hooksFromConfig(config.hooks, { metrics: hookMetrics(metrics.registry), create: (s) => store.create(s) });
   sip.onInvite(createInviteHandler(
-    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls }),
+    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls, hooks }),
     registry,
   ));
 

@@ -16,6 +16,8 @@ export function placeCall(
   sdp: string,
   onProgress: (status: number, sdp: string | undefined) => void,
   onAnswer: (legB: CallLeg) => Promise<void>,
+  /** `withoutSession`: a call the out-of-session hook routed, with no session to re-check at answer. */
+  opts: { withoutSession?: boolean } = {},
 ): void {
   const { policy, sip, fmt } = call.deps;
   const req = buildOutboundRequest({ ...policy.outbound, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
@@ -36,7 +38,7 @@ export function placeCall(
       }
       call.dialSettled(legB);
       try {
-        if (!(await stillOpen(call))) return;
+        if (!opts.withoutSession && !(await stillOpen(call))) return;
         await onAnswer(legB);
       } catch (err) {
         if (call.isOver()) return;

@@ -6,6 +6,7 @@
 import type { MediaEndpoint } from '../media/port.js';
 import type { CallParties } from '../sip/identify.js';
 import { dialAnchored } from './bridge.js';
+import { interceptAllows } from './hook-steps.js';
 import type { MediaSettings } from './call-media.js';
 import type { CallSession } from './call-session.js';
 
@@ -35,6 +36,7 @@ export async function runPinPrompt(call: CallSession, parties: CallParties): Pro
       call.line('info', 'PIN accepted', () => ({ try: i + 1 }));
       const caller = callerRole === 'a' ? session.a : session.b;
       const whisper = callerRole === 'a' ? session.whisperB : session.whisperA;
+      if (!(await interceptAllows(call, parties, session, peer))) return;
       return dialAnchored(call, server, { ...parties, caller }, peer, { record: session.record ?? recordByDefault, whisper }, ep);
     }
     if (result.kind === 'closed') {

@@ -16,7 +16,11 @@ export type Disposition =
   | 'session-closed'
   | 'store-unavailable'
   | 'media-unavailable'
-  | 'shutting-down';
+  | 'shutting-down'
+  /** The intercept hook denied the call (src/hooks/intercept.ts). */
+  | 'hook-denied'
+  /** A hook failed (timeout, error, invalid answer) and its fail policy is "closed". */
+  | 'hook-failed';
 
 export type Direction = 'a->b' | 'b->a' | '';
 
