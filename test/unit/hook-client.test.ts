@@ -195,3 +195,17 @@ describe('OutOfSessionHook', () => {
     expect(await hook('closed').ask(ASK)).toEqual({ action: 'static', outcome: 'none' });
   });
 });
+
+describe('docs/hooks.md', () => {
+  it('shows only answers the hooks accept', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { Compile } = await import('typebox/compile');
+    const { OutOfSessionResponse } = await import('../../src/hooks/out-of-session.js');
+    const doc = readFileSync('docs/hooks.md', 'utf8');
+    const answers = [...doc.matchAll(/^\{ "action".*\}$/gm)].map((m) => JSON.parse(m[0]) as { action: string });
+    expect(answers.map((a) => a.action)).toEqual(['allow', 'deny', 'create', 'route', 'none']);
+    const intercept = Compile(InterceptResponse);
+    const oos = Compile(OutOfSessionResponse);
+    for (const a of answers) expect(['allow', 'deny'].includes(a.action) ? intercept.Check(a) : oos.Check(a)).toBe(true);
+  });
+});
