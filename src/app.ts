@@ -197,7 +197,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         log.warn('media.mode is "none" (no media server configured): the parties exchange RTP directly, and see each other\'s media address and whatever their phones put in RTP/RTCP (RTCP SDES can carry a SIP URI with a number). Configure media.servers to anchor media (docs/media.md)');
       }
       if (callIdKey.random) log.warn('calls.callIdKey is not set: call ids in CDRs and logs use a random key and will not match across restarts or instances');
-      log.info({ media: config.media.mode }, 'maskbridge started');
+      log.info({ media: config.media.mode, hooks: { intercept: hooks.intercept !== undefined, outOfSession: hooks.outOfSession !== undefined } }, 'maskbridge started');
     },
     async stop() {
       log.info('shutting down: refusing new calls');
