@@ -24,6 +24,8 @@ import { DataLifecycle } from './lifecycle/data.js';
 import { CdrReader } from './cdr/query.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
+import { hooksFromConfig } from './hooks/hooks.js';
+import { hookMetrics } from './hooks/hook-metrics.js';
 
 export interface App {
   readonly log: Logger;
@@ -98,7 +100,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const storeUp = () => storeHealth.healthy && redis.isReady;
   const acceptingCalls = () => !registry.isDraining && storeUp();
   sip.onOptions(optionsResponder(policy.acl, () => !acceptingCalls()));
-  const callDeps = callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls });
+  // The out-of-session hook creates sessions through the same store path as the API (mb_create).
+  const hooks = hooksFromConfig(config.hooks, { metrics: hookMetrics(metrics.registry), create: (s) => store.create(s) });
+  const callDeps = callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls, hooks });
   sip.onInvite(createInviteHandler(callDeps, registry));
 
   const health = (): Health => ({
@@ -196,7 +200,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         log.warn({ entries: limited, limit: config.defences.rateLimit.limit, windowSec: config.defences.rateLimit.windowSec }, 'trunk.inboundAllow entries outside defences.trunkSources are rate limited per source address; name your carrier SBCs in defences.trunkSources');
       }
       if (callIdKey.random) log.warn('calls.callIdKey is not set: call ids in CDRs and logs use a random key and will not match across restarts or instances');
-      log.info({ media: config.media.mode }, 'maskbridge started');
+      log.info({ media: config.media.mode, hooks: { intercept: hooks.intercept !== undefined, outOfSession: hooks.outOfSession !== undefined } }, 'maskbridge started');
     },
     async stop() {
       log.info('shutting down: refusing new calls');

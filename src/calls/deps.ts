@@ -3,6 +3,7 @@ import type { BlockList } from 'node:net';
 import type { CdrSink } from '../cdr/cdr.js';
 import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { CallHooks } from '../hooks/hooks.js';
 import type { DecisionPolicy } from '../policy/decide.js';
 import type { SessionLookup } from '../sessions/store.js';
 import type { IdentifyOptions } from '../sip/identify.js';
@@ -49,5 +50,7 @@ export interface CallDeps {
   callEvents?: CallEvents;
   /** The live-call registry in Redis (src/calls/live-calls.ts), told when a call connects and ends. */
   liveCalls?: LiveCallSink;
+  /** The real-time hooks that are configured (src/hooks/): intercept before a B-leg, out-of-session for a caller with none. */
+  hooks?: CallHooks;
 }
 

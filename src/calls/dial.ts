@@ -17,6 +17,8 @@ export function placeCall(
   sdp: string,
   onProgress: (status: number, sdp: string | undefined) => void,
   onAnswer: (legB: CallLeg) => Promise<void>,
+  /** `withoutSession`: a call the out-of-session hook routed, with no session to re-check at answer. */
+  opts: { withoutSession?: boolean } = {},
 ): void {
   const { policy, fmt, gateways } = call.deps;
   const candidates = gateways.candidates();
@@ -27,15 +29,16 @@ export function placeCall(
     return call.fail(488, 'Not Acceptable Here', 'rejected-body', '');
   }
   call.line('debug', 'calling the other party', () => ({ direction: call.direction, callee: fmt(peer), media: call.mediaMode }));
-  viaGateway(call, parties, peer, sdp, candidates, 0, onProgress, onAnswer);
+  viaGateway(call, parties, peer, sdp, candidates, 0, { onProgress, onAnswer, withoutSession: opts.withoutSession === true });
   call.deps.callEvents?.initiated(call.callId, call.direction);
 }
 
 /** The INVITE through `candidates[i]`; a gateway failing it without ringing hands it to the next (src/sip/gateways.ts). */
 function viaGateway(
   call: CallSession, parties: CallParties, peer: string, sdp: string, candidates: string[], i: number,
-  onProgress: (status: number, sdp: string | undefined) => void, onAnswer: (legB: CallLeg) => Promise<void>,
+  how: { onProgress: (status: number, sdp: string | undefined) => void; onAnswer: (legB: CallLeg) => Promise<void>; withoutSession: boolean },
 ): void {
+  const { onProgress, onAnswer } = how;
   const { policy, sip, fmt, gateways, callEvents: events } = call.deps;
   const gateway = candidates[i] as string;
   const req = buildOutboundRequest({ ...policy.outbound, gateway, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
@@ -61,7 +64,7 @@ function viaGateway(
       }
       call.dialSettled(legB);
       try {
-        if (!(await stillOpen(call))) return;
+        if (!how.withoutSession && !(await stillOpen(call))) return;
         await onAnswer(legB);
       } catch (err) {
         if (call.isOver()) return;
@@ -78,7 +81,7 @@ function viaGateway(
         gateways.failed(gateway, `INVITE answered ${status}`);
         if (i + 1 < candidates.length) {
           call.line('warn', 'outbound gateway failed the call; trying the next', () => ({ gateway, status, next: candidates[i + 1] }));
-          return viaGateway(call, parties, peer, sdp, candidates, i + 1, onProgress, onAnswer);
+          return viaGateway(call, parties, peer, sdp, candidates, i + 1, how);
         }
       } else {
         gateways.answered(gateway);

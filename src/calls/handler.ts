@@ -87,7 +87,7 @@ export function optionsResponder(acl: BlockList, refusing: () => boolean): (sour
 /** The call path's dependencies: the ports and sinks given, everything else derived from config. */
 export function callDepsFromConfig(
   config: AppConfig,
-  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls' | 'callEvents'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
+  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls' | 'callEvents' | 'hooks'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
 ): CallDeps {
   const policy = callPolicyFromConfig(config);
   return {
@@ -100,6 +100,7 @@ export function callDepsFromConfig(
     log: parts.log,
     isDraining: parts.isDraining,
     ...(parts.liveCalls ? { liveCalls: parts.liveCalls } : {}),
+    ...(parts.hooks ? { hooks: parts.hooks } : {}),
     fmt: numberFormatter(config.log.redactNumbers),
     callIdHash: callIdHasher(parts.callIdKey),
     policy,

@@ -184,6 +184,39 @@ convict.addFormat({
   },
 });
 
+/** A real-time hook's URL (src/hooks/): empty (the hook is off) or http(s), without credentials in it (the URL is not secret; requests are signed). */
+convict.addFormat({
+  name: 'hook-url',
+  validate(value: unknown) {
+    if (value === '') return;
+    let url: URL;
+    try {
+      url = new URL(String(value));
+    } catch {
+      throw new Error('must be empty (hook off) or an http:// or https:// URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be empty (hook off) or an http:// or https:// URL');
+    if (url.username || url.password) throw new Error('must not carry credentials (requests are signed with hooks.secret)');
+  },
+});
+
+wholeNumberFormat('hook-timeout-ms', 1, 10_000, 'must be a whole number of milliseconds from 1 to 10000');
+
+const hook = (name: string, envPrefix: string, failPolicy: 'open' | 'closed', what: string) => ({
+  url: { doc: `URL the ${name} hook is POSTed to (${what}); empty: the hook is off`, format: 'hook-url', default: '', env: `${envPrefix}_URL` },
+  timeoutMs: {
+    doc: `Longest wait for the ${name} hook's answer (the whole request); past it the fail policy applies`,
+    format: 'hook-timeout-ms', default: 1000, env: `${envPrefix}_TIMEOUT_MS`,
+  },
+  failPolicy: {
+    doc: `When the ${name} hook times out, fails or answers something invalid: ${failPolicy === 'closed'
+      ? '"closed" refuses the call with failStatus, "open" places the call as if the hook had allowed it'
+      : '"open" gives the caller the static treatment (as without the hook: PIN prompt or calls.unknownCaller), "closed" refuses the call with failStatus'}`,
+    format: ['open', 'closed'], default: failPolicy, env: `${envPrefix}_FAIL_POLICY`,
+  },
+  failStatus: { doc: `SIP status when the ${name} hook fails and failPolicy is "closed"`, format: 'sip-failure-status', default: 503, env: `${envPrefix}_FAIL_STATUS` },
+});
+
 const treatment = (status: number, reason: string, envPrefix: string, what: string) => ({
   status: { doc: `SIP status for ${what}`, format: 'sip-failure-status', default: status, env: `${envPrefix}_STATUS` },
   reason: { doc: `SIP reason phrase for ${what}`, format: String, default: reason, env: `${envPrefix}_REASON` },
@@ -312,6 +345,14 @@ export const schema = {
     host: { doc: 'HTTP API bind address', format: String, default: '127.0.0.1', env: 'MB_API_HOST' },
     port: { doc: 'HTTP API port', format: 'tcp-port', default: 8080, env: 'MB_API_PORT' },
     token: { doc: 'Bearer token required on /v1 routes (empty: no auth, loopback use only)', format: String, default: '', env: 'MB_API_TOKEN', sensitive: true },
+  },
+  hooks: {
+    secret: {
+      doc: 'Key of the HMAC-SHA256 signature on every hook request (header maskbridge-signature; docs/hooks.md). Required when a hook URL is set',
+      format: String, default: '', env: 'MB_HOOKS_SECRET', sensitive: true,
+    },
+    intercept: hook('intercept', 'MB_HOOKS_INTERCEPT', 'closed', 'asked before the other party is called: allow or deny'),
+    outOfSession: hook('out-of-session', 'MB_HOOKS_OUT_OF_SESSION', 'open', 'asked when the caller has no session on the virtual number: a session to create, a number to route to, or none'),
   },
   media: {
     mode: {
