@@ -136,6 +136,15 @@ describe('webhook delivery', () => {
     expect((await cli('events', 'replay', 'nope')).code).toBe(1);
   });
 
+  it('config check refuses a bad webhook URL, naming the key (exit 2)', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const env = { MB_REDIS_URL: ctx.server.url, MASKBRIDGE_CONFIG: 'config/default.json', MB_WEBHOOKS_DEFAULT_URL: 'gopher://hooks.example/x' };
+    expect(await runCli(['config', 'check'], env, { out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(2);
+    expect(err.join('\n')).toContain('webhooks.defaultUrl');
+    expect(await runCli(['config', 'check'], { ...env, MB_WEBHOOKS_DEFAULT_URL: 'https://hooks.example/x' }, { out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(0);
+  });
+
   it('sends numbers to the session\'s own URL, not to an untrusted default URL, and to a trusted one', async () => {
     const p = prefix();
     const s = sink(p);

@@ -33,6 +33,10 @@ describe('config', () => {
     [{ MB_LOG_LEVEL: 'chatty' }, 'log.level', 'chatty'],
     [{ MB_LOG_BUFFER_BYTES: '65536' }, 'log.bufferBytes', '65536'],
     [{ MB_LOG_BUFFER_BYTES: 'lots' }, 'log.bufferBytes', 'lots'],
+    [{ MB_WEBHOOKS_DEFAULT_URL: 'ftp://hooks.example/x' }, 'webhooks.defaultUrl', 'ftp://hooks.example/x'],
+    [{ MB_WEBHOOKS_DEFAULT_URL: 'hooks.example' }, 'webhooks.defaultUrl', 'hooks.example'],
+    [{ MB_WEBHOOKS_MAX_ATTEMPTS: 'none' }, 'webhooks.maxAttempts', 'none'],
+    [{ MB_WEBHOOKS_CONCURRENCY: 'many' }, 'webhooks.concurrency', 'many'],
   ])('refuses %j, naming the key and the value', (env, key, value) => {
     let error: unknown;
     try {
@@ -83,6 +87,15 @@ describe('config', () => {
     expect(loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_TOKEN: 's3cret' } }).api.token).toBe('s3cret');
     expect(loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_ENABLED: 'false' } }).api.enabled).toBe(false);
     expect(() => loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_TOKEN: '   ' } })).toThrow(/api\.token/);
+  });
+
+  it('reads the webhooks keys, and requires a secret when enabled and a claim idle time well above the delivery timeout', () => {
+    const c = loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true', MB_WEBHOOKS_SECRET: 's', MB_WEBHOOKS_DEFAULT_URL: 'https://hooks.example/mb', MB_WEBHOOKS_DEFAULT_URL_TRUSTED: 'yes' } });
+    expect(c.webhooks).toMatchObject({ enabled: true, defaultUrl: 'https://hooks.example/mb', defaultUrlTrusted: true, spoolFile: 'var/events-spool.jsonl', maxAttempts: 15 });
+    expect(loadConfig({}).webhooks.enabled).toBe(false);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true' } })).toThrow(/webhooks\.secret/);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_TIMEOUT_MS: '30000' } })).toThrow(/webhooks\.claimMinIdleMs/);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_RETRY_MAX_MS: '10' } })).toThrow(/webhooks\.retryMaxMs/);
   });
 
   it('refuses unknown keys in a file', () => {
