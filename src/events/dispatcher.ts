@@ -135,8 +135,8 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Stops within about `timeoutMs`: no new reads; deliveries in flight may finish until then,
-   * after which they are aborted and left as they are (pending or leased: resent later, same id).
+   * Stops within `timeoutMs`: no new reads; deliveries in flight may finish until then, after
+   * which they are aborted and left as they are (pending or leased: resent later, same id).
    */
   async stop(timeoutMs: number): Promise<void> {
     if (!this.running) return;
@@ -147,12 +147,13 @@ export class WebhookDispatcher {
     const blocking = this.blocking;
     this.blocking = null;
     if (blocking?.isOpen) blocking.destroy();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.inFlight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    const deadline = Date.now() + timeoutMs;
+    // The last quarter (up to 500 ms) is kept for the state moves of deliveries that finish in time.
+    const reserve = Math.min(500, timeoutMs / 4);
+    await Promise.race([Promise.all([...this.inFlight]), sleep(timeoutMs - reserve)]);
     this.stopAll.abort();
-    // Aborted deliveries settle at once (nothing written to Redis for them); a last bound for scripts on their way.
-    await Promise.race([Promise.all([...this.inFlight, ...this.loops]), sleep(Math.max(100, this.opts.redisTimeoutMs))]);
+    // Aborted deliveries settle at once (nothing written to Redis for them: resent later, same id).
+    await Promise.race([Promise.all([...this.inFlight, ...this.loops]), sleep(Math.max(0, deadline - Date.now()))]);
   }
 
   private free(): number {
