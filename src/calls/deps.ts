@@ -1,6 +1,7 @@
 /** What a call needs from the rest of the app (built once, in src/calls/handler.ts, from config and the composition root). */
 import type { BlockList } from 'node:net';
 import type { CdrSink } from '../cdr/cdr.js';
+import type { EventSink } from '../events/events.js';
 import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DecisionPolicy } from '../policy/decide.js';
@@ -38,5 +39,7 @@ export interface CallDeps {
   isDraining: () => boolean;
   /** The live-call registry in Redis (src/calls/live-calls.ts), told when a call connects and ends. */
   liveCalls?: LiveCallSink;
+  /** Webhook events (src/events): publish() is synchronous and never waits on Redis. Absent: none published. */
+  events?: EventSink;
 }
 

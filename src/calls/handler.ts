@@ -63,7 +63,7 @@ export function optionsResponder(acl: BlockList, refusing: () => boolean): (sour
 /** The call path's dependencies: the ports and sinks given, everything else derived from config. */
 export function callDepsFromConfig(
   config: AppConfig,
-  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
+  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls' | 'events'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
 ): CallDeps {
   return {
     sip: parts.sip,
@@ -73,6 +73,7 @@ export function callDepsFromConfig(
     log: parts.log,
     isDraining: parts.isDraining,
     ...(parts.liveCalls ? { liveCalls: parts.liveCalls } : {}),
+    ...(parts.events ? { events: parts.events } : {}),
     fmt: numberFormatter(config.log.redactNumbers),
     callIdHash: callIdHasher(parts.callIdKey),
     policy: callPolicyFromConfig(config),
