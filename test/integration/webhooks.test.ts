@@ -1,7 +1,8 @@
 /** Webhook delivery against a real redis-server and a local HTTP receiver (src/events). */
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -257,6 +258,54 @@ describe('webhook delivery: timing, restarts, several instances', () => {
     for (const [id, c] of counts) expect(c, id).toBe(inFlight.has(id) ? 2 : 1);
     expect(await new OutboxAdmin(ctx.redis, p, 1000).stats()).toEqual({ depth: 0, pending: 0, retries: 0, dead: 0 });
   });
+
+  it('a process killed (SIGKILL) in the middle of publishing and delivering loses nothing; repeats carry the same id', async () => {
+    const p = prefix();
+    const spoolFile = join(mkdtempSync(join(tmpdir(), 'mb-ev-kill-')), 'events.jsonl');
+    // Every 40th request hangs: those are in flight when the process dies.
+    receiver.answer = (_r, i) => (i % 40 === 4 ? 'hang' : 200);
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+      const [{ RedisEventSink }, { WebhookDispatcher }, { createRedis }, { default: pino }] = await Promise.all([
+        import(${JSON.stringify(resolve('src/events/sink.ts'))}), import(${JSON.stringify(resolve('src/events/dispatcher.ts'))}),
+        import(${JSON.stringify(resolve('src/sessions/redis.ts'))}), import('pino')]);
+      const log = pino({ level: 'silent' });
+      const redis = createRedis({ url: ${JSON.stringify(ctx.server.url)}, commandTimeoutMs: 500 }, log);
+      await redis.connect();
+      const sink = new RedisEventSink(redis, { streamKey: ${JSON.stringify(`${p}events`)}, spoolFile: ${JSON.stringify(spoolFile)}, fsync: false, checkpointMs: 2 }, log);
+      const noop = { inc() {}, set() {}, observe() {} };
+      new WebhookDispatcher(redis, { keyPrefix: ${JSON.stringify(p)}, consumer: 'doomed', defaultUrl: ${JSON.stringify(receiver.url())}, defaultUrlTrusted: false,
+        secret: 's', timeoutMs: 5000, retryBaseMs: 50, retryMaxMs: 500, maxAttempts: 5, concurrency: 16, claimMinIdleMs: 20000, redisTimeoutMs: 1000, blockMs: 200 },
+        { delivered: noop, failures: noop, retries: noop, dead: noop, outboxDepth: noop, deliverySeconds: noop }, log).start();
+      let n = 0;
+      setInterval(() => { for (let i = 0; i < 5 && n < 400; i++, n++) sink.publish({ id: 'k-' + n, type: 'call.ringing', at: Date.now(), sessionId: 's', url: '', data: { n } }); }, 5);
+    `], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      await until(() => receiver.received.length >= 150, 15_000, 2);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const beforeKill = new Set(receiver.received.map((r) => r.id));
+    receiver.answer = () => 200;
+    // The next process: the same spool (events not yet in Redis), another consumer that takes over the dead one's entries.
+    const next = new RedisEventSink(ctx.redis, { streamKey: `${p}events`, spoolFile, fsync: false }, silent);
+    sinks.push(next);
+    await next.ready;
+    await until(() => next.backlog === 0, 5000);
+    const published = Number(await ctx.redis.xLen(`${p}events`)) + receiver.received.length; // an upper bound, for the message
+    const { metrics } = dispatcher(p, { consumer: 'heir', claimMinIdleMs: 500 });
+    await until(async () => (await new OutboxAdmin(ctx.redis, p, 1000).stats()).depth === 0, 10_000);
+    const counts = receiver.counts();
+    const ids = [...counts.keys()].map((id) => Number(id.slice(2))).sort((a, b) => a - b);
+    // Everything the child published (a prefix of k-0, k-1, ...) arrived, at least once.
+    expect(ids, String(published)).toEqual(Array.from({ length: ids.length }, (_, i) => i));
+    expect(ids.length).toBeGreaterThanOrEqual(150);
+    // Repeats only of events the dead process had sent (in flight when it died), with the same id.
+    for (const [id, c] of counts) if (c > 1) expect(beforeKill.has(id), id).toBe(true);
+    expect([...counts.values()].some((c) => c > 1)).toBe(true); // the hung ones were taken over and resent
+    expect(metrics.counts.dead).toBe(0);
+  }, 30_000);
 
   it('a retry claimed by a dispatcher that stops is due again after its lease, and delivered with the same id', async () => {
     const p = prefix();
