@@ -90,6 +90,10 @@ export function deliveryBody(e: OutboxEvent, withParties: boolean): string {
   });
 }
 
+/** Consumers of instances gone for this long with nothing pending are removed from the group (hostname-pid names pile up). */
+const GONE_CONSUMER_MS = 3600_000;
+const PRUNE_EVERY_MS = 600_000;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class WebhookDispatcher {
@@ -113,6 +117,7 @@ export class WebhookDispatcher {
   private claimCursor = '0-0';
   private lastClaim = 0;
   private lastDepth = 0;
+  private lastPrune = Date.now();
   private failingSince: number | null = null;
 
   constructor(private readonly redis: Redis, private readonly opts: DispatcherOptions, private readonly metrics: WebhookMetrics, private readonly log: Logger) {
@@ -205,6 +210,10 @@ export class WebhookDispatcher {
         if (this.free() > 0 && now - this.lastClaim >= Math.min(this.opts.claimMinIdleMs / 2, 5000)) {
           this.lastClaim = now;
           await this.claimStale();
+        }
+        if (now - this.lastPrune >= PRUNE_EVERY_MS) {
+          this.lastPrune = now;
+          await this.pruneConsumers();
         }
         if (now - this.lastDepth >= this.depthMs) {
           this.lastDepth = now;
@@ -311,6 +320,17 @@ export class WebhookDispatcher {
       this.enqueue({ entryId: String(e[0]), fields: fieldsOf(e[1]), attempts: await this.attemptsOf(String(e[0])) });
     }
     if (n > 0) this.log.info({ count: n }, 'webhooks: took over events left pending by a stopped dispatcher; resending them');
+  }
+
+  /** Removes consumers idle for GONE_CONSUMER_MS that hold no pending entry (a live dispatcher reads every blockMs). */
+  private async pruneConsumers(): Promise<void> {
+    const reply = await withDeadline(this.redis.sendCommand(['XINFO', 'CONSUMERS', this.keys.stream, WEBHOOK_GROUP]), this.opts.redisTimeoutMs);
+    if (!Array.isArray(reply)) return;
+    for (const raw of reply.slice(0, 1000)) {
+      const c = fieldsOf(raw);
+      if (c.name === undefined || c.name === this.opts.consumer || Number(c.pending) !== 0 || !(Number(c.idle) >= GONE_CONSUMER_MS)) continue;
+      await withDeadline(this.redis.sendCommand(['XGROUP', 'DELCONSUMER', this.keys.stream, WEBHOOK_GROUP, c.name]), this.opts.redisTimeoutMs);
+    }
   }
 
   private async attemptsOf(entryId: string): Promise<number> {
