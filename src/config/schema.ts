@@ -240,8 +240,8 @@ export const schema = {
     },
     timeoutMs: { doc: 'Longest wait for a receiver to answer one delivery; past it the attempt counts as failed (timeout)', format: 'positive-count', default: 5000, env: 'MB_WEBHOOKS_TIMEOUT_MS' },
     retryBaseMs: { doc: 'Backoff after the first failed attempt; it doubles per attempt up to webhooks.retryMaxMs, with full jitter (a random delay from 0 to it)', format: 'positive-count', default: 1000, env: 'MB_WEBHOOKS_RETRY_BASE_MS' },
-    retryMaxMs: { doc: 'Longest backoff between two attempts', format: 'positive-count', default: 600000, env: 'MB_WEBHOOKS_RETRY_MAX_MS' },
-    maxAttempts: { doc: 'Attempts (the first included) before an event becomes a dead letter (maskbridge events dead / replay)', format: 'positive-count', default: 15, env: 'MB_WEBHOOKS_MAX_ATTEMPTS' },
+    retryMaxMs: { doc: 'Longest backoff between two attempts', format: 'positive-count', default: 3600000, env: 'MB_WEBHOOKS_RETRY_MAX_MS' },
+    maxAttempts: { doc: 'Attempts (the first included) before an event becomes a dead letter (maskbridge events dead / replay)', format: 'positive-count', default: 20, env: 'MB_WEBHOOKS_MAX_ATTEMPTS' },
     concurrency: { doc: 'Deliveries in flight at most, per instance', format: 'positive-count', default: 16, env: 'MB_WEBHOOKS_CONCURRENCY' },
     claimMinIdleMs: {
       doc: 'An event being delivered by an instance that stopped answering for this long is taken over by another (and resent, same id); at least 3 x webhooks.timeoutMs',

@@ -91,7 +91,7 @@ describe('config', () => {
 
   it('reads the webhooks keys, and requires a secret when enabled and a claim idle time well above the delivery timeout', () => {
     const c = loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true', MB_WEBHOOKS_SECRET: 's', MB_WEBHOOKS_DEFAULT_URL: 'https://hooks.example/mb', MB_WEBHOOKS_DEFAULT_URL_TRUSTED: 'yes' } });
-    expect(c.webhooks).toMatchObject({ enabled: true, defaultUrl: 'https://hooks.example/mb', defaultUrlTrusted: true, spoolFile: 'var/events-spool.jsonl', maxAttempts: 15 });
+    expect(c.webhooks).toMatchObject({ enabled: true, defaultUrl: 'https://hooks.example/mb', defaultUrlTrusted: true, spoolFile: 'var/events-spool.jsonl', maxAttempts: 20 });
     expect(loadConfig({}).webhooks.enabled).toBe(false);
     expect(() => loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true' } })).toThrow(/webhooks\.secret/);
     expect(() => loadConfig({ env: { MB_WEBHOOKS_TIMEOUT_MS: '30000' } })).toThrow(/webhooks\.claimMinIdleMs/);
