@@ -257,6 +257,7 @@ export class WebhookDispatcher {
     this.blocking = c;
     try {
       await withDeadline(c.connect(), Math.max(this.opts.redisTimeoutMs, 1000));
+      if (!this.running) throw new Error('dispatcher stopped');
     } catch (err) {
       if (c.isOpen) c.destroy();
       if (this.blocking === c) this.blocking = null;
