@@ -44,8 +44,9 @@ describe('app webhooks', () => {
       await until(() => receiver.received.length === 1, 5000);
       const r = receiver.received[0]!;
       expect(verify('app-secret', r.body, String(r.headers['maskbridge-signature']), Math.floor(Date.now() / 1000))).toEqual({ ok: true });
-      const metrics = await fetch(`http://127.0.0.1:${config.api.port}/metrics`).then((res) => res.text());
-      expect(metrics).toContain('maskbridge_webhook_deliveries_total{type="session.closed"} 1');
+      // Counted once the 2xx is recorded in Redis (just after the receiver got the request).
+      const metrics = () => fetch(`http://127.0.0.1:${config.api.port}/metrics`).then((res) => res.text());
+      await until(async () => (await metrics()).includes('maskbridge_webhook_deliveries_total{type="session.closed"} 1'), 3000);
       receiver.answer = () => 'hang';
       app.events.publish({ id: 'app-ev-2', type: 'session.closed', at: Date.now(), sessionId: 's-2', url: '', data: {} });
       await until(() => receiver.received.length === 2, 5000);

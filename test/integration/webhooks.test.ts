@@ -224,7 +224,7 @@ describe('webhook delivery: timing, restarts, several instances', () => {
     const hanging = await measure(10_000, 2000);
     await until(() => metrics.counts.timeout > before + 8, 5000);
     // Generous: publish is a synchronous append to an in-memory queue either way.
-    expect(hanging).toBeLessThan(Math.max(healthy * 5, 0.5));
+    expect(hanging, `p99 healthy ${healthy} ms, hanging ${hanging} ms`).toBeLessThan(Math.max(healthy * 5, 2));
     receiver.answer = () => 200;
     receiver.release();
   });
