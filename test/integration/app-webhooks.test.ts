@@ -1,11 +1,12 @@
 /** The app wires webhooks: events published through app.events reach the default URL, signed; stop() is bounded while a receiver hangs. */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
+import { NoopEventSink } from '../../src/events/sink.js';
 import { verify } from '../../src/util/signature.js';
 import { freePort } from '../helpers/net.js';
 import { RedisServer } from '../helpers/redis-server.js';
@@ -58,6 +59,25 @@ describe('app webhooks', () => {
     } finally {
       if (!stopped) await app.stop();
       receiver.release();
+    }
+  });
+
+  it('publishes nothing and delivers nothing when webhooks.enabled is false', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mb-app-wh-off-'));
+    const config = loadConfig({
+      files: ['config/default.json', 'config/test.json'],
+      overrides: { drachtio: { port: await freePort() }, redis: { url: server.url }, cdr: { spoolFile: join(dir, 'cdr.jsonl') }, webhooks: { spoolFile: join(dir, 'events.jsonl') } },
+    });
+    const app = createApp(config, { log: pino({ level: 'silent' }) });
+    await app.start();
+    try {
+      expect(app.events).toBeInstanceOf(NoopEventSink);
+      app.events.publish({ id: 'off-1', type: 'session.closed', at: Date.now(), sessionId: 's', url: receiver.url(), data: {} });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(readdirSync(dir).filter((f) => f.startsWith('events'))).toEqual([]);
+      expect(existsSync(join(dir, 'events.jsonl'))).toBe(false);
+    } finally {
+      await app.stop();
     }
   });
 });
