@@ -62,6 +62,42 @@ describe('app webhooks', () => {
     }
   });
 
+  it('session.closed goes to the session\'s own URL with the numbers, session.expired once to the untrusted default without them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mb-app-wh-s-'));
+    const config = loadConfig({
+      files: ['config/default.json', 'config/test.json'],
+      overrides: {
+        drachtio: { port: await freePort() },
+        redis: { url: server.url, keyPrefix: 'mbsev:' },
+        cdr: { spoolFile: join(dir, 'cdr.jsonl') },
+        webhooks: { enabled: true, secret: 'app-secret', defaultUrl: receiver.url('/default'), spoolFile: join(dir, 'events.jsonl'), expirySweepSec: 1 },
+      },
+    });
+    const app = createApp(config, { log: pino({ level: 'silent' }) });
+    await app.start();
+    try {
+      const before = receiver.received.length;
+      await until(async () => app.health().redis, 5000);
+      await new Promise((r) => setTimeout(r, 1200)); // the first sweep has turned events on
+      await app.store.create({ id: 'own', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', expiresAt: Date.now() + 60_000, webhookUrl: receiver.url('/own') });
+      await app.store.close('own');
+      await app.store.create({ id: 'lapses', virtualNumber: '+912240001000', a: '+919812340000', b: '+919876540000', expiresAt: Date.now() + 500 });
+      await until(() => receiver.received.slice(before).some((r) => r.type === 'session.expired'), 6000);
+      const got = receiver.received.slice(before);
+      const closed = got.find((r) => r.type === 'session.closed')!;
+      expect(closed.path).toBe('/own');
+      expect(closed.json).toMatchObject({ session_id: 'own', parties: { a: '+919812341234', b: '+919876549876' } });
+      const expired = got.filter((r) => r.type === 'session.expired');
+      expect(expired).toHaveLength(1);
+      expect(expired[0]!.path).toBe('/default');
+      expect(expired[0]!.json.parties).toBeUndefined();
+      expect(expired[0]!.body).not.toContain('9812340000');
+      expect(verify('app-secret', expired[0]!.body, String(expired[0]!.headers['maskbridge-signature']), Math.floor(Date.now() / 1000))).toEqual({ ok: true });
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('publishes nothing and delivers nothing when webhooks.enabled is false', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mb-app-wh-off-'));
     const config = loadConfig({
