@@ -108,6 +108,8 @@ export class WebhookDispatcher {
   private blocking: Redis | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly queue: Work[] = [];
+  /** Sessions with a delivery in flight: one at a time per session, so a session's events arrive in order. */
+  private readonly sessionsInFlight = new Set<string>();
   /** Woken when a slot frees or at stop. */
   private slotWaiters: Array<() => void> = [];
   private sleeper: { timer: NodeJS.Timeout; wake: () => void } | null = null;
@@ -347,10 +349,16 @@ export class WebhookDispatcher {
 
   private pump(): void {
     while (this.running && this.queue.length > 0 && this.inFlight.size < this.opts.concurrency) {
-      const w = this.queue.shift() as Work;
+      // The first queued event whose session has nothing in flight (the queue is at most `concurrency` long).
+      const at = this.queue.findIndex((q) => !q.fields.session || !this.sessionsInFlight.has(q.fields.session));
+      if (at < 0) return;
+      const w = this.queue.splice(at, 1)[0] as Work;
+      const key = w.fields.session ?? '';
+      if (key) this.sessionsInFlight.add(key);
       const p: Promise<void> = this.deliver(w)
         .catch((err: Error) => this.log.error({ err: err.message, entry: w.entryId }, 'webhooks: delivery failed unexpectedly; the event stays in the outbox'))
         .finally(() => {
+          if (key) this.sessionsInFlight.delete(key);
           this.inFlight.delete(p);
           this.pump();
           if (this.free() > 0) for (const wake of this.slotWaiters.splice(0)) wake();

@@ -15,6 +15,8 @@ export class WebhookReceiver {
   readonly received: Received[] = [];
   /** Reply for a request: an HTTP status, or 'hang' (never answer until close). */
   answer: (r: Received, n: number) => number | 'hang' = () => 200;
+  /** Milliseconds before the answer goes out. */
+  delay: (r: Received) => number = () => 0;
   private server: Server | null = null;
   private hanging = new Set<ServerResponse>();
   port = 0;
@@ -57,7 +59,9 @@ export class WebhookReceiver {
           return;
         }
         res.statusCode = a;
-        res.end('ok');
+        const wait = this.delay(r);
+        if (wait > 0) setTimeout(() => res.end('ok'), wait);
+        else res.end('ok');
       });
     });
     this.server.keepAliveTimeout = 60_000;

@@ -35,6 +35,7 @@ afterEach(async () => {
   await Promise.all(sinks.splice(0).map((s) => s.close(0)));
   receiver.received.length = 0;
   receiver.answer = () => 200;
+  receiver.delay = () => 0;
   receiver.release();
 });
 
@@ -247,7 +248,8 @@ describe('webhook delivery: timing, restarts, several instances', () => {
     const s = sink(p);
     receiver.answer = (_r, i) => (i < 4 ? 'hang' : 200);
     const first = dispatcher(p, { consumer: 'a', concurrency: 4, claimMinIdleMs: 500, timeoutMs: 5000 });
-    for (let i = 0; i < 40; i++) s.publish(event(i));
+    // Eight sessions: a session's events go one at a time, so four in flight need four sessions.
+    for (let i = 0; i < 40; i++) s.publish(event(i, { sessionId: `order-${i % 8}` }));
     await until(() => receiver.received.length === 4);
     const inFlight = new Set(receiver.received.map((r) => r.id));
     await first.d.stop(0); // as if killed: the four in flight are neither acknowledged nor rescheduled
@@ -277,11 +279,11 @@ describe('webhook delivery: timing, restarts, several instances', () => {
         secret: 's', timeoutMs: 5000, retryBaseMs: 50, retryMaxMs: 500, maxAttempts: 5, concurrency: 16, claimMinIdleMs: 20000, redisTimeoutMs: 1000, blockMs: 200 },
         { delivered: noop, failures: noop, retries: noop, dead: noop, outboxDepth: noop, deliverySeconds: noop }, log).start();
       let n = 0;
-      setInterval(() => { for (let i = 0; i < 5 && n < 400; i++, n++) sink.publish({ id: 'k-' + n, type: 'call.ringing', at: Date.now(), sessionId: 's', url: '', data: { n } }); }, 5);
+      setInterval(() => { for (let i = 0; i < 5 && n < 400; i++, n++) sink.publish({ id: 'k-' + n, type: 'call.ringing', at: Date.now(), sessionId: 's' + (n % 16), url: '', data: { n } }); }, 5);
     `], { stdio: 'ignore' });
     const exited = new Promise((r) => child.once('exit', r));
     try {
-      await until(() => receiver.received.length >= 150, 15_000, 2);
+      await until(() => receiver.received.length >= 150, 20_000, 2);
     } finally {
       child.kill('SIGKILL');
       await exited;
@@ -305,7 +307,7 @@ describe('webhook delivery: timing, restarts, several instances', () => {
     for (const [id, c] of counts) if (c > 1) expect(beforeKill.has(id), id).toBe(true);
     expect([...counts.values()].some((c) => c > 1)).toBe(true); // the hung ones were taken over and resent
     expect(metrics.counts.dead).toBe(0);
-  }, 30_000);
+  }, 45_000);
 
   it('a retry claimed by a dispatcher that stops is due again after its lease, and delivered with the same id', async () => {
     const p = prefix();
@@ -319,6 +321,29 @@ describe('webhook delivery: timing, restarts, several instances', () => {
     await until(() => second.metrics.counts.delivered === 1, 5000);
     expect(receiver.received.map((r) => r.id)).toEqual(['ev-1', 'ev-1', 'ev-1']);
     expect(await new OutboxAdmin(ctx.redis, p, 1000).stats()).toEqual({ depth: 0, pending: 0, retries: 0, dead: 0 });
+  });
+
+  it('delivers one session\'s events one at a time, in outbox order, while other sessions go side by side', async () => {
+    const p = prefix();
+    const s = sink(p);
+    // A slow receiver: with concurrency 8 and no per-session order, a session's later events would overtake.
+    let open = 0;
+    let most = 0;
+    receiver.delay = (r) => {
+      if (r.json.session_id !== 's-a') return 0;
+      most = Math.max(most, ++open);
+      setTimeout(() => open--, 30);
+      return 30;
+    };
+    dispatcher(p, { concurrency: 8 });
+    for (let i = 0; i < 12; i++) s.publish(event(i, { id: `ord-${i}`, sessionId: i % 2 === 0 ? 's-a' : 's-b' }));
+    await until(() => receiver.received.length === 12, 10_000);
+    const order = (sid: string) => receiver.received.filter((r) => r.json.session_id === sid).map((r) => r.id);
+    expect(most).toBe(1); // never two of s-a's at once
+    expect(order('s-a')).toEqual(['ord-0', 'ord-2', 'ord-4', 'ord-6', 'ord-8', 'ord-10']);
+    expect(order('s-b')).toEqual(['ord-1', 'ord-3', 'ord-5', 'ord-7', 'ord-9', 'ord-11']);
+    // s-b did not wait for s-a's slow deliveries.
+    expect(receiver.received.findIndex((r) => r.id === 'ord-11')).toBeLessThan(receiver.received.findIndex((r) => r.id === 'ord-10'));
   });
 
   it('two dispatchers on one outbox share the work, and no event is sent twice', async () => {
