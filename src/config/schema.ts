@@ -298,7 +298,7 @@ export const schema = {
     },
     maxCallsPerNumber: {
       doc: 'Most concurrent calls on one virtual number, across every instance and session; 0 = no limit',
-      format: 'count', default: 100, env: 'MB_DEFENCES_MAX_CALLS_PER_NUMBER',
+      format: 'count', default: 500, env: 'MB_DEFENCES_MAX_CALLS_PER_NUMBER',
     },
     concurrencyStatus: { doc: 'SIP status for a call over maxCallsPerSession or maxCallsPerNumber', format: 'sip-failure-status', default: 486, env: 'MB_DEFENCES_CONCURRENCY_STATUS' },
   },
