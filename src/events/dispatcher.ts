@@ -16,9 +16,11 @@
  *
  * Nothing here is on the call path: the call path only publishes (src/events/sink.ts).
  */
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
 import { DeadlineError, runScript, withDeadline, type Redis } from '../sessions/redis.js';
+import { postJson } from '../util/http-post.js';
 import { sign, SIGNATURE_HEADER } from '../util/signature.js';
 import { parseOutboxEntry, type OutboxEvent } from './events.js';
 import { CLAIM_DUE_SCRIPT, DEAD_SCRIPT, DONE_SCRIPT, fieldsOf, outboxKeys, RETRY_SCRIPT, WEBHOOK_GROUP, type DeadLetter, type OutboxKeys } from './outbox.js';
@@ -128,6 +130,8 @@ export class WebhookDispatcher {
     this.pollMs = opts.pollMs ?? Math.max(50, Math.min(1000, Math.floor(opts.retryBaseMs / 2)));
     this.depthMs = opts.depthMs ?? 5000;
     this.random = opts.random ?? Math.random;
+    // Every delivery in flight listens for the stop (up to webhooks.concurrency of them).
+    setMaxListeners(0, this.stopAll.signal);
   }
 
   /** Deliveries in flight or waiting for a slot. */
@@ -408,31 +412,13 @@ export class WebhookDispatcher {
 
   /** POSTs the body: null when the receiver answered 2xx. */
   private async post(url: string, body: string, e: OutboxEvent): Promise<Failure | null> {
-    if (this.stopAll.signal.aborted) return { reason: 'stopped', error: 'stopped' };
-    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.any([timeout, this.stopAll.signal]),
-        headers: {
-          'content-type': 'application/json',
-          [SIGNATURE_HEADER]: sign(this.opts.secret, body, Math.floor(Date.now() / 1000)),
-          'maskbridge-event-id': e.id,
-          'maskbridge-event-type': e.type,
-        },
-      });
-      // The body is not read: cancelling it frees the connection.
-      await res.body?.cancel().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) return null;
-      return { reason: 'http', error: `HTTP ${res.status}` };
-    } catch (err) {
-      if (this.stopAll.signal.aborted) return { reason: 'stopped', error: 'stopped' };
-      if (timeout.aborted) return { reason: 'timeout', error: `no answer within ${this.opts.timeoutMs} ms` };
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      return { reason: 'network', error: cause?.code ?? cause?.message ?? (err as Error).message };
-    }
+    const r = await postJson(url, body, {
+      [SIGNATURE_HEADER]: sign(this.opts.secret, body, Math.floor(Date.now() / 1000)),
+      'maskbridge-event-id': e.id,
+      'maskbridge-event-type': e.type,
+    }, this.opts.timeoutMs, this.stopAll.signal);
+    if ('status' in r) return r.status >= 200 && r.status < 300 ? null : { reason: 'http', error: `HTTP ${r.status}` };
+    return { reason: r.error, error: r.message };
   }
 
   private done(w: Work): Promise<void> {

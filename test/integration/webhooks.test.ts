@@ -276,7 +276,7 @@ describe('webhook delivery: timing, restarts, several instances', () => {
       const sink = new RedisEventSink(redis, { streamKey: ${JSON.stringify(`${p}events`)}, spoolFile: ${JSON.stringify(spoolFile)}, fsync: false, checkpointMs: 2 }, log);
       const noop = { inc() {}, set() {}, observe() {} };
       new WebhookDispatcher(redis, { keyPrefix: ${JSON.stringify(p)}, consumer: 'doomed', defaultUrl: ${JSON.stringify(receiver.url())}, defaultUrlTrusted: false,
-        secret: 's', timeoutMs: 5000, retryBaseMs: 50, retryMaxMs: 500, maxAttempts: 5, concurrency: 16, claimMinIdleMs: 20000, redisTimeoutMs: 1000, blockMs: 200 },
+        secret: 's', timeoutMs: 1000, retryBaseMs: 50, retryMaxMs: 500, maxAttempts: 5, concurrency: 16, claimMinIdleMs: 3000, redisTimeoutMs: 1000, blockMs: 200 },
         { delivered: noop, failures: noop, retries: noop, dead: noop, outboxDepth: noop, deliverySeconds: noop }, log).start();
       let n = 0;
       setInterval(() => { for (let i = 0; i < 5 && n < 400; i++, n++) sink.publish({ id: 'k-' + n, type: 'call.ringing', at: Date.now(), sessionId: 's' + (n % 16), url: '', data: { n } }); }, 5);
@@ -297,7 +297,8 @@ describe('webhook delivery: timing, restarts, several instances', () => {
     await until(() => next.backlog === 0, 5000);
     const published = Number(await ctx.redis.xLen(`${p}events`)) + receiver.received.length; // an upper bound, for the message
     const { metrics } = dispatcher(p, { consumer: 'heir', claimMinIdleMs: 500 });
-    await until(async () => (await new OutboxAdmin(ctx.redis, p, 1000).stats()).depth === 0, 10_000);
+    // A retry the dead process had leased is due again after its lease (claimMinIdleMs 3 s there).
+    await until(async () => (await new OutboxAdmin(ctx.redis, p, 1000).stats()).depth === 0, 15_000);
     const counts = receiver.counts();
     const ids = [...counts.keys()].map((id) => Number(id.slice(2))).sort((a, b) => a - b);
     // Everything the child published (a prefix of k-0, k-1, ...) arrived, at least once.
