@@ -26,6 +26,8 @@ export function placeCall(
   }
   const attempt = sip.dial(req, { onProgress: (status, body) => call.currentState === 'dialing' && onProgress(status, body) });
   call.dialing(attempt);
+  const setup = setupTimer(call);
+  setup('b_leg_sent');
   call.line('debug', 'calling the other party', () => ({ direction: call.direction, callee: fmt(peer), media: call.mediaMode }));
   attempt.answered.then(
     async (legB) => {
@@ -35,6 +37,7 @@ export function placeCall(
         return;
       }
       call.dialSettled(legB);
+      setup('answered');
       try {
         if (!(await stillOpen(call))) return;
         await onAnswer(legB);
@@ -54,6 +57,13 @@ export function placeCall(
       call.fail(mapped.status, mapped.reason, mapped.disposition, '');
     },
   );
+}
+
+/** Observes maskbridge_call_setup_seconds{stage}: from the INVITE received (the call's start) to now. */
+function setupTimer(call: CallSession): (stage: 'b_leg_sent' | 'answered') => void {
+  const { metrics, now } = call.deps;
+  const startedAt = call.record.startedAt;
+  return (stage) => metrics.callSetupSeconds.observe({ stage }, Math.max(0, now() - startedAt) / 1000);
 }
 
 /**

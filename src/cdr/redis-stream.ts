@@ -6,6 +6,7 @@
  */
 import { ErrorReply } from 'redis';
 import { runScript, withDeadline, type Redis } from '../sessions/redis.js';
+import { timed, type RedisObserver } from '../util/timing.js';
 import { cdrToFields, type Cdr } from './cdr.js';
 
 /**
@@ -46,6 +47,8 @@ export interface RedisCdrStreamOptions {
   retentionMs: number;
   /** Deadline of one batch's round trip. */
   timeoutMs: number;
+  /** Told each batch's round trip (command `xadd`). */
+  observe?: RedisObserver;
 }
 
 /**
@@ -124,7 +127,7 @@ export class RedisCdrStream implements CdrTarget {
     }
     let reply: unknown;
     try {
-      reply = await withDeadline(runScript(this.redis, WRITE_CDRS_SCRIPT, keys, args), this.opts.timeoutMs);
+      reply = await timed(this.opts.observe, 'xadd', withDeadline(runScript(this.redis, WRITE_CDRS_SCRIPT, keys, args), this.opts.timeoutMs));
     } catch (err) {
       return { done: 0, added: 0, failure: classify(err, false) };
     }
