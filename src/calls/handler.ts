@@ -4,6 +4,7 @@ import { buildAcl, isTrunkSource } from '../sip/identify.js';
 import type { InviteHandler } from '../sip/port.js';
 import type { MediaPool } from '../media/port.js';
 import { numberFormatter } from '../log/logger.js';
+import { meteredCdrSink } from '../metrics/cdr-metrics.js';
 import { callIdHasher } from './call-id.js';
 import { CallSession, type CallDeps, type CallPolicy, type MediaSettings } from './call-session.js';
 import type { CallRegistry } from './registry.js';
@@ -68,7 +69,8 @@ export function callDepsFromConfig(
   return {
     sip: parts.sip,
     sessions: parts.sessions,
-    cdr: parts.cdr,
+    // Recording failures and media quality are counted from the CDRs as they are written.
+    cdr: meteredCdrSink(parts.cdr, parts.metrics),
     metrics: parts.metrics,
     log: parts.log,
     isDraining: parts.isDraining,
