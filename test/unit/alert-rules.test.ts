@@ -71,6 +71,14 @@ describe('alert rules and dashboard use only registered metrics', () => {
   });
 });
 
+describe('docs/observability.md', () => {
+  const doc = readFileSync('docs/observability.md', 'utf8');
+  it('describes every maskbridge metric family and every alert', () => {
+    for (const name of families.keys()) if (name.startsWith('maskbridge_')) expect(doc, name).toContain(`| \`${name}\` |`);
+    for (const r of rules) expect(doc, r.alert).toContain(`| \`${r.alert}\` (${r.labels?.severity})`);
+  });
+});
+
 describe.skipIf(!promtool)('promtool', () => {
   const run = (...args: string[]) => execFileSync(promtool!, args, { cwd: DIR, encoding: 'utf8', timeout: 60_000 });
   it('check rules: alerts.yml is valid', () => {
