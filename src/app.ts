@@ -68,7 +68,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   );
   const registry = new CallRegistry(log);
   const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
-  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4 });
+  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4, observe: metrics.observeRedis });
   const lifecycle = new DataLifecycle(redis, store, {
     cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
     recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,

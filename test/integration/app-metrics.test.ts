@@ -60,6 +60,7 @@ describe('the app at /metrics', () => {
     expect(m.value('maskbridge_pool_utilisation_ratio', { pool: 'city' })).toBeCloseTo(0.25);
     expect(m.value('maskbridge_redis_command_seconds_count', { command: 'pool_stats' })).toBeGreaterThanOrEqual(1);
     expect(m.value('maskbridge_redis_command_seconds_count', { command: 'ping' })).toBeGreaterThanOrEqual(1);
+    expect(m.value('maskbridge_redis_command_seconds_count', { command: 'live_heartbeat' })).toBeGreaterThanOrEqual(1);
     expect(m.value('process_cpu_seconds_total')).toBeGreaterThan(0);
   });
 });
