@@ -10,7 +10,7 @@
  * 1 ms resolution, over the whole replay). Exits non-zero when a record is missing or doubled.
  */
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
@@ -19,12 +19,13 @@ import { runInNewContext } from 'node:vm';
 import pino from 'pino';
 import { RedisCdrSink } from '../src/cdr/redis-sink.js';
 import { cdrToFields } from '../src/cdr/cdr.js';
-import { createRedis, withDeadline, type Redis } from '../src/sessions/redis.js';
+import { withDeadline, type Redis } from '../src/sessions/redis.js';
 import { cdr } from '../test/helpers/cdr.js';
-import { RedisServer } from '../test/helpers/redis-server.js';
+import { cpuUsSince, envNum, redisInfo, withRedis } from './lib/harness.js';
+import { processCpuUs } from './lib/host.js';
 import { header, int, median, num, sleep, table, verdict } from './lib/report.js';
 
-const RECORDS = Number(process.env.BENCH_CDR_RECORDS ?? '100000');
+const RECORDS = envNum('BENCH_CDR_RECORDS', 100_000);
 const CALLS_PER_S = 300;
 const LIMIT_MS = 120_000;
 const STREAM = 'mb:cdr';
@@ -39,17 +40,8 @@ function fullGc(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-async function info(redis: Redis, section: string, field: string): Promise<number> {
-  const text = String(await redis.sendCommand(['INFO', section]));
-  return [...text.matchAll(new RegExp(`^${field}:calls=(\\d+)|^${field}:(\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1] ?? m[2]), 0);
-}
-
-/** CPU time of this process's main thread (the event loop), µs: /proc/self/task/{pid}/stat, Linux. */
-function mainThreadCpuUs(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 1e4; // clock ticks of 10 ms (CLK_TCK 100)
-}
+/** CPU time of this process's main thread (the event loop), µs (Linux). */
+const mainThreadCpuUs = () => processCpuUs('self', process.pid);
 
 /**
  * No backlog, CDRs at 300/s, one at a time (as calls end): main-thread CPU per CDR of the sink
@@ -83,116 +75,106 @@ async function steadyState(redis: Redis, spoolFile: string, log: pino.Logger): P
   console.log(table(['path', 'median', 'rounds'], Object.entries(perCdr).map(([name, v]) => [name, num(median(v), 0), v.map((x) => num(x, 0)).join(', ')])));
 }
 
-async function main(): Promise<void> {
-  header(`cdr-replay: ${int(RECORDS)} spooled CDRs into a real redis-server while calls go on at ${CALLS_PER_S}/s`);
-  const server = await RedisServer.start();
+header(`cdr-replay: ${int(RECORDS)} spooled CDRs into a real redis-server while calls go on at ${CALLS_PER_S}/s`);
+await withRedis(COMMAND_TIMEOUT_MS, async (redis, _server, onExit) => {
   const log = pino({ level: 'silent' });
-  const redis: Redis = createRedis({ url: server.url, commandTimeoutMs: COMMAND_TIMEOUT_MS }, log);
   const dir = mkdtempSync(join(tmpdir(), 'mb-bench-cdr-'));
+  onExit(() => rmSync(dir, { recursive: true, force: true }));
   const spoolFile = join(dir, 'cdr-spool.jsonl');
   let sink: RedisCdrSink | null = null;
-  try {
-    await redis.connect();
-    // Only the ids stay in memory (the check at the end needs them). The fixture's garbage is
-    // collected before the clock starts: it is not the sink's, and a process that replays a spool
-    // at start has not just built one.
-    const spooled = Array.from({ length: RECORDS }, () => randomUUID());
-    for (let i = 0; i < RECORDS; i += 1000) {
-      appendFileSync(spoolFile, spooled.slice(i, i + 1000).map((id, k) => `${JSON.stringify(cdr(i + k, id))}\n`).join(''));
-    }
-    fullGc();
-    // Control: the same histogram over an idle event loop, to tell the host's stalls from the sink's.
-    const idle = monitorEventLoopDelay({ resolution: 1 });
-    idle.enable();
-    await sleep(CONTROL_MS);
-    idle.disable();
-    await redis.sendCommand(['CONFIG', 'RESETSTAT']);
-    const mem0 = await info(redis, 'memory', 'used_memory');
-
-    const delay = monitorEventLoopDelay({ resolution: 1 });
-    const gcPauses: number[] = [];
-    const gc = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) gcPauses.push(e.duration);
-    });
-    const live: string[] = [];
-    gc.observe({ entryTypes: ['gc'] });
-    delay.enable();
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    sink = new RedisCdrSink(redis, { streamKey: STREAM, maxLen: 0, spoolFile, timeoutMs: COMMAND_TIMEOUT_MS * 4 }, log);
-    const constructorMs = performance.now() - t0;
-    const s = sink;
-    const calls = setInterval(() => {
-      for (let i = 0; i < CALLS_PER_S / 100; i++) {
-        const c = cdr(RECORDS + live.length, randomUUID());
-        live.push(c.id);
-        s.write(c);
-      }
-    }, 10);
-    let drainedMs = Number.NaN;
-    try {
-      while (performance.now() - t0 < LIMIT_MS) {
-        await sleep(50);
-        if ((await redis.xLen(STREAM)) >= RECORDS) {
-          drainedMs = performance.now() - t0;
-          break;
-        }
-      }
-      await sleep(2000); // calls go on after the backlog is gone
-    } finally {
-      clearInterval(calls);
-    }
-    await sink.flush(10_000);
-    delay.disable();
-    gc.disconnect();
-    const cpu = process.cpuUsage(cpu0);
-
-    const entries = await redis.xRange(STREAM, '-', '+');
-    const got = entries.map((e) => e.message.id as string);
-    const unique = new Set(got);
-    const expected = [...spooled, ...live];
-    const inOrder = got.length === expected.length && got.every((id, i) => id === expected[i]);
-    const missing = expected.filter((id) => !unique.has(id)).length;
-    const scriptCalls = (await info(redis, 'commandstats', 'cmdstat_evalsha')) + (await info(redis, 'commandstats', 'cmdstat_eval'));
-    const streamBytes = Number(await redis.sendCommand(['MEMORY', 'USAGE', STREAM]));
-    const seenBytes = (await info(redis, 'memory', 'used_memory')) - mem0 - streamBytes;
-    const ms = (ns: number) => num(ns / 1e6, 1);
-
-    console.log('### Replay\n');
-    console.log(table(
-      ['spooled', 'drained in', 'records/s', 'script calls', 'records/call', 'node CPU (all threads)', 'constructor'],
-      [[
-        int(RECORDS), `${num(drainedMs / 1000, 2)} s`, int(RECORDS / (drainedMs / 1000)), int(scriptCalls), num(got.length / scriptCalls, 0),
-        `${num((cpu.user + cpu.system) / 1000, 0)} ms`, `${num(constructorMs, 2)} ms`,
-      ]],
-    ));
-    console.log(`\n### Event-loop delay (ms): over the replay and the 2 s after it, and over ${CONTROL_MS / 1000} s of an idle loop just before\n`);
-    const row = (name: string, h: typeof delay, gcs: string[]) => [name, ms(h.percentile(50)), ms(h.percentile(90)), ms(h.percentile(99)), ms(h.percentile(99.9)), ms(h.max), ...gcs];
-    console.log(table(
-      ['loop', 'p50', 'p90', 'p99', 'p99.9', 'max', 'GC pauses', 'longest GC pause'],
-      [row('replay', delay, [int(gcPauses.length), num(Math.max(0, ...gcPauses), 1)]), row('idle (control)', idle, ['', ''])],
-    ));
-    console.log('\n### The stream\n');
-    console.log(table(
-      ['written during replay', 'stream length', 'unique ids', 'missing', 'spool first, in order', 'seen keys, bytes/record'],
-      [[int(live.length), int(got.length), int(unique.size), int(missing), inOrder ? 'yes' : 'NO', int(seenBytes / unique.size)]],
-    ));
-    console.log('\n### Targets\n');
-    console.log(table(['target', 'measured', 'verdict'], [
-      ['drained in <= 30 s', `${num(drainedMs / 1000, 2)} s`, verdict(drainedMs <= 30_000)],
-      ['no stall over 20 ms', `max ${ms(delay.max)} ms, p99 ${ms(delay.percentile(99))} ms`, verdict(delay.max <= 20e6)],
-      ['exactly once (length == unique ids == records)', `${int(got.length)} / ${int(unique.size)} / ${int(expected.length)}`, verdict(got.length === unique.size && missing === 0)],
-    ]));
-    if (got.length !== unique.size || missing > 0 || !inOrder) process.exitCode = 1;
-    await sink.close(0);
-    sink = null;
-    await steadyState(redis, join(dir, 'steady.jsonl'), log);
-  } finally {
-    await sink?.close(0);
-    if (redis.isOpen) await redis.close().catch(() => undefined);
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+  onExit(() => sink?.close(0));
+  // Only the ids stay in memory (the check at the end needs them). The fixture's garbage is
+  // collected before the clock starts: it is not the sink's, and a process that replays a spool
+  // at start has not just built one.
+  const spooled = Array.from({ length: RECORDS }, () => randomUUID());
+  for (let i = 0; i < RECORDS; i += 1000) {
+    appendFileSync(spoolFile, spooled.slice(i, i + 1000).map((id, k) => `${JSON.stringify(cdr(i + k, id))}\n`).join(''));
   }
-}
+  fullGc();
+  // Control: the same histogram over an idle event loop, to tell the host's stalls from the sink's.
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  idle.enable();
+  await sleep(CONTROL_MS);
+  idle.disable();
+  await redis.sendCommand(['CONFIG', 'RESETSTAT']);
+  const mem0 = await redisInfo(redis, 'memory', 'used_memory');
 
-await main();
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const gcPauses: number[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcPauses.push(e.duration);
+  });
+  const live: string[] = [];
+  gc.observe({ entryTypes: ['gc'] });
+  delay.enable();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  sink = new RedisCdrSink(redis, { streamKey: STREAM, maxLen: 0, spoolFile, timeoutMs: COMMAND_TIMEOUT_MS * 4 }, log);
+  const constructorMs = performance.now() - t0;
+  const s = sink;
+  const calls = setInterval(() => {
+    for (let i = 0; i < CALLS_PER_S / 100; i++) {
+      const c = cdr(RECORDS + live.length, randomUUID());
+      live.push(c.id);
+      s.write(c);
+    }
+  }, 10);
+  let drainedMs = Number.NaN;
+  try {
+    while (performance.now() - t0 < LIMIT_MS) {
+      await sleep(50);
+      if ((await redis.xLen(STREAM)) >= RECORDS) {
+        drainedMs = performance.now() - t0;
+        break;
+      }
+    }
+    await sleep(2000); // calls go on after the backlog is gone
+  } finally {
+    clearInterval(calls);
+  }
+  await sink.flush(10_000);
+  delay.disable();
+  gc.disconnect();
+  const cpuUs = cpuUsSince(cpu0);
+
+  const entries = await redis.xRange(STREAM, '-', '+');
+  const got = entries.map((e) => e.message.id as string);
+  const unique = new Set(got);
+  const expected = [...spooled, ...live];
+  const inOrder = got.length === expected.length && got.every((id, i) => id === expected[i]);
+  const missing = expected.filter((id) => !unique.has(id)).length;
+  const scriptCalls = await redisInfo(redis, 'commandstats', 'cmdstat_evalsha', 'cmdstat_eval');
+  const streamBytes = Number(await redis.sendCommand(['MEMORY', 'USAGE', STREAM]));
+  const seenBytes = (await redisInfo(redis, 'memory', 'used_memory')) - mem0 - streamBytes;
+  const ms = (ns: number) => num(ns / 1e6, 1);
+
+  console.log('### Replay\n');
+  console.log(table(
+    ['spooled', 'drained in', 'records/s', 'script calls', 'records/call', 'node CPU (all threads)', 'constructor'],
+    [[
+      int(RECORDS), `${num(drainedMs / 1000, 2)} s`, int(RECORDS / (drainedMs / 1000)), int(scriptCalls), num(got.length / scriptCalls, 0),
+      `${num(cpuUs / 1000, 0)} ms`, `${num(constructorMs, 2)} ms`,
+    ]],
+  ));
+  console.log(`\n### Event-loop delay (ms): over the replay and the 2 s after it, and over ${CONTROL_MS / 1000} s of an idle loop just before\n`);
+  const row = (name: string, h: typeof delay, gcs: string[]) => [name, ms(h.percentile(50)), ms(h.percentile(90)), ms(h.percentile(99)), ms(h.percentile(99.9)), ms(h.max), ...gcs];
+  console.log(table(
+    ['loop', 'p50', 'p90', 'p99', 'p99.9', 'max', 'GC pauses', 'longest GC pause'],
+    [row('replay', delay, [int(gcPauses.length), num(Math.max(0, ...gcPauses), 1)]), row('idle (control)', idle, ['', ''])],
+  ));
+  console.log('\n### The stream\n');
+  console.log(table(
+    ['written during replay', 'stream length', 'unique ids', 'missing', 'spool first, in order', 'seen keys, bytes/record'],
+    [[int(live.length), int(got.length), int(unique.size), int(missing), inOrder ? 'yes' : 'NO', int(seenBytes / unique.size)]],
+  ));
+  console.log('\n### Targets\n');
+  console.log(table(['target', 'measured', 'verdict'], [
+    ['drained in <= 30 s', `${num(drainedMs / 1000, 2)} s`, verdict(drainedMs <= 30_000)],
+    ['no stall over 20 ms', `max ${ms(delay.max)} ms, p99 ${ms(delay.percentile(99))} ms`, verdict(delay.max <= 20e6)],
+    ['exactly once (length == unique ids == records)', `${int(got.length)} / ${int(unique.size)} / ${int(expected.length)}`, verdict(got.length === unique.size && missing === 0)],
+  ]));
+  if (got.length !== unique.size || missing > 0 || !inOrder) process.exitCode = 1;
+  await sink.close(0);
+  sink = null;
+  await steadyState(redis, join(dir, 'steady.jsonl'), log);
+});

@@ -21,9 +21,10 @@ import { FakeSipPort } from '../test/helpers/fake-sip.js';
 import { NO_OPTIONS, type LookupResult, type SessionRecord } from '../src/sessions/contract.js';
 import type { RecheckResult, SessionLookup } from '../src/sessions/store.js';
 import { B, inviteFrom, SDP_A, V } from '../test/helpers/harness.js';
-import { header, int, num, summarize, table, verdict, type Summary } from './lib/report.js';
+import { cpuUsSince, envNum } from './lib/harness.js';
+import { header, int, num, summarize, summaryCells, table, verdict, type Summary } from './lib/report.js';
 
-const SCALE = Number(process.env.BENCH_INVITE_SCALE ?? '1');
+const SCALE = envNum('BENCH_INVITE_SCALE', 1);
 const ATTEMPTS = Math.round(20_000 * SCALE);
 const WARMUP = Math.round(3000 * SCALE);
 const PHASE_LIMIT_MS = 60_000;
@@ -97,15 +98,7 @@ async function rejectedCall(p: Path, i: number): Promise<boolean> {
   return call.finalStatus === 404 && p.sip.dials.length === 0;
 }
 
-interface Result {
-  attempts: number;
-  failures: number;
-  cpuUsPerAttempt: number;
-  wallUsPerAttempt: number;
-  latencyUs: Summary;
-}
-
-async function measure(p: Path, attempts: number, rejectEvery: number): Promise<Result> {
+async function measure(p: Path, attempts: number, rejectEvery: number): Promise<{ attempts: number; failures: number; cpuUsPerAttempt: number; wallUsPerAttempt: number; latencyUs: Summary }> {
   const lat = new Float64Array(attempts);
   let failures = 0;
   let n = 0;
@@ -119,14 +112,7 @@ async function measure(p: Path, attempts: number, rejectEvery: number): Promise<
     if (!ok) failures++;
   }
   const wallUs = Number(process.hrtime.bigint() - start) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  return {
-    attempts: n,
-    failures,
-    cpuUsPerAttempt: (cpu.user + cpu.system) / n,
-    wallUsPerAttempt: wallUs / n,
-    latencyUs: summarize(lat.subarray(0, n)),
-  };
+  return { attempts: n, failures, cpuUsPerAttempt: cpuUsSince(cpu0) / n, wallUsPerAttempt: wallUs / n, latencyUs: summarize(lat.subarray(0, n)) };
 }
 
 async function main(): Promise<void> {
@@ -140,8 +126,7 @@ async function main(): Promise<void> {
       await turn();
       await turn();
     }
-    const cpu = process.cpuUsage(cpu0);
-    return (cpu.user + cpu.system) / ATTEMPTS;
+    return cpuUsSince(cpu0) / ATTEMPTS;
   })();
   const phases: Array<[string, number]> = [['answered only', 0], ['rejected only (unknown caller, 404)', 1], ['mix: 90% answered, 10% rejected', 10]];
   const rows: string[][] = [];
@@ -151,7 +136,7 @@ async function main(): Promise<void> {
     const r = await measure(p, ATTEMPTS, rejectEvery);
     failures += r.failures;
     if (rejectEvery === 10) mixCpu = r.cpuUsPerAttempt;
-    rows.push([name, int(r.attempts), String(r.failures), num(r.cpuUsPerAttempt), num(r.wallUsPerAttempt), num(r.latencyUs.p50), num(r.latencyUs.p99), num(r.latencyUs.p999)]);
+    rows.push([name, int(r.attempts), String(r.failures), num(r.cpuUsPerAttempt), num(r.wallUsPerAttempt), ...summaryCells(r.latencyUs, ['p50', 'p99', 'p999'])]);
   }
   console.log(table(['phase', 'attempts', 'failed', 'CPU µs/attempt', 'wall µs/attempt', 'wall p50 µs', 'wall p99 µs', 'wall p99.9 µs'], rows));
   console.log(`\ndriver alone (2 setImmediate turns, no call): ${num(idle)} µs CPU per iteration; mix CPU net of it: ${num(mixCpu - idle)} µs`);

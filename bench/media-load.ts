@@ -7,12 +7,11 @@
  *   env: BENCH_MEDIA_STEPS (50,100,150,200,250,300,400), BENCH_MEDIA_HOLD_S (30), BENCH_MEDIA_DELAY_CALLS (300),
  *        BENCH_MEDIA_DELAY_RATE (10), BENCH_MEDIA_DELAY_HOLD_S (3), BENCH_MEDIA_DELAY_ROUNDS (2),
  *        BENCH_MEDIA_PARTS (capacity,delay), BENCH_MEDIA_KEEP=1 (keep the recordings of passed runs),
- *        BENCH_MEDIA_LOG_LEVEL (info; or warn, debug), BENCH_MEDIA_RTP (stream; or pcap)
+ *        BENCH_MEDIA_LOG_LEVEL (info; or warn, debug)
  *
- * sipp sends the RTP with its rtp_stream action by default (a raw A-law tone, 20 ms packets).
- * BENCH_MEDIA_RTP=pcap plays pcaps instead, as the e2e suite does: sipp 3.6 sends those through
- * raw UDP sockets bound to 127.0.0.1, and Linux copies every UDP datagram to such a socket (see
- * /proc/net/raw: full queues, millions of drops), which costs the whole host CPU per packet.
+ * sipp sends the RTP with its rtp_stream action (a raw A-law tone, 20 ms packets), not pcap play,
+ * which sipp 3.6 sends through raw sockets (Linux then copies every UDP datagram on the host to
+ * each of them: full queues, millions of drops, the whole host's CPU per packet).
  *
  * 1. Capacity: steps of N concurrent calls. Each step gets a fresh drachtio-server, FreeSWITCH
  *    (4 RTP ports per call) and maskbridge process; sipp places N calls (-m N -l N), each from
@@ -29,42 +28,34 @@
  * stopped on the way out, also on failure and on SIGINT/SIGTERM.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { createRedis, type Redis } from '../src/sessions/redis.js';
-import { SessionStore } from '../src/sessions/store.js';
-import { RedisServer } from '../test/helpers/redis-server.js';
-import { channelCount, eslApi, resolveFreeswitch, type FreeswitchTarget } from '../test/e2e/support/freeswitch.js';
-import { writeTonePcap } from '../test/e2e/support/pcap.js';
-import { freeUdpPort, onPath, resolveDrachtio, type DrachtioTarget, type Resolved } from '../test/e2e/support/servers.js';
-import { cpuTimes, findPid, processCpuUs, udpSockets } from './lib/host.js';
+import type { Redis } from '../src/sessions/redis.js';
+import { channelCount, eslApi, type FreeswitchTarget } from '../test/e2e/support/freeswitch.js';
+import { freeUdpPort, type DrachtioTarget, type Resolved } from '../test/e2e/support/servers.js';
+import { caller, countBy, envFlag, envList, envNum, envOneOf, readCdrs, redisPid, seedSessions, withCleanup, withRedis, type OnExit } from './lib/harness.js';
+import { allProcessesCpuUs, cpuTimes, findPid, processCpuUs, udpSockets } from './lib/host.js';
 import type { MediaServerConfig } from './lib/maskbridge-media.js';
-import { checkRecordings, type RecordingReport, type Tones } from './lib/recordings.js';
-import { header, int, num, ratio, sleep, summarize, table, verdict } from './lib/report.js';
-import { buildChildren, childRuntime, spawnChild, type ChildStats } from './lib/server-child.js';
-import { exitOrKill, readShortMessages, readStatCsv, runSipp, writeInjectionFile, type SippProcess } from './lib/sipp-load.js';
-import { uacMediaScenario, uasMediaScenario, writeToneAlaw, type RtpSender } from './lib/sipp-media.js';
+import { checkRecordings, type Tones } from './lib/recordings.js';
+import { int, kv, num, pooled, ratio, sleep, summarize, table, verdict } from './lib/report.js';
+import { spawnChild, type ChildStats } from './lib/server-child.js';
+import { readShortMessages, runSippPair, sipBench, uacScenario, uasScenario, writeInjectionFile, writeToneAlaw } from './lib/sipp-load.js';
 
-const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
-const STEPS = list(process.env.BENCH_MEDIA_STEPS ?? '50,100,150,200,250,300,400').map(Number);
-const HOLD_S = Number(process.env.BENCH_MEDIA_HOLD_S ?? '30');
-const DELAY_CALLS = Number(process.env.BENCH_MEDIA_DELAY_CALLS ?? '300');
-const DELAY_RATE = Number(process.env.BENCH_MEDIA_DELAY_RATE ?? '10');
-const DELAY_HOLD_S = Number(process.env.BENCH_MEDIA_DELAY_HOLD_S ?? '3');
-const DELAY_ROUNDS = Number(process.env.BENCH_MEDIA_DELAY_ROUNDS ?? '2');
-const PARTS = list(process.env.BENCH_MEDIA_PARTS ?? 'capacity,delay');
-const KEEP = process.env.BENCH_MEDIA_KEEP === '1';
-/** How sipp sends RTP: rtp_stream (default) or pcap play (raw sockets; see bench/lib/sipp-load.ts playStream). */
-const RTP_SENDER: RtpSender = process.env.BENCH_MEDIA_RTP === 'pcap' ? 'pcap' : 'stream';
-const LOG_LEVEL = (process.env.BENCH_MEDIA_LOG_LEVEL ?? 'info') as MediaServerConfig['logLevel'];
+const STEPS = envList('BENCH_MEDIA_STEPS', '50,100,150,200,250,300,400').map(Number);
+const HOLD_S = envNum('BENCH_MEDIA_HOLD_S', 30);
+const DELAY_CALLS = envNum('BENCH_MEDIA_DELAY_CALLS', 300);
+const DELAY_RATE = envNum('BENCH_MEDIA_DELAY_RATE', 10);
+const DELAY_HOLD_S = envNum('BENCH_MEDIA_DELAY_HOLD_S', 3);
+const DELAY_ROUNDS = envNum('BENCH_MEDIA_DELAY_ROUNDS', 2);
+const PARTS = envList('BENCH_MEDIA_PARTS', 'capacity,delay');
+const KEEP = envFlag('BENCH_MEDIA_KEEP');
+const LOG_LEVEL = envOneOf<MediaServerConfig['logLevel']>('BENCH_MEDIA_LOG_LEVEL', 'info', ['info', 'warn', 'debug']);
 /** The ramp never places calls slower than this (calls/s). */
 const MIN_RATE = 10;
 /** The target from the issue. */
 const TARGET_CONCURRENT = 200;
 const TONES: Tones = { caller: 400, callee: 700 };
-const V = '+912240001000';
 const SIPP_BUFFER = 1 << 20;
 
 type Mode = 'none' | 'anchor';
@@ -80,57 +71,17 @@ const PROC_NAMES = ['FreeSWITCH', 'drachtio', 'maskbridge (node)', 'sipp uac', '
  */
 type Cores = Record<Proc | 'all' | 'others', number>;
 
-const caller = (i: number) => `+9198100${String(i).padStart(5, '0')}`;
-const peer = (i: number) => `+9198200${String(i).padStart(5, '0')}`;
-const intOf = (s: string | undefined) => (s === undefined || s === '' ? 0 : Number(s));
-
-// ---- last-resort cleanup on SIGINT/SIGTERM ---------------------------------------------------
-
-const live = new Set<() => unknown>();
-/** Registers a stop function until the returned function is called (which runs it). */
-function guard(stop: () => unknown): () => Promise<void> {
-  live.add(stop);
-  return async () => {
-    if (!live.delete(stop)) return;
-    await stop();
-  };
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping everything this benchmark started`);
-    void Promise.allSettled([...live].map((stop) => stop())).then(() => process.exit(130));
-  });
-}
-
 // ---- sampling while a run goes ---------------------------------------------------------------
 
 interface Sample {
   at: number;
   /** FreeSWITCH channels (`show channels count`); NaN when the event socket did not answer. */
   channels: number;
-  cpu: [number, number];
-  /** Jiffies of steal time so far (time the hypervisor ran something else while this VM wanted a CPU). */
-  steal: number;
+  /** cpuTimes(): busy, total and steal jiffies so far. */
+  cpu: [number, number, number];
   procUs: Record<Proc, number>;
   /** CPU µs used since the previous sample by every process not in procUs (0 in the first sample). */
   othersUs: number;
-}
-
-function stealJiffies(): number {
-  // /proc/stat "cpu" line: user nice system idle iowait irq softirq steal ...
-  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
-  return Number(f[8] ?? Number.NaN);
-}
-
-/** CPU µs so far of every process on the host, by pid. */
-function allProcessesCpuUs(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const us = processCpuUs(Number(entry));
-    if (Number.isFinite(us)) out.set(Number(entry), us);
-  }
-  return out;
 }
 
 interface Sampler {
@@ -152,11 +103,7 @@ function startSampler(esl: FreeswitchTarget['esl'], pids: Record<Proc, number | 
     while (running) {
       const started = Date.now();
       const cpu = cpuTimes();
-      const steal = stealJiffies();
-      const procUs = Object.fromEntries(PROCS.map((p) => {
-        const pid = pids[p];
-        return [p, pid === null ? Number.NaN : processCpuUs(pid)];
-      })) as Record<Proc, number>;
+      const procUs = Object.fromEntries(PROCS.map((p) => [p, pids[p] === null ? Number.NaN : processCpuUs(pids[p])])) as Record<Proc, number>;
       const all = allProcessesCpuUs();
       let othersUs = 0;
       for (const [pid, us] of all) if (previous && !ours.has(pid)) othersUs += us - (previous.get(pid) ?? 0);
@@ -165,7 +112,7 @@ function startSampler(esl: FreeswitchTarget['esl'], pids: Record<Proc, number | 
         if (fsRtp && port >= fsRtp[0] && port <= fsRtp[1]) drops.set(port, Math.max(drops.get(port) ?? 0, s.drops));
       }
       const channels = await channelCount(esl).catch(() => Number.NaN);
-      samples.push({ at: started, channels, cpu, steal, procUs, othersUs });
+      samples.push({ at: started, channels, cpu, procUs, othersUs });
       await sleep(Math.max(0, 1000 - (Date.now() - started)));
     }
   })();
@@ -173,41 +120,30 @@ function startSampler(esl: FreeswitchTarget['esl'], pids: Record<Proc, number | 
     async stop() {
       running = false;
       await loop;
-      let fsRtpDrops = 0;
-      for (const n of drops.values()) fsRtpDrops += n;
-      return { samples, fsRtpDrops };
+      return { samples, fsRtpDrops: [...drops.values()].reduce((a, b) => a + b, 0) };
     },
   };
 }
 
-interface CpuWindow {
-  seconds: number;
-  /** Share of all CPUs busy according to /proc/stat, 0..1. */
-  busy: number;
-  /** Share of all CPU time stolen by the hypervisor, 0..1. */
-  steal: number;
-  cores: Cores;
-}
-
-/** CPU over the intervals between consecutive samples that `keep` accepts. */
-function cpuWindow(samples: Sample[], keep: (a: Sample, b: Sample) => boolean): CpuWindow {
+/**
+ * CPU over the intervals between consecutive samples that `keep` accepts: seconds, the share of
+ * all CPUs busy and stolen by the hypervisor (/proc/stat, 0..1), cores by process.
+ */
+function cpuWindow(samples: Sample[], keep: (a: Sample, b: Sample) => boolean) {
   let wallMs = 0;
-  let busy = 0;
-  let total = 0;
   let othersUs = 0;
-  let steal = 0;
+  const jiffies = [0, 0, 0];
   const procUs = Object.fromEntries(PROCS.map((p) => [p, 0])) as Record<Proc, number>;
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1] as Sample;
     const b = samples[i] as Sample;
     if (!keep(a, b)) continue;
     wallMs += b.at - a.at;
-    busy += b.cpu[0] - a.cpu[0];
-    total += b.cpu[1] - a.cpu[1];
+    for (let k = 0; k < 3; k++) jiffies[k] = (jiffies[k] as number) + ((b.cpu[k] as number) - (a.cpu[k] as number));
     othersUs += b.othersUs;
-    steal += b.steal - a.steal;
     for (const p of PROCS) procUs[p] += b.procUs[p] - a.procUs[p];
   }
+  const [busy = 0, total = 0, steal = 0] = jiffies;
   const perCore = (us: number) => (wallMs > 0 ? us / (wallMs * 1000) : Number.NaN);
   const cores = Object.fromEntries(PROCS.map((p) => [p, perCore(procUs[p])])) as Cores;
   cores.all = PROCS.reduce((n, p) => n + (Number.isFinite(cores[p]) ? cores[p] : 0), 0);
@@ -215,12 +151,8 @@ function cpuWindow(samples: Sample[], keep: (a: Sample, b: Sample) => boolean): 
   return { seconds: wallMs / 1000, busy: total > 0 ? busy / total : Number.NaN, steal: total > 0 ? steal / total : Number.NaN, cores };
 }
 
-interface Plateau extends CpuWindow {
-  peakChannels: number;
-}
-
 /** The seconds during which FreeSWITCH held at least 95 % of its peak channels. */
-function plateau(samples: Sample[]): Plateau {
+function plateau(samples: Sample[]) {
   const peakChannels = samples.reduce((m, s) => (Number.isFinite(s.channels) ? Math.max(m, s.channels) : m), 0);
   const high = (s: Sample) => peakChannels > 0 && s.channels >= 0.95 * peakChannels;
   return { peakChannels, ...cpuWindow(samples, (a, b) => high(a) && high(b)) };
@@ -228,14 +160,7 @@ function plateau(samples: Sample[]): Plateau {
 
 // ---- one load run ------------------------------------------------------------------------------
 
-interface Servers {
-  drachtio: DrachtioTarget;
-  fs: FreeswitchTarget;
-  drachtioPid: number | null;
-  fsPid: number | null;
-  /** FreeSWITCH's RTP port range, read from its environment (null for a server not started here). */
-  fsRtp: [number, number] | null;
-}
+type Servers = Awaited<ReturnType<typeof startServers>>;
 
 interface Shared {
   base: string;
@@ -243,7 +168,7 @@ interface Shared {
   redisUrl: string;
   redisPid: number | null;
   injection: string;
-  /** What each side sends: pcaps, or raw A-law files for rtp_stream. */
+  /** What each side sends (raw A-law files for rtp_stream). */
   media: { caller: string; callee: string };
 }
 
@@ -252,78 +177,27 @@ interface LoadOptions {
   dir: string;
   mode: Mode;
   servers: Servers;
+  /** sipp's -m, -r (calls/s) and -l (calls up at once), and how long each call is held. */
   calls: number;
   rate: number;
   limit: number;
   holdMs: number;
 }
 
-interface LoadResult {
-  name: string;
-  mode: Mode;
-  rate: number;
-  attempted: number;
-  /** Calls whose INVITE got a 200 (from the UAC's message log). */
-  answered: number;
-  failedUac: number;
-  failedUas: number;
-  failedReasons: string;
-  retransmissions: number;
-  toAnswer: number[];
-  toRinging: number[];
-  elapsedSec: number;
-  /** CPU over the whole run (first to last sample). */
-  run: CpuWindow;
-  plateau: Plateau;
-  /** Channels still up on FreeSWITCH 15 s after sipp ended. */
-  channelsLeft: number;
-  child: ChildStats | null;
-  dispositions: Record<string, number>;
-  recordings: RecordingReport | null;
-  /** Datagrams dropped on FreeSWITCH's RTP sockets (a lower bound: sampled every second). */
-  fsRtpDrops: number;
-  notes: string[];
-}
-
-async function readCdrs(redis: Redis): Promise<Array<Record<string, string>>> {
-  const out: Array<Record<string, string>> = [];
-  let from = '-';
-  for (let page = 0; page < 100; page++) {
-    const entries = await redis.xRange('mb:cdr', from, '+', { COUNT: 1000 });
-    for (const e of entries) out.push(Object.fromEntries(Object.entries(e.message).map(([k, v]) => [k, String(v)])));
-    if (entries.length < 1000) break;
-    from = `(${entries.at(-1)!.id}`;
-  }
-  return out;
-}
-
-function writeScenario(dir: string, name: string, text: string): string {
-  writeFileSync(join(dir, name), text);
-  return name;
-}
+type LoadResult = Awaited<ReturnType<typeof runLoad>>;
 
 /** Waits up to `ms` for FreeSWITCH to hold no channel; returns what is left. */
 async function channelsAfter(esl: FreeswitchTarget['esl'], ms: number): Promise<number> {
   const deadline = Date.now() + ms;
-  let count = Number.NaN;
   for (;;) {
-    count = await channelCount(esl).catch(() => Number.NaN);
+    const count = await channelCount(esl).catch(() => Number.NaN);
     if (count === 0 || Date.now() > deadline) return count;
     await sleep(500);
   }
 }
 
 /** One sipp run against a fresh maskbridge process; whatever it started is stopped on the way out. */
-async function runLoad(opts: LoadOptions, shared: Shared): Promise<LoadResult> {
-  const stops: Array<() => Promise<void>> = [];
-  try {
-    return await measureLoad(opts, shared, (stop) => stops.push(guard(stop)));
-  } finally {
-    for (const stop of stops.reverse()) await stop();
-  }
-}
-
-async function measureLoad(opts: LoadOptions, shared: Shared, onExit: (stop: () => unknown) => void): Promise<LoadResult> {
+async function runLoad(opts: LoadOptions, shared: Shared, onExit: OnExit) {
   const { dir, servers, mode } = opts;
   mkdirSync(dir, { recursive: true });
   const notes: string[] = [];
@@ -336,90 +210,50 @@ async function measureLoad(opts: LoadOptions, shared: Shared, onExit: (stop: () 
       : {}),
   };
   const server = await spawnChild('bench/lib/maskbridge-media.ts', serverConfig);
-  let child: ChildStats | null = null;
-  let serverStopped = false;
-  const stopServer = async () => {
-    if (serverStopped) return;
-    serverStopped = true;
-    child = await server.stop();
-  };
+  let stats: Promise<ChildStats | null> | undefined;
+  const stopServer = () => (stats ??= server.stop());
   onExit(stopServer);
   await shared.redis.del('mb:cdr');
 
-  const rampSec = opts.calls / opts.rate;
-  const timeoutSec = Math.ceil(rampSec + opts.holdMs / 1000 + 60);
-  const common = ['-i', '127.0.0.1', '-m', String(opts.calls), '-nostdin', '-buff_size', String(SIPP_BUFFER),
-    '-timeout', `${timeoutSec}s`, '-trace_stat', '-fd', '1', '-trace_err'];
-  const uasMedia = await freeUdpPort();
-  const uacMedia = await freeUdpPort();
-  const uas: SippProcess = runSipp('uas', dir, [
-    '-sf', writeScenario(dir, 'uas.xml', uasMediaScenario(RTP_SENDER, shared.media.callee)), '-p', String(gatewayPort), '-mp', String(uasMedia),
-    '-stf', 'uas-stat.csv', '-error_file', 'uas-errors.log', ...common,
-  ]);
-  onExit(() => uas.kill());
-  await sleep(300);
-  const t0 = Date.now();
-  const uac: SippProcess = runSipp('uac', dir, [
-    `${servers.drachtio.sip.host}:${servers.drachtio.sip.port}`, '-sf', writeScenario(dir, 'uac.xml', uacMediaScenario(opts.holdMs, RTP_SENDER, shared.media.caller)),
-    '-inf', shared.injection, '-s', V, '-p', String(await freeUdpPort()), '-mp', String(uacMedia),
-    '-r', String(opts.rate), '-rp', '1000', '-l', String(opts.limit), '-recv_timeout', '15000', '-timeout_error',
-    '-trace_shortmsg', '-shortmessage_file', 'uac-short.log', '-stf', 'uac-stat.csv', '-error_file', 'uac-errors.log', ...common,
-  ]);
-  onExit(() => uac.kill());
-  const sampler = startSampler(
-    servers.fs.esl,
-    { freeswitch: servers.fsPid, drachtio: servers.drachtioPid, maskbridge: server.pid, uac: uac.pid, uas: uas.pid, redis: shared.redisPid, bench: process.pid },
-    servers.fsRtp,
-  );
-  onExit(() => sampler.stop());
-  const uacExit = await exitOrKill(uac, (timeoutSec + 20) * 1000, () => notes.push(`uac killed after ${timeoutSec + 20}s`));
-  const elapsedSec = (Date.now() - t0) / 1000;
-  const sampled = await sampler.stop();
+  let sampler: Sampler | null = null;
+  const sampled: { samples: Sample[]; fsRtpDrops: number } = { samples: [], fsRtpDrops: 0 };
+  const run = await runSippPair({
+    dir, target: `${servers.drachtio.sip.host}:${servers.drachtio.sip.port}`, injection: shared.injection, calls: opts.calls, rate: opts.rate,
+    // uasGraceMs: the UAS has seen every BYE by then; it only still waits if some calls never reached it.
+    holdMs: opts.holdMs, slackSec: 60, uasGraceMs: 5000, notes, onExit,
+    common: ['-buff_size', String(SIPP_BUFFER), '-fd', '1', '-trace_err'],
+    uas: { scenario: uasScenario(shared.media.callee), port: gatewayPort, args: ['-error_file', 'uas-errors.log'] },
+    uac: {
+      scenario: uacScenario(opts.holdMs, shared.media.caller),
+      args: ['-l', String(opts.limit), '-recv_timeout', '15000', '-timeout_error', '-trace_shortmsg', '-shortmessage_file', 'uac-short.log', '-error_file', 'uac-errors.log'],
+    },
+    started: ({ uac, uas }) => {
+      const pids = { freeswitch: servers.fsPid, drachtio: servers.drachtioPid, maskbridge: server.pid, uac, uas, redis: shared.redisPid, bench: process.pid };
+      const s = (sampler = startSampler(servers.fs.esl, pids, servers.fsRtp));
+      onExit(() => s.stop());
+    },
+    uacEnded: async () => Object.assign(sampled, await sampler?.stop()),
+  });
   writeFileSync(join(dir, 'samples.json'), JSON.stringify(sampled.samples));
-  // The UAS has seen every BYE by now; it only still waits if some calls never reached it.
-  const uasExit = await exitOrKill(uas, 5000, () => notes.push('uas killed 5 s after the uac ended'));
   const channelsLeft = await channelsAfter(servers.fs.esl, 15_000);
-  await stopServer();
-  const stats = child as ChildStats | null;
-  if (!stats) notes.push('maskbridge process gave no stats');
+  const child = await stopServer();
+  if (!child) notes.push('maskbridge process gave no stats');
   const cdrs = await readCdrs(shared.redis);
-  const dispositions: Record<string, number> = {};
-  for (const c of cdrs) dispositions[c.disposition ?? '?'] = (dispositions[c.disposition ?? '?'] ?? 0) + 1;
   const recordings = mode === 'anchor' ? checkRecordings(cdrs, servers.fs.recordingsDir, TONES) : null;
   if (recordings && recordings.complete === recordings.answered && !KEEP) {
     for (const c of cdrs) if (c.recording_path) rmSync(c.recording_path, { force: true });
   }
-
-  notes.push(`sipp exit uac ${uacExit} uas ${uasExit}`);
-  for (const p of [uac, uas]) {
-    const stderr = p.stderr().replace(/(Resolving remote host|In pcap )[^\n]*\n?/g, '').trim();
-    if (stderr) notes.push(`${p.name} stderr: ${stderr.split('\n')[0]}`);
-  }
-  const uacStat = readStatCsv(join(dir, 'uac-stat.csv'));
-  const uasStat = readStatCsv(join(dir, 'uas-stat.csv'));
-  const failedReasons = [uacStat, uasStat].flatMap((stat, i) => Object.entries(stat)
-    .filter(([k, v]) => /^Failed.+\(C\)$/.test(k) && Number(v) > 0)
-    .map(([k, v]) => `${i === 0 ? 'uac' : 'uas'} ${k.replace('(C)', '')} ${v}`)).join(', ');
+  notes.push(`sipp exit uac ${run.uacExit} uas ${run.uasExit}`);
+  const s = run.stats;
   const timings = readShortMessages(join(dir, 'uac-short.log'));
   return {
-    name: opts.name, mode, rate: opts.rate,
-    attempted: intOf(uacStat['OutgoingCall(C)']),
-    answered: timings.toAnswer.length,
-    failedUac: intOf(uacStat['FailedCall(C)']),
-    failedUas: intOf(uasStat['FailedCall(C)']),
-    failedReasons,
-    retransmissions: intOf(uacStat['Retransmissions(C)']) + intOf(uasStat['Retransmissions(C)']),
-    toAnswer: timings.toAnswer,
-    toRinging: timings.toRinging,
-    elapsedSec,
-    run: cpuWindow(sampled.samples, () => true),
-    plateau: plateau(sampled.samples),
-    channelsLeft,
-    child: stats,
-    dispositions,
-    recordings,
-    fsRtpDrops: sampled.fsRtpDrops,
-    notes,
+    // answered: calls whose INVITE got a 200 (the UAC's log); run: CPU from the first to the last sample;
+    // channelsLeft: still up on FreeSWITCH 15 s after sipp ended; fsRtpDrops: a lower bound (sampled every second).
+    name: opts.name, mode, rate: opts.rate, attempted: s.attempted, answered: timings.toAnswer.length, failedUac: s.failedUac, failedUas: s.failedUas,
+    failedReasons: [...s.failures.uac.map((f) => `uac ${f}`), ...s.failures.uas.map((f) => `uas ${f}`)].join(', '),
+    retransmissions: s.retransmissions, ...timings, elapsedSec: run.elapsedSec,
+    run: cpuWindow(sampled.samples, () => true), plateau: plateau(sampled.samples), channelsLeft, child,
+    dispositions: countBy(cdrs, (c) => c.disposition ?? '?'), recordings, fsRtpDrops: sampled.fsRtpDrops, notes,
   };
 }
 
@@ -443,27 +277,16 @@ function rtpRange(pid: number | null): [number, number] | null {
   }
 }
 
-/** A fresh drachtio-server and FreeSWITCH in `dir`; call the returned stop() when done. */
-async function startServers(resolvers: Resolvers, dir: string, rtpPorts: number): Promise<{ servers: Servers; stop: () => Promise<void> }> {
+/** A fresh drachtio-server and FreeSWITCH in `dir`, stopped through `onExit`. */
+async function startServers(resolvers: Resolvers, dir: string, rtpPorts: number, onExit: OnExit) {
   mkdirSync(dir, { recursive: true });
-  const stops: Array<() => Promise<void>> = [];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s();
-  };
-  try {
-    const drachtio = await resolvers.drachtio.start(dir);
-    stops.push(guard(() => drachtio.stop()));
-    const fs = await resolvers.freeswitch.start(dir, { rtpPorts });
-    stops.push(guard(() => fs.stop()));
-    const fsPid = findPid(join(dir, 'freeswitch', 'etc'));
-    return {
-      servers: { drachtio, fs, drachtioPid: findPid(join(dir, 'drachtio', 'etc', 'drachtio.conf.xml')), fsPid, fsRtp: rtpRange(fsPid) },
-      stop,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const drachtio = await resolvers.drachtio.start(dir);
+  onExit(() => drachtio.stop());
+  const fs = await resolvers.freeswitch.start(dir, { rtpPorts });
+  onExit(() => fs.stop());
+  const fsPid = findPid(join(dir, 'freeswitch', 'etc'));
+  // fsRtp: FreeSWITCH's RTP port range, read from its environment.
+  return { drachtio, fs, drachtioPid: findPid(join(dir, 'drachtio', 'etc', 'drachtio.conf.xml')), fsPid, fsRtp: rtpRange(fsPid) };
 }
 
 // ---- the two parts -----------------------------------------------------------------------------
@@ -493,16 +316,15 @@ async function capacity(resolvers: Resolvers, shared: Shared): Promise<Step[]> {
   const steps: Step[] = [];
   for (const target of STEPS) {
     const rate = Math.max(MIN_RATE, Math.ceil((2 * target) / HOLD_S));
-    const dir = join(shared.base, `capacity-${target}`);
+    const name = `capacity-${target}`;
+    const dir = join(shared.base, name);
     let result: LoadResult | null = null;
     let error = '';
     try {
-      const { servers, stop } = await startServers(resolvers, dir, 4 * target + 200);
-      try {
-        result = await runLoad({ name: `capacity-${target}`, dir, mode: 'anchor', servers, calls: target, rate, limit: target, holdMs: HOLD_S * 1000 }, shared);
-      } finally {
-        await stop();
-      }
+      result = await withCleanup(async (onExit) => {
+        const servers = await startServers(resolvers, dir, 4 * target + 200, onExit);
+        return runLoad({ name, dir, mode: 'anchor', servers, calls: target, rate, limit: target, holdMs: HOLD_S * 1000 }, shared, onExit);
+      });
     } catch (err) {
       error = (err as Error).message;
     }
@@ -516,27 +338,24 @@ async function capacity(resolvers: Resolvers, shared: Shared): Promise<Step[]> {
   return steps;
 }
 
-async function delay(resolvers: Resolvers, shared: Shared): Promise<LoadResult[]> {
+function delay(resolvers: Resolvers, shared: Shared): Promise<LoadResult[]> {
   const dir = join(shared.base, 'delay');
-  const results: LoadResult[] = [];
   const concurrent = Math.ceil(DELAY_RATE * (DELAY_HOLD_S + 2));
-  const { servers, stop } = await startServers(resolvers, dir, 4 * concurrent + 200);
-  try {
+  return withCleanup(async (onExit) => {
+    const servers = await startServers(resolvers, dir, 4 * concurrent + 200, onExit);
+    const results: LoadResult[] = [];
     for (let round = 1; round <= DELAY_ROUNDS; round++) {
       // Alternate which goes first so drift does not always favour the same one.
-      const order: Mode[] = round % 2 === 1 ? ['none', 'anchor'] : ['anchor', 'none'];
-      for (const mode of order) {
+      for (const mode of (round % 2 === 1 ? ['none', 'anchor'] : ['anchor', 'none']) as Mode[]) {
         const name = `delay-${mode}-r${round}`;
-        const r = await runLoad({ name, dir: join(dir, name), mode, servers, calls: DELAY_CALLS, rate: DELAY_RATE, limit: DELAY_CALLS, holdMs: DELAY_HOLD_S * 1000 }, shared);
+        const r = await withCleanup((stopAfter) => runLoad({ name, dir: join(dir, name), mode, servers, calls: DELAY_CALLS, rate: DELAY_RATE, limit: DELAY_CALLS, holdMs: DELAY_HOLD_S * 1000 }, shared, stopAfter));
         results.push(r);
         const a = summarize(r.toAnswer);
         console.log(`[delay] ${mode} round ${round}: ${r.answered}/${r.attempted} answered, ${r.failedUac + r.failedUas} failed, INVITE->200 p50 ${num(a.p50, 2)} ms p99 ${num(a.p99, 2)} ms`);
       }
     }
-  } finally {
-    await stop();
-  }
-  return results;
+    return results;
+  });
 }
 
 // ---- report ------------------------------------------------------------------------------------
@@ -544,7 +363,6 @@ async function delay(resolvers: Resolvers, shared: Shared): Promise<LoadResult[]
 const ms = (v: number) => num(v, 2);
 const pct = (v: number) => `${num(v * 100, 0)}%`;
 const cores = (c: Cores) => [...PROCS, 'all' as const, 'others' as const].map((p) => num(c[p], 2));
-const kv = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
 
 function reportCapacity(steps: Step[]): void {
   console.log(`\n### Capacity: media-anchored, recorded calls held ${HOLD_S} s, RTP both ways (PCMA, 20 ms)\n`);
@@ -623,17 +441,8 @@ function reportDelay(results: LoadResult[]): void {
     const extra = r.recordings && Object.keys(r.recordings.problems).length ? `; recording problems: ${kv(r.recordings.problems)}` : '';
     console.log(`- ${r.name}: CDRs ${kv(r.dispositions)}; FS channels left ${num(r.channelsLeft, 0)}${r.failedReasons ? `; failures: ${r.failedReasons}` : ''}${extra}; ${r.notes.join('; ')}`);
   }
-  const pooled = (mode: Mode) => {
-    const rs = results.filter((r) => r.mode === mode);
-    return {
-      calls: rs.reduce((n, r) => n + r.attempted, 0),
-      failed: rs.reduce((n, r) => n + r.failedUac + r.failedUas, 0),
-      ringing: summarize(rs.flatMap((r) => r.toRinging)),
-      answer: summarize(rs.flatMap((r) => r.toAnswer)),
-    };
-  };
-  const none = pooled('none');
-  const anchor = pooled('anchor');
+  const none = pooled(results.filter((r) => r.mode === 'none'));
+  const anchor = pooled(results.filter((r) => r.mode === 'anchor'));
   console.log('\nPooled per mode:\n');
   console.log(table(
     ['mode', 'calls', 'failed', 'INVITE->18x p50', 'INVITE->200 p50', 'p90', 'p99', 'max'],
@@ -651,55 +460,31 @@ function reportDelay(results: LoadResult[]): void {
 // ---- main --------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const drachtio = resolveDrachtio();
-  const freeswitch = resolveFreeswitch();
-  if (!drachtio.ok) return console.log(`drachtio-server not found: skipped (${drachtio.reason})`);
-  if (!freeswitch.ok) return console.log(`FreeSWITCH not found: skipped (${freeswitch.reason})`);
-  if (!onPath('sipp')) return console.log('sipp not found: skipped (Debian package sip-tester)');
-
-  buildChildren();
-  header(`media-load: media-anchored, recorded calls through drachtio-server and FreeSWITCH (${PARTS.join(', ')})`);
-  console.log(`maskbridge process: ${childRuntime() === 'compiled' ? 'tsc output under node (dist/, as npm start)' : 'TypeScript sources under tsx'} (BENCH_RUNTIME)\n`);
+  const sip = sipBench(`media-load: media-anchored, recorded calls through drachtio-server and FreeSWITCH (${PARTS.join(', ')})`, 'maskbridge process', true);
+  if (!sip?.freeswitch) return;
+  console.log('');
   const sippVersion = /SIPp v\S+/.exec(spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[0] ?? 'sipp ?';
   const base = mkdtempSync(join(tmpdir(), 'mb-bench-media-'));
   const maxCalls = Math.max(...(PARTS.includes('capacity') ? STEPS : [0]), PARTS.includes('delay') ? DELAY_CALLS : 0);
-  const ext = RTP_SENDER === 'pcap' ? 'pcap' : 'alaw';
-  const media = { caller: join(base, `caller.${ext}`), callee: join(base, `callee.${ext}`) };
-  const pcapSec = Math.max(HOLD_S, DELAY_HOLD_S) + 5;
-  const writeTone = RTP_SENDER === 'pcap' ? writeTonePcap : writeToneAlaw;
-  writeTone(media.caller, TONES.caller, pcapSec);
-  writeTone(media.callee, TONES.callee, pcapSec);
+  const media = { caller: join(base, 'caller.alaw'), callee: join(base, 'callee.alaw') };
+  const toneSec = Math.max(HOLD_S, DELAY_HOLD_S) + 5;
+  writeToneAlaw(media.caller, TONES.caller, toneSec);
+  writeToneAlaw(media.callee, TONES.callee, toneSec);
   const injection = join(base, 'callers.csv');
   writeInjectionFile(injection, Array.from({ length: maxCalls }, (_, i) => caller(i)));
 
-  const redisServer = await RedisServer.start();
-  const releaseRedis = guard(() => redisServer.stop());
-  const redis: Redis = createRedis({ url: redisServer.url, commandTimeoutMs: 5000 }, pino({ level: 'silent' }));
-  const resolvers: Resolvers = { drachtio, freeswitch };
-  let steps: Step[] = [];
-  let delays: LoadResult[] = [];
-  try {
-    await redis.connect();
-    const store = new SessionStore(redis, 'mb:', 5000);
-    const expiresAt = Date.now() + 3 * 3600_000;
-    for (let i = 0; i < maxCalls; i++) {
-      await store.create({ id: `bench-media-${i}`, virtualNumber: V, a: caller(i), b: peer(i), expiresAt, record: true });
-    }
-    {
-      // The FreeSWITCH version, from a throwaway instance.
-      const { servers, stop } = await startServers(resolvers, join(base, 'version'), 16);
-      const version = await eslApi(servers.fs.esl, 'version').catch(() => '?');
-      await stop();
-      console.log(`${version.trim()} | ${sippVersion} | ${maxCalls} sessions, one caller per call | RTP by sipp ${RTP_SENDER === 'pcap' ? 'pcap play' : 'rtp_stream'}, ${pcapSec} s of tone, ${TONES.caller} Hz caller / ${TONES.callee} Hz callee | maskbridge log level ${LOG_LEVEL}\n`);
-    }
-    const redisPid = findPid(`127.0.0.1:${redisServer.port}`) ?? findPid(`--port ${redisServer.port} `);
-    const shared: Shared = { base, redis, redisUrl: redisServer.url, redisPid, injection, media };
-    if (PARTS.includes('capacity')) steps = await capacity(resolvers, shared);
-    if (PARTS.includes('delay')) delays = await delay(resolvers, shared);
-  } finally {
-    if (redis.isOpen) await redis.close().catch(() => undefined);
-    await releaseRedis();
-  }
+  const resolvers: Resolvers = { drachtio: sip.drachtio, freeswitch: sip.freeswitch };
+  const { steps, delays } = await withRedis(5000, async (redis, redisServer) => {
+    await seedSessions(redis, maxCalls, { id: 'bench-media-', record: true });
+    // The FreeSWITCH version, from a throwaway instance.
+    const version = await withCleanup(async (onExit) => eslApi((await startServers(resolvers, join(base, 'version'), 16, onExit)).fs.esl, 'version').catch(() => '?'));
+    console.log(`${version.trim()} | ${sippVersion} | ${maxCalls} sessions, one caller per call | RTP by sipp rtp_stream, ${toneSec} s of tone, ${TONES.caller} Hz caller / ${TONES.callee} Hz callee | maskbridge log level ${LOG_LEVEL}\n`);
+    const shared: Shared = { base, redis, redisUrl: redisServer.url, redisPid: redisPid(redisServer), injection, media };
+    return {
+      steps: PARTS.includes('capacity') ? await capacity(resolvers, shared) : [],
+      delays: PARTS.includes('delay') ? await delay(resolvers, shared) : [],
+    };
+  });
   if (steps.length) reportCapacity(steps);
   if (delays.length) reportDelay(delays);
   console.log(`\nsipp files, logs${KEEP ? ', recordings' : ' (recordings of failed runs only)'}: ${base}`);

@@ -5,7 +5,7 @@
 import Srf from 'drachtio-srf';
 import { buildApi, type Api, type Health } from './api/server.js';
 import { CallRegistry } from './calls/registry.js';
-import { callDepsFromConfig, callPolicyFromConfig, createInviteHandler, optionsResponder } from './calls/handler.js';
+import { callDepsFromConfig, callPolicyFromConfig, createInviteHandler, optionsResponder, rateLimitedTrunkEntries } from './calls/handler.js';
 import { RedisCdrSink } from './cdr/redis-sink.js';
 import type { AppConfig } from './config/types.js';
 import { createLogger, numberFormatter, type Logger } from './log/logger.js';
@@ -196,6 +196,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       probe.unref();
       if (config.media.mode === 'none') {
         log.warn('media.mode is "none" (no media server configured): the parties exchange RTP directly, and see each other\'s media address and whatever their phones put in RTP/RTCP (RTCP SDES can carry a SIP URI with a number). Configure media.servers to anchor media (docs/media.md)');
+      }
+      const limited = rateLimitedTrunkEntries(config);
+      if (limited.length > 0) {
+        log.warn({ entries: limited, limit: config.defences.rateLimit.limit, windowSec: config.defences.rateLimit.windowSec }, 'trunk.inboundAllow entries outside defences.trunkSources are rate limited per source address; name your carrier SBCs in defences.trunkSources');
       }
       if (callIdKey.random) log.warn('calls.callIdKey is not set: call ids in CDRs and logs use a random key and will not match across restarts or instances');
       log.info({ media: config.media.mode }, 'maskbridge started');

@@ -37,14 +37,24 @@ export function udpSockets(): Map<number, UdpSocketSample> {
 
 let ticksPerSecond = 0;
 
-/** CPU time (user + system, µs) a process has used, from /proc/{pid}/stat; NaN when it is gone. */
-export function processCpuUs(pid: number): number {
+/** CPU time (user + system, µs) a process (or, with `task`, one of its threads) has used; NaN when it is gone. */
+export function processCpuUs(pid: number | 'self', task?: number): number {
   if (!ticksPerSecond) ticksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-  const stat = read(`/proc/${pid}/stat`);
+  const stat = read(`/proc/${pid}${task === undefined ? '' : `/task/${task}`}/stat`);
   // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(f[11]) + Number(f[12]);
   return stat ? (ticks / ticksPerSecond) * 1e6 : Number.NaN;
+}
+
+/** CPU µs so far of every process on the host, by pid. */
+export function allProcessesCpuUs(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    const us = /^\d+$/.test(entry) ? processCpuUs(Number(entry)) : Number.NaN;
+    if (Number.isFinite(us)) out.set(Number(entry), us);
+  }
+  return out;
 }
 
 /** The pid of the first process whose command line contains `needle`, or null. */
@@ -125,18 +135,19 @@ export function counterDelta(before: Record<string, number>, after: Record<strin
   return Object.fromEntries(names.map((n) => [n, (after[n] ?? 0) - (before[n] ?? 0)]));
 }
 
-/** Aggregate CPU jiffies from /proc/stat: [busy, total]. */
-export function cpuTimes(): [number, number] {
+/** Aggregate CPU jiffies from /proc/stat: [busy, total, steal (the hypervisor ran something else while this VM wanted a CPU)]. */
+export function cpuTimes(): [number, number, number] {
+  // "cpu" line: user nice system idle iowait irq softirq steal ...
   const f = (read('/proc/stat').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  return [total - idle, total];
+  return [total - idle, total, f[7] ?? Number.NaN];
 }
 
 /** Share of all CPUs busy between two cpuTimes() samples, 0..1. */
-export function busyShare(before: [number, number], after: [number, number]): number {
-  const total = after[1] - before[1];
-  return total > 0 ? (after[0] - before[0]) / total : Number.NaN;
+export function busyShare(before: number[], after: number[]): number {
+  const total = (after[1] ?? 0) - (before[1] ?? 0);
+  return total > 0 ? ((after[0] ?? 0) - (before[0] ?? 0)) / total : Number.NaN;
 }
 
 export function sysctl(path: string): string {

@@ -35,6 +35,16 @@ export function summarize(values: ArrayLike<number>): Summary {
   };
 }
 
+/** Load runs pooled: calls attempted, failed (uac + uas), INVITE->18x and INVITE->200 (ms). */
+export function pooled(runs: Array<{ attempted: number; failedUac: number; failedUas: number; toRinging: number[]; toAnswer: number[] }>) {
+  return {
+    calls: runs.reduce((n, r) => n + r.attempted, 0),
+    failed: runs.reduce((n, r) => n + r.failedUac + r.failedUas, 0),
+    ringing: summarize(runs.flatMap((r) => r.toRinging)),
+    answer: summarize(runs.flatMap((r) => r.toAnswer)),
+  };
+}
+
 export function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
@@ -51,6 +61,19 @@ export function int(value: number): string {
 export function ratio(a: number, b: number): string {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : 'n/a';
 }
+
+/** The `keys` of a summary as cells, `digits` after the point. */
+export function summaryCells(s: Summary, keys: ReadonlyArray<keyof Summary>, digits = 1): string[] {
+  return keys.map((k) => num(s[k], digits));
+}
+
+/** a / b for each of `keys`, as cells. */
+export function ratioCells(a: Summary, b: Summary, keys: ReadonlyArray<keyof Summary>): string[] {
+  return keys.map((k) => ratio(a[k], b[k]));
+}
+
+/** "key value, key value", or "none". */
+export const kv = (o: Record<string, number>): string => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
 
 export function table(headers: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;

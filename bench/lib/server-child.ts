@@ -78,6 +78,10 @@ export function childRuntime(): ChildRuntime {
   return value;
 }
 
+/** What runs `what` (the B2BUA processes), for a benchmark's header. */
+export const runtimeNote = (what: string): string =>
+  `${what}: ${childRuntime() === 'compiled' ? 'tsc output under node (dist/, as npm start)' : 'TypeScript sources under tsx'} (BENCH_RUNTIME)`;
+
 /** Compiles the children and the sources they import into dist/ (tsconfig.bench.json). */
 export function buildChildren(): void {
   if (childRuntime() !== 'compiled') return;

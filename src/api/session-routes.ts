@@ -29,6 +29,7 @@ const Options = {
   tz: Type.Optional(Type.String({ maxLength: 64, description: 'IANA time zone of the windows, e.g. Asia/Kolkata (default UTC)' })),
   maxDurationSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'Longest call of this session (never above calls.maxDurationSec)' })),
   ringTimeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 600, description: 'How long the other party rings' })),
+  webhookUrl: Type.Optional(Type.String({ maxLength: 2048, pattern: '^https?://', description: 'Where this session\'s events go (instead of webhooks.defaultUrl); receives the participants\' numbers (docs/webhooks.md)' })),
 };
 const CreateBody = Type.Object(
   {
@@ -73,6 +74,7 @@ export const SessionOut = Type.Object({
   consent: Type.Union([Type.String(), Type.Null()]),
   maxDurationSec: Type.Union([Type.Integer(), Type.Null()]),
   ringTimeoutSec: Type.Union([Type.Integer(), Type.Null()]),
+  webhookUrl: Type.Union([Type.String(), Type.Null()]),
 });
 
 export function sessionOut(s: SessionRecord) {
@@ -83,6 +85,7 @@ export function sessionOut(s: SessionRecord) {
     maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(),
     meta: s.meta === undefined ? null : (JSON.parse(s.meta) as unknown),
     windows: s.windowsText ?? null, tz: s.tz, consent: s.consent ?? null, maxDurationSec: s.maxDurationSec ?? null, ringTimeoutSec: s.ringTimeoutSec ?? null,
+    webhookUrl: s.webhookUrl ?? null,
   };
 }
 
@@ -223,9 +226,10 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
 
 function options(body: {
   record?: boolean; label?: string; whisperA?: string; whisperB?: string; direction?: 'both' | 'a-to-b'; meta?: unknown;
-  windows?: string; tz?: string; maxDurationSec?: number; ringTimeoutSec?: number; consent?: string;
+  windows?: string; tz?: string; maxDurationSec?: number; ringTimeoutSec?: number; consent?: string; webhookUrl?: string;
 }): SessionOptions {
   const o: SessionOptions = {};
+  if (body.webhookUrl !== undefined) o.webhookUrl = body.webhookUrl;
   if (body.windows !== undefined) o.windows = body.windows;
   if (body.consent !== undefined) o.consent = body.consent;
   if (body.tz !== undefined) o.tz = body.tz;

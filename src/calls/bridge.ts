@@ -40,10 +40,11 @@ function dialDirect(call: CallSession, parties: CallParties, peer: string): void
     const legA = await call.answerCaller(scrubRequired(legB.remoteSdp, [peer]), { awaitAck: delayed });
     if (!legA) return;
     if (delayed) await legB.ack(answerFromAck(legA.remoteSdp, [parties.caller]));
-    call.connected(legA, legB, {
+    const up = call.connected(legA, legB, {
       a: async (offer) => scrubRequired(await legB.reinvite(scrubRequired(offer, [parties.caller])), [peer]),
       b: async (offer) => scrubRequired(await legA.reinvite(scrubRequired(offer, [peer])), [parties.caller]),
     });
+    if (up) call.deps.callEvents?.answered(call.callId);
   });
 }
 
@@ -91,6 +92,7 @@ export async function dialAnchored(
       b: async (offer: string) => scrubRequired(await epB.modify(offer), [parties.caller]),
     };
     if (!call.connected(legA, legB, reinvites)) return;
+    call.deps.callEvents?.answered(call.callId);
     await call.startMedia(epA, epB, opts);
   });
 }

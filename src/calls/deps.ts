@@ -6,8 +6,10 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DecisionPolicy } from '../policy/decide.js';
 import type { SessionLookup } from '../sessions/store.js';
 import type { IdentifyOptions } from '../sip/identify.js';
+import type { SourceGate } from '../sip/defences.js';
 import type { SipPort } from '../sip/port.js';
 import type { OutboundTarget } from '../sip/scrub.js';
+import type { CallEvents } from './call-events.js';
 import type { MediaSettings } from './call-media.js';
 import type { CallIdHasher } from './call-id.js';
 import type { LiveCallSink } from './live-calls.js';
@@ -20,6 +22,8 @@ export interface CallPolicy {
   ringTimeoutMs: number;
   /** 0 = unlimited. */
   maxDurationMs: number;
+  /** Fleet-wide concurrent-call limits, checked after the lookup (0 = none). */
+  concurrency: { perSession: number; perNumber: number; status: number };
 }
 
 export interface CallDeps {
@@ -36,6 +40,10 @@ export interface CallDeps {
   now: () => number;
   /** True while the app drains for shutdown: new calls get 503. */
   isDraining: () => boolean;
+  /** The edge checks every INVITE passes before a CallSession exists (src/sip/defences.ts). */
+  gate: SourceGate;
+  /** Webhook events of calls (src/calls/call-events.ts); absent when webhooks are off. */
+  callEvents?: CallEvents;
   /** The live-call registry in Redis (src/calls/live-calls.ts), told when a call connects and ends. */
   liveCalls?: LiveCallSink;
 }

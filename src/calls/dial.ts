@@ -24,10 +24,18 @@ export function placeCall(
     call.line('info', 'INVITE SDP not usable once rebuilt');
     return call.fail(488, 'Not Acceptable Here', 'rejected-body', '');
   }
-  const attempt = sip.dial(req, { onProgress: (status, body) => call.currentState === 'dialing' && onProgress(status, body) });
+  const events = call.deps.callEvents;
+  const attempt = sip.dial(req, {
+    onProgress: (status, body) => {
+      if (call.currentState !== 'dialing') return;
+      if (status === 180 || status === 183) events?.ringing(call.callId);
+      onProgress(status, body);
+    },
+  });
   call.dialing(attempt);
   const setup = setupTimer(call);
   setup('b_leg_sent');
+  events?.initiated(call.callId, call.direction);
   call.line('debug', 'calling the other party', () => ({ direction: call.direction, callee: fmt(peer), media: call.mediaMode }));
   attempt.answered.then(
     async (legB) => {

@@ -1,6 +1,8 @@
 import type { BlockList } from 'node:net';
 import type { AppConfig } from '../config/types.js';
+import { parseTrunkSource } from '../config/schema.js';
 import { buildAcl, isTrunkSource } from '../sip/identify.js';
+import { SourceGate, type DefenceSettings } from '../sip/defences.js';
 import type { InviteHandler } from '../sip/port.js';
 import type { MediaPool } from '../media/port.js';
 import { numberFormatter } from '../log/logger.js';
@@ -30,6 +32,18 @@ export function callPolicyFromConfig(config: AppConfig): CallPolicy {
     },
     ringTimeoutMs: config.calls.ringTimeoutSec * 1000,
     maxDurationMs: config.calls.maxDurationSec * 1000,
+    concurrency: { perSession: config.defences.maxCallsPerSession, perNumber: config.defences.maxCallsPerNumber, status: config.defences.concurrencyStatus },
+  };
+}
+
+/** The edge checks' settings from config (defences.*). */
+export function defenceSettingsFromConfig(config: AppConfig): DefenceSettings {
+  const d = config.defences;
+  return {
+    scannerUserAgents: d.scannerUserAgents,
+    scannerStatus: d.scannerStatus,
+    rateLimit: { limit: d.rateLimit.limit, windowMs: d.rateLimit.windowSec * 1000, banMs: d.rateLimit.banSec * 1000, status: d.rateLimit.status, maxSources: d.rateLimit.maxSources },
+    trunkSources: d.trunkSources.map(parseTrunkSource),
   };
 }
 
@@ -64,28 +78,65 @@ export function optionsResponder(acl: BlockList, refusing: () => boolean): (sour
 /** The call path's dependencies: the ports and sinks given, everything else derived from config. */
 export function callDepsFromConfig(
   config: AppConfig,
-  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
+  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls' | 'callEvents'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
 ): CallDeps {
+  const policy = callPolicyFromConfig(config);
   return {
     sip: parts.sip,
     sessions: parts.sessions,
-    // Recording failures and media quality are counted from the CDRs as they are written.
-    cdr: meteredCdrSink(parts.cdr, parts.metrics),
+    // Every CDR also ends the call's webhook events (call.completed / call.rejected); recording
+    // failures and media quality are counted from the CDRs as they are written.
+    cdr: meteredCdrSink(parts.callEvents ? parts.callEvents.cdrSink(parts.cdr) : parts.cdr, parts.metrics),
+    ...(parts.callEvents ? { callEvents: parts.callEvents } : {}),
     metrics: parts.metrics,
     log: parts.log,
     isDraining: parts.isDraining,
     ...(parts.liveCalls ? { liveCalls: parts.liveCalls } : {}),
     fmt: numberFormatter(config.log.redactNumbers),
     callIdHash: callIdHasher(parts.callIdKey),
-    policy: callPolicyFromConfig(config),
+    policy,
+    gate: new SourceGate(policy.acl, defenceSettingsFromConfig(config)),
     media: mediaSettingsFromConfig(config, parts.pool ?? null),
     now: parts.now ?? Date.now,
   };
 }
 
-/** One CallSession per INVITE, tracked for draining. */
+/**
+ * trunk.inboundAllow entries that no named trunk source covers: their INVITEs are rate limited
+ * like anyone's (a busy carrier could be banned), which start() warns about.
+ */
+export function rateLimitedTrunkEntries(config: AppConfig): string[] {
+  if (config.defences.rateLimit.limit === 0) return [];
+  const named = buildAcl(config.defences.trunkSources.map((t) => parseTrunkSource(t).cidr));
+  return config.trunk.inboundAllow.filter((entry) => !isTrunkSource(named, entry.split('/')[0] ?? ''));
+}
+
+/** Edge refusals are logged at most once per source per this long (a flood must not become a log flood). */
+const EDGE_LOG_EVERY_MS = 60_000;
+
+/**
+ * One CallSession per INVITE, tracked for draining. The edge gate runs first: an INVITE it
+ * refuses costs a response and a counter, and no CallSession, CDR or Redis command.
+ */
 export function createInviteHandler(deps: CallDeps, registry: CallRegistry): InviteHandler {
+  const logged = new Map<string, number>();
   return (call) => {
+    const now = deps.now();
+    const verdict = deps.gate.check(call.info, now);
+    deps.metrics.sipBannedSources.set(deps.gate.bannedSources);
+    if (!verdict.pass) {
+      call.reject(verdict.status, verdict.phrase);
+      deps.metrics.sipRejectedSources.inc({ reason: verdict.reason });
+      const source = call.info.sourceAddress;
+      if (verdict.banStarted) {
+        deps.log.warn({ source, reason: verdict.reason }, 'source over the INVITE rate limit: banned (defences.rateLimit)');
+      } else if ((logged.get(source) ?? -Infinity) <= now - EDGE_LOG_EVERY_MS) {
+        if (logged.size >= 1024) logged.clear();
+        logged.set(source, now);
+        deps.log.info({ source, reason: verdict.reason, status: verdict.status }, 'INVITE refused at the edge (logged once a minute per source)');
+      }
+      return;
+    }
     const session = new CallSession(call, deps);
     registry.track(session);
     void session.run();

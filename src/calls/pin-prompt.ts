@@ -5,6 +5,7 @@
  */
 import type { MediaEndpoint } from '../media/port.js';
 import type { CallParties } from '../sip/identify.js';
+import { admitCall } from './admission.js';
 import { dialAnchored } from './bridge.js';
 import type { MediaSettings } from './call-media.js';
 import type { CallSession } from './call-session.js';
@@ -33,6 +34,8 @@ export async function runPinPrompt(call: CallSession, parties: CallParties): Pro
       const { session, callerRole, peer } = result;
       call.setSession(session.id, callerRole === 'a' ? 'a->b' : 'b->a');
       call.line('info', 'PIN accepted', () => ({ try: i + 1 }));
+      call.deps.callEvents?.bind(call.callId, { sessionId: session.id, virtualNumber: parties.virtualNumber, url: session.webhookUrl ?? '', parties: { a: session.a, b: session.b } });
+      if (!(await admitCall(call, parties.virtualNumber))) return;
       const caller = callerRole === 'a' ? session.a : session.b;
       const whisper = callerRole === 'a' ? session.whisperB : session.whisperA;
       return dialAnchored(call, server, { ...parties, caller }, peer, { record: session.record ?? recordByDefault, whisper }, ep);

@@ -5,6 +5,7 @@
 import { decide } from '../policy/decide.js';
 import type { LookupResult } from '../sessions/contract.js';
 import { canonicalGuess, checkSource, locateParties, normaliseParties, SipRejection, type CallParties } from '../sip/identify.js';
+import { admitCall } from './admission.js';
 import { bridge } from './bridge.js';
 import type { CallSession } from './call-session.js';
 import { runPinPrompt } from './pin-prompt.js';
@@ -47,10 +48,18 @@ export async function routeCall(call: CallSession): Promise<void> {
     : await call.lookup(() => sessions.lookup(parties.virtualNumber, parties.caller));
   if (!result || call.currentState !== 'routing') return; // store down (already failed) or cancelled meanwhile
   const decision = decide(result, policy.decision, new Date(call.deps.now()));
+  if (call.deps.callEvents) {
+    const s = result.kind === 'found' || result.kind === 'closed' ? result.session : null;
+    call.deps.callEvents.bind(call.callId, {
+      sessionId: s?.id ?? '', virtualNumber: parties.virtualNumber, url: s?.webhookUrl ?? '',
+      parties: s ? { a: s.a, b: s.b } : { caller: parties.caller },
+    });
+  }
   if (decision.action === 'bridge' && result.kind === 'found') {
     call.setSession(decision.sessionId, decision.direction, {
       sliding: result.session.ttlSec !== undefined, maxDurationSec: result.session.maxDurationSec, ringTimeoutSec: result.session.ringTimeoutSec,
     });
+    if (!(await admitCall(call, parties.virtualNumber))) return;
     return bridge(call, parties, result.session, decision.peer, decision.record);
   }
   call.setSession(decision.sessionId);

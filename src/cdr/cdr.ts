@@ -16,6 +16,8 @@ export type Disposition =
   | 'session-closed'
   | 'store-unavailable'
   | 'media-unavailable'
+  /** Over a fleet-wide concurrent-call limit (defences.maxCallsPerSession / maxCallsPerNumber). */
+  | 'over-limit'
   | 'shutting-down';
 
 export type Direction = 'a->b' | 'b->a' | '';

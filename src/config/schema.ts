@@ -35,6 +35,23 @@ export function addCidr(list: BlockList, entry: string): void {
   list.addSubnet(addr, prefix, type);
 }
 
+/** A named trunk source: its CIDR and its own INVITE limit per window (null: never limited). */
+export interface TrunkSource {
+  cidr: string;
+  limit: number | null;
+}
+
+/** Parses "cidr" or "cidr=limit" (limit a whole number >= 1); throws with the reason. */
+export function parseTrunkSource(entry: string): TrunkSource {
+  const [cidrText = '', limitText, ...rest] = entry.trim().split('=');
+  const cidr = cidrText.trim();
+  addCidr(new BlockList(), cidr);
+  if (rest.length > 0) throw new Error(`"${entry}" has more than one "="`);
+  if (limitText === undefined) return { cidr, limit: null };
+  if (!/^\s*\d+\s*$/.test(limitText) || Number(limitText) < 1) throw new Error(`"${entry}": the limit after "=" must be a whole number >= 1`);
+  return { cidr, limit: Number(limitText) };
+}
+
 convict.addFormat({
   name: 'cidr-list',
   validate(value: unknown) {
@@ -43,6 +60,30 @@ convict.addFormat({
     for (const entry of value) {
       if (typeof entry !== 'string') throw new Error('must be a list of IP addresses or CIDRs');
       addCidr(list, entry.trim());
+    }
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+convict.addFormat({
+  name: 'string-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error('must be a list of strings');
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+convict.addFormat({
+  name: 'trunk-sources',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of "cidr" or "cidr=limit"');
+    for (const entry of value) {
+      if (typeof entry !== 'string') throw new Error('must be a list of "cidr" or "cidr=limit"');
+      parseTrunkSource(entry);
     }
   },
   coerce(value: unknown) {
@@ -168,6 +209,37 @@ export const schema = {
       fromHost: { doc: 'Host part of the From/PAI URI sent to the gateway ("localhost" lets drachtio fill its own address)', format: String, default: 'localhost', env: 'MB_TRUNK_OUTBOUND_FROM_HOST' },
       numberFormat: { doc: 'How numbers are written in outbound URIs', format: ['e164', 'e164-no-plus'], default: 'e164', env: 'MB_TRUNK_OUTBOUND_NUMBER_FORMAT' },
     },
+  },
+  defences: {
+    scannerUserAgents: {
+      doc: 'INVITEs whose User-Agent contains one of these (case-insensitive) are refused before any lookup (no CDR, no Redis command); empty: no check',
+      format: 'string-list', default: ['friendly-scanner', 'sipcli', 'sipvicious', 'sip-scan', 'sipsak', 'vaxsipuseragent', 'iWar', 'sundayddr', 'pplsip', 'cseq', 'smap'],
+      env: 'MB_DEFENCES_SCANNER_USER_AGENTS',
+    },
+    scannerStatus: { doc: 'SIP status for a scanner INVITE', format: 'sip-failure-status', default: 403, env: 'MB_DEFENCES_SCANNER_STATUS' },
+    rateLimit: {
+      limit: {
+        doc: 'INVITEs one source address may send per rateLimit.windowSec before it is banned (Kamailio pike: 30 per 2 s); trunkSources have their own limit or none; 0 = no limit',
+        format: 'count', default: 30, env: 'MB_DEFENCES_RATE_LIMIT',
+      },
+      windowSec: { doc: 'The rate limit\'s window', format: 'positive-count', default: 2, env: 'MB_DEFENCES_RATE_WINDOW_SEC' },
+      banSec: { doc: 'How long a source over the limit is refused; a source that keeps flooding stays banned', format: 'positive-count', default: 60, env: 'MB_DEFENCES_BAN_SEC' },
+      status: { doc: 'SIP status for an INVITE over the limit or from a banned source', format: 'sip-failure-status', default: 403, env: 'MB_DEFENCES_RATE_STATUS' },
+      maxSources: { doc: 'Most source addresses tracked at once (the least recently seen are forgotten first)', format: 'positive-count', default: 100000, env: 'MB_DEFENCES_MAX_SOURCES' },
+    },
+    trunkSources: {
+      doc: 'Named trunk sources (carrier SBCs): "cidr" is never rate limited, "cidr=N" gets its own limit of N INVITEs per window. Comma separated',
+      format: 'trunk-sources', default: ['127.0.0.1/32'], env: 'MB_DEFENCES_TRUNK_SOURCES',
+    },
+    maxCallsPerSession: {
+      doc: 'Most concurrent calls of one session, across every instance (checked in Redis after the lookup, before the other party is called); over it the caller gets concurrencyStatus; 0 = no limit',
+      format: 'count', default: 2, env: 'MB_DEFENCES_MAX_CALLS_PER_SESSION',
+    },
+    maxCallsPerNumber: {
+      doc: 'Most concurrent calls on one virtual number, across every instance and session; 0 = no limit',
+      format: 'count', default: 100, env: 'MB_DEFENCES_MAX_CALLS_PER_NUMBER',
+    },
+    concurrencyStatus: { doc: 'SIP status for a call over maxCallsPerSession or maxCallsPerNumber', format: 'sip-failure-status', default: 486, env: 'MB_DEFENCES_CONCURRENCY_STATUS' },
   },
   numbers: {
     defaultRegion: { doc: 'Region used to read national-format numbers', format: 'region', default: 'US', env: 'MB_NUMBERS_DEFAULT_REGION' },

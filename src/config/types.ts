@@ -21,6 +21,16 @@ export interface AppConfig {
       numberFormat: 'e164' | 'e164-no-plus';
     };
   };
+  defences: {
+    scannerUserAgents: string[];
+    scannerStatus: number;
+    rateLimit: { limit: number; windowSec: number; banSec: number; status: number; maxSources: number };
+    /** "cidr" or "cidr=limit" (src/sip/defences.ts parseTrunkSource). */
+    trunkSources: string[];
+    maxCallsPerSession: number;
+    maxCallsPerNumber: number;
+    concurrencyStatus: number;
+  };
   numbers: { defaultRegion: string; virtualNumberFrom: 'request-uri' | 'to' };
   calls: {
     unknownCaller: Treatment;

@@ -198,11 +198,13 @@ export class Metrics {
       labelNames: ['leg'], buckets: [1, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.4, 5], registers,
     });
 
-    this.sipRejectedSources = new Counter({ name: 'maskbridge_sip_rejected_sources_total', help: 'SIP requests refused by the trunk defences, by reason', labelNames: ['reason'], registers });
-    for (const reason of ['acl', 'scanner', 'rate-limited', 'banned']) this.sipRejectedSources.inc({ reason }, 0);
-    this.sipBannedSources = new Gauge({ name: 'maskbridge_sip_banned_sources', help: 'Source addresses banned right now', registers });
-    this.concurrencyRejections = new Counter({ name: 'maskbridge_concurrency_rejections_total', help: 'Calls refused for a concurrency limit, by scope', labelNames: ['scope'], registers });
-    for (const scope of ['session', 'number']) this.concurrencyRejections.inc({ scope }, 0);
+    this.sipRejectedSources = new Counter({
+      name: 'maskbridge_sip_rejected_sources_total', help: 'INVITEs refused at the edge before any lookup, by reason (acl, scanner, rate-limited, banned)', labelNames: ['reason'], registers,
+    });
+    this.sipBannedSources = new Gauge({ name: 'maskbridge_sip_banned_sources', help: 'Source addresses banned by the INVITE rate limit now (approximate)', registers });
+    this.concurrencyRejections = new Counter({
+      name: 'maskbridge_concurrency_rejections_total', help: 'Calls refused by the fleet-wide concurrent-call limits, by scope (session, number)', labelNames: ['scope'], registers,
+    });
   }
 
   /** The connectivity gauges read this at each scrape. */

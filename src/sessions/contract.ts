@@ -38,6 +38,9 @@ export interface Keys {
   pools: string;
   /** Pub/sub channel: mb_close publishes the session id here (src/calls/close-watch.ts). */
   closedChannel: string;
+  /** ZSETs of the calls in progress of a session and on a virtual number (mb_call_admit). */
+  sessionCalls(id: string): string;
+  numberCalls(virtualNumber: string): string;
   sessionPrefix: string;
 }
 
@@ -53,6 +56,8 @@ export function keys(prefix: string): Keys {
     pool: (name) => `${prefix}pool:${name}`,
     pools: `${prefix}pools`,
     closedChannel: `${prefix}session-closed`,
+    sessionCalls: (id) => `${prefix}calls:session:${id}`,
+    numberCalls: (v) => `${prefix}calls:number:${v}`,
   };
 }
 
@@ -95,6 +100,8 @@ export interface SessionRecord {
   /** This session's limits, instead of calls.maxDurationSec / calls.ringTimeoutSec. */
   maxDurationSec: number | undefined;
   ringTimeoutSec: number | undefined;
+  /** Where this session's events go, instead of webhooks.defaultUrl. */
+  webhookUrl: string | undefined;
 }
 
 export type SessionDirection = 'both' | 'a-to-b';
@@ -103,7 +110,7 @@ export type SessionDirection = 'both' | 'a-to-b';
 export const NO_OPTIONS = {
   record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, consent: undefined,
   pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined, windows: undefined, windowsText: undefined, tz: 'UTC',
-  maxDurationSec: undefined, ringTimeoutSec: undefined,
+  maxDurationSec: undefined, ringTimeoutSec: undefined, webhookUrl: undefined,
 } as const satisfies Partial<SessionRecord>;
 
 /** Audio file names the backend may put in a session: no spaces, no "..", nothing FreeSWITCH would parse. */
@@ -195,6 +202,7 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
     tz,
     maxDurationSec,
     ringTimeoutSec,
+    webhookUrl: hash.webhook_url,
   };
 }
 

@@ -20,7 +20,8 @@ let source: string | undefined;
 /** The library's Lua source, with the table of E.164 country calling codes filled in. */
 export function librarySource(): string {
   if (source === undefined) {
-    const lua = readFileSync(new URL('./library.lua', import.meta.url), 'utf8');
+    // One library in three files (each small enough to read): the second uses the first's helpers.
+    const lua = ['./library.lua', './library-pools.lua', './library-calls.lua'].map((f) => readFileSync(new URL(f, import.meta.url), 'utf8')).join('\n');
     const codes = [...new Set([...getCountries().map((c) => getCountryCallingCode(c)), ...NON_GEOGRAPHIC])].sort();
     const digest = createHash('sha256').update(lua).digest('hex').slice(0, 12);
     source = lua.replace('--[[CC]]', codes.map((c) => `['${c}'] = true`).join(', ')).replace('--[[DIGEST]]', digest);

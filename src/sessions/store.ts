@@ -32,7 +32,24 @@ export interface SessionLookup {
   recheck(id: string): Promise<RecheckResult>;
   /** A sliding session's answered call ended at `endedAt` (after the call: never on the way to the B-leg). */
   touch?(id: string, endedAt: number): Promise<void>;
+  /** Counts a call against the fleet-wide limits (one round trip, call-path deadline); 'session' or 'number' when over one. */
+  admit?(req: AdmitRequest): Promise<AdmitVerdict>;
+  /** The call ended: it no longer counts. */
+  release?(req: Omit<AdmitRequest, 'leaseMs' | 'maxPerSession' | 'maxPerNumber'>): Promise<void>;
 }
+
+export interface AdmitRequest {
+  sessionId: string;
+  virtualNumber: string;
+  callId: string;
+  /** The call stops counting after this long even if never released (an instance that died). */
+  leaseMs: number;
+  /** 0 = no limit. */
+  maxPerSession: number;
+  maxPerNumber: number;
+}
+
+export type AdmitVerdict = 'ok' | 'session' | 'number';
 
 /** `gone`: the session hash is missing or breaks the contract; it never connects. */
 export type RecheckResult = 'open' | 'closed' | 'expired' | 'gone';
@@ -67,6 +84,8 @@ export interface SessionOptions {
   /** Limits of this session's calls, instead of calls.maxDurationSec (never longer) and calls.ringTimeoutSec. */
   maxDurationSec?: number;
   ringTimeoutSec?: number;
+  /** Where this session's events go (webhooks), instead of webhooks.defaultUrl; receives participant numbers. */
+  webhookUrl?: string;
 }
 
 export interface NewSession extends NewSessionBase, SessionOptions {
@@ -83,7 +102,7 @@ export interface NewAllocation extends NewSessionBase, SessionOptions {
 const OPTION_FIELDS: Array<[keyof SessionOptions, string]> = [
   ['record', 'record'], ['label', 'label'], ['whisperA', 'whisper_a'], ['whisperB', 'whisper_b'], ['consent', 'consent'], ['direction', 'direction'],
   ['ttlSec', 'ttl_sec'], ['maxExpiresAt', 'max_expires_at'], ['meta', 'meta'], ['windows', 'windows'], ['tz', 'tz'],
-  ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'],
+  ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'], ['webhookUrl', 'webhook_url'],
 ];
 
 /** The hash fields for `o` ('' for an option explicitly cleared on update). */
@@ -135,6 +154,19 @@ export class SessionStore implements SessionLookup {
     if (status === 'closed') return 'closed';
     if (!expiresAt || !/^\d{1,16}$/.test(expiresAt)) return 'gone';
     return Number(expiresAt) <= this.now() ? 'expired' : 'open';
+  }
+
+  async admit(req: AdmitRequest): Promise<AdmitVerdict> {
+    const keys = [this.keys.sessionCalls(req.sessionId), this.keys.numberCalls(req.virtualNumber)];
+    const args = [req.callId, String(req.leaseMs), String(req.maxPerSession), String(req.maxPerNumber)];
+    const reply = (await this.onCallPath('mb_call_admit', fcall(this.redis, 'mb_call_admit', keys, args))) as string[];
+    if (reply[0] === 'ok') return 'ok';
+    if (reply[0] === 'over' && (reply[1] === 'session' || reply[1] === 'number')) return reply[1];
+    throw new StoreUnavailableError(new Error(`mb_call_admit answered ${JSON.stringify(reply)}`));
+  }
+
+  async release(req: Pick<AdmitRequest, 'sessionId' | 'virtualNumber' | 'callId'>): Promise<void> {
+    await this.bounded('mb_call_release', fcall(this.redis, 'mb_call_release', [this.keys.sessionCalls(req.sessionId), this.keys.numberCalls(req.virtualNumber)], [req.callId]));
   }
 
   /** One lookup script round trip within the call-path deadline; any failure is StoreUnavailableError. */
@@ -326,6 +358,20 @@ export function validateNewSession(s: NewSession, now: number): void {
   validateOptions(s);
 }
 
+/** Why `url` cannot receive webhooks (http or https, an absolute URL of at most 2048 characters), or null. */
+export function webhookUrlProblem(url: string): string | null {
+  if (url.length > 2048) return 'must be at most 2048 characters';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http or https URL';
+  if (/\s/.test(url)) return 'must not contain white space';
+  return null;
+}
+
 /** The checks the Redis functions cannot make (time zones, window syntax); also for updates. */
 export function validateOptions(o: SessionOptions): void {
   try {
@@ -337,6 +383,10 @@ export function validateOptions(o: SessionOptions): void {
     if (o.tz) checkTimeZone(o.tz);
   } catch (err) {
     throw new SessionInputError('tz', (err as Error).message);
+  }
+  if (o.webhookUrl) {
+    const problem = webhookUrlProblem(o.webhookUrl);
+    if (problem) throw new SessionInputError('webhookUrl', problem);
   }
   for (const [field, max] of [['maxDurationSec', 86400], ['ringTimeoutSec', 600]] as const) {
     const v = o[field];

@@ -293,13 +293,14 @@ describe('no session to connect', () => {
 });
 
 describe('trunk checks', () => {
-  it('rejects an INVITE from outside the trunk ACL with 403, before any lookup', async () => {
+  it('rejects an INVITE from outside the trunk ACL with 403, before any lookup, and writes no CDR', async () => {
     const h = createHarness();
     const call = h.sip.invite(inviteFrom(A, { source: '127.0.0.2' }));
     await settle();
     expect(call.finalStatus).toBe(403);
     expect(h.sessions.calls).toBe(0);
-    expect(h.cdr.records[0]).toMatchObject({ disposition: 'rejected-acl' });
+    expect(h.cdr.records).toHaveLength(0);
+    expect(await h.metrics.sipRejectedSources.get()).toMatchObject({ values: [{ labels: { reason: 'acl' }, value: 1 }] });
   });
 
   it.each([

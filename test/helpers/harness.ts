@@ -11,9 +11,10 @@ import type { AppConfig } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { NO_OPTIONS, type LookupResult, type SessionRecord } from '../../src/sessions/contract.js';
 import { StoreUnavailableError } from '../../src/sessions/redis.js';
-import type { RecheckResult, SessionLookup } from '../../src/sessions/store.js';
+import type { AdmitRequest, AdmitVerdict, RecheckResult, SessionLookup } from '../../src/sessions/store.js';
 import type { MediaSettings } from '../../src/calls/call-session.js';
 import { callIdHasher } from '../../src/calls/call-id.js';
+import { CallEvents, type CallEventSink } from '../../src/calls/call-events.js';
 import { FakeSipPort } from './fake-sip.js';
 
 export const V = '+912240001000';
@@ -73,6 +74,23 @@ export class FakeSessions implements SessionLookup {
     return s.expiresAt <= this.now() ? 'expired' : 'open';
   }
 
+  /** Calls counted against the concurrent-call limits: call id -> [session id, V]. */
+  readonly admitted = new Map<string, [string, string]>();
+  admitDown = false;
+
+  async admit(req: AdmitRequest): Promise<AdmitVerdict> {
+    if (this.down || this.admitDown) throw new StoreUnavailableError(new Error('connection refused'));
+    const held = [...this.admitted.values()];
+    if (req.maxPerSession > 0 && held.filter(([s]) => s === req.sessionId).length >= req.maxPerSession) return 'session';
+    if (req.maxPerNumber > 0 && held.filter(([, v]) => v === req.virtualNumber).length >= req.maxPerNumber) return 'number';
+    this.admitted.set(req.callId, [req.sessionId, req.virtualNumber]);
+    return 'ok';
+  }
+
+  async release(req: { callId: string }): Promise<void> {
+    this.admitted.delete(req.callId);
+  }
+
   /** Sliding-TTL refreshes asked for: [session id, ended at]. */
   touches: Array<[string, number]> = [];
 
@@ -91,6 +109,17 @@ export class FakeSessions implements SessionLookup {
   }
 }
 
+/** An outbox that keeps what is published, in order. */
+export class MemoryEventSink implements CallEventSink {
+  readonly events: Array<Parameters<CallEventSink['publish']>[0]> = [];
+  publish(e: Parameters<CallEventSink['publish']>[0]): void {
+    this.events.push(e);
+  }
+  types(): string[] {
+    return this.events.map((e) => e.type);
+  }
+}
+
 export interface Harness {
   config: AppConfig;
   sip: FakeSipPort;
@@ -99,6 +128,8 @@ export interface Harness {
   registry: CallRegistry;
   metrics: Metrics;
   logs: Array<Record<string, unknown>>;
+  /** Webhook events the calls published. */
+  events: MemoryEventSink;
   /** Gives the calls from now on a live-call registry (src/calls/live-calls.ts). */
   setLiveCalls(sink: LiveCallSink): void;
 }
@@ -129,12 +160,14 @@ export function createHarness(overrides: Record<string, unknown> = {}, media: Me
   const cdr = new MemoryCdrSink();
   const metrics = new Metrics();
   const registry = new CallRegistry(log);
+  const events = new MemoryEventSink();
+  const callEvents = new CallEvents(events, media?.recordingDir ?? config.media.recording.dir);
   const deps: CallDeps = {
-    ...callDepsFromConfig(config, { sip, sessions, cdr, metrics, log, callIdKey: CALL_ID_KEY, isDraining: () => registry.isDraining }),
+    ...callDepsFromConfig(config, { sip, sessions, cdr, metrics, log, callIdKey: CALL_ID_KEY, isDraining: () => registry.isDraining, callEvents }),
     media,
   };
   sip.onInvite(createInviteHandler(deps, registry));
-  return { config, sip, sessions, cdr, registry, metrics, logs, setLiveCalls: (sink) => void (deps.liveCalls = sink) };
+  return { config, sip, sessions, cdr, registry, metrics, logs, events, setLiveCalls: (sink) => void (deps.liveCalls = sink) };
 }
 
 /** An INVITE from the trunk: `caller` calls the virtual number. */

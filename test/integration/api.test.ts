@@ -100,6 +100,12 @@ describe('sessions API', () => {
     expect((await api.inject({ method: 'GET', url: '/v1/sessions/order-1', headers: auth })).json()).toMatchObject({ status: 'closed' });
   });
 
+  it('keeps a per-session webhook URL', async () => {
+    const r = await api.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: { ...body, webhookUrl: 'https://backend.example/hooks?order=1' } });
+    expect(r.statusCode).toBe(201);
+    expect(r.json().webhookUrl).toBe('https://backend.example/hooks?order=1');
+  });
+
   it('accepts an ISO expiry', async () => {
     const expiresAt = new Date(Date.now() + 60_000).toISOString();
     const { ttlSeconds: _ttl, ...rest } = body;
@@ -117,6 +123,8 @@ describe('sessions API', () => {
     [{ ...body, ttlSeconds: undefined }, 'body/expiresAt'],
     [{ ...body, expiresAt: 'tomorrow' }, 'body/expiresAt'],
     [{ ...body, colour: 'red' }, 'body/colour'],
+    [{ ...body, webhookUrl: 'ftp://backend.example/' }, 'body/webhookUrl'],
+    [{ ...body, webhookUrl: 'https://' }, 'body/webhookUrl'],
     [(({ a: _a, ...r }) => r)(body), 'body/a'],
     [[body], 'body'],
   ])('answers a 400 problem naming the field for %j', async (payload, field) => {

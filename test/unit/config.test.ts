@@ -33,6 +33,9 @@ describe('config', () => {
     [{ MB_LOG_LEVEL: 'chatty' }, 'log.level', 'chatty'],
     [{ MB_LOG_BUFFER_BYTES: '65536' }, 'log.bufferBytes', '65536'],
     [{ MB_LOG_BUFFER_BYTES: 'lots' }, 'log.bufferBytes', 'lots'],
+    [{ MB_DEFENCES_TRUNK_SOURCES: '127.0.0.1,carrier.example=50' }, 'defences.trunkSources', 'carrier.example'],
+    [{ MB_DEFENCES_TRUNK_SOURCES: '10.0.0.1=0' }, 'defences.trunkSources', '10.0.0.1=0'],
+    [{ MB_DEFENCES_RATE_STATUS: '200' }, 'defences.rateLimit.status', '200'],
   ])('refuses %j, naming the key and the value', (env, key, value) => {
     let error: unknown;
     try {

@@ -21,6 +21,12 @@ export interface SippRun {
   timeoutSec?: number;
   /** Calls to take (a UAS) or place before exiting; default 1. */
   calls?: number;
+  /** New calls per second (a UAC placing several); sipp's default is 10. */
+  rate?: number;
+  /** More calls at once than sipp's default limit (-l). */
+  limit?: number;
+  /** Skip -trace_msg (a flood of thousands of calls would write megabytes for nothing). */
+  quiet?: boolean;
 }
 
 export interface SippResult {
@@ -44,12 +50,14 @@ export function startSipp(run: SippRun): { done: Promise<SippResult>; kill: () =
     '-p', String(run.localPort),
     '-m', String(run.calls ?? 1),
     '-bg', '-nostdin',
-    '-trace_msg', '-message_file', messageFile,
+    ...(run.quiet ? [] : ['-trace_msg', '-message_file', messageFile]),
     '-trace_err', '-error_file', join(run.dir, `${run.name}.errors.log`),
     '-timeout', String(run.timeoutSec ?? 20), '-timeout_error',
     '-mi', run.localIp, '-mp', String(run.localPort + 2),
   ];
   if (run.service) args.push('-s', run.service);
+  if (run.rate) args.push('-r', String(run.rate), '-rp', '1000');
+  if (run.limit) args.push('-l', String(run.limit));
   for (const [k, v] of Object.entries(run.keys ?? {})) args.push('-key', k, v);
   // -bg forks; run in the foreground instead so the exit code is the call's result.
   const fgArgs = args.filter((a) => a !== '-bg');
