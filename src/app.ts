@@ -24,6 +24,8 @@ import { DataLifecycle } from './lifecycle/data.js';
 import { CdrReader } from './cdr/query.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
+import { hooksFromConfig } from './hooks/hooks.js';
+import { hookMetrics } from './hooks/hook-metrics.js';
 
 export interface App {
   readonly log: Logger;
@@ -100,10 +102,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const storeUp = () => storeHealth.healthy && redis.isReady;
   const acceptingCalls = () => !registry.isDraining && storeUp();
   sip.onOptions(optionsResponder(policy.acl, () => !acceptingCalls()));
-  sip.onInvite(createInviteHandler(
-    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls }),
-    registry,
-  ));
+  // The out-of-session hook creates sessions through the same store path as the API (mb_create).
+  const hooks = hooksFromConfig(config.hooks, { metrics: hookMetrics(metrics.registry), create: (s) => store.create(s) });
+  const callDeps = callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls, hooks });
+  sip.onInvite(createInviteHandler(callDeps, registry));
 
   const health = (): Health => ({
     redis: storeUp(),
@@ -192,6 +194,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       closeWatch.start();
       liveCalls.start();
       lifecycle.start();
+      callDeps.gateways.start();
       probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
       probe.unref();
       if (config.media.mode === 'none') {
@@ -202,7 +205,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         log.warn({ entries: limited, limit: config.defences.rateLimit.limit, windowSec: config.defences.rateLimit.windowSec }, 'trunk.inboundAllow entries outside defences.trunkSources are rate limited per source address; name your carrier SBCs in defences.trunkSources');
       }
       if (callIdKey.random) log.warn('calls.callIdKey is not set: call ids in CDRs and logs use a random key and will not match across restarts or instances');
-      log.info({ media: config.media.mode }, 'maskbridge started');
+      log.info({ media: config.media.mode, hooks: { intercept: hooks.intercept !== undefined, outOfSession: hooks.outOfSession !== undefined } }, 'maskbridge started');
     },
     async stop() {
       log.info('shutting down: refusing new calls');
@@ -211,6 +214,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       await closeWatch.stop();
       await liveCalls.stop();
       lifecycle.stop();
+      callDeps.gateways.stop();
       try {
         srf.disconnect();
       } catch {

@@ -18,7 +18,11 @@ export type Disposition =
   | 'media-unavailable'
   /** Over a fleet-wide concurrent-call limit (defences.maxCallsPerSession / maxCallsPerNumber). */
   | 'over-limit'
-  | 'shutting-down';
+  | 'shutting-down'
+  /** The intercept hook denied the call (src/hooks/intercept.ts). */
+  | 'hook-denied'
+  /** A hook failed (timeout, error, invalid answer) and its fail policy is "closed". */
+  | 'hook-failed';
 
 export type Direction = 'a->b' | 'b->a' | '';
 

@@ -15,5 +15,9 @@ export function resolveConfig(raw: RawConfig): AppConfig {
   if (mode === 'anchor' && media.servers.length === 0) {
     throw new Error('media.servers: media.mode is "anchor" but no media server is configured (name at least one host:port:secret, or set media.mode to "auto" or "none")');
   }
+  const { hooks } = raw;
+  if ((hooks.intercept.url || hooks.outOfSession.url) && hooks.secret.trim() === '') {
+    throw new Error('hooks.secret: must be set when a hook URL is set (hooks.intercept.url or hooks.outOfSession.url): every hook request is signed with it');
+  }
   return { ...raw, media: { ...media, mode } };
 }

@@ -149,6 +149,19 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'host-port-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of host:port');
+    for (const v of value) {
+      if (typeof v !== 'string' || !/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(v)) throw new Error(`"${String(v)}" is not host:port`);
+    }
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+convict.addFormat({
   name: 'region',
   validate(value: unknown) {
     if (typeof value !== 'string' || !/^[A-Z]{2}$/.test(value)) throw new Error('must be an ISO 3166-1 alpha-2 region such as IN or US');
@@ -169,6 +182,39 @@ convict.addFormat({
   coerce(value: unknown) {
     return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
   },
+});
+
+/** A real-time hook's URL (src/hooks/): empty (the hook is off) or http(s), without credentials in it (the URL is not secret; requests are signed). */
+convict.addFormat({
+  name: 'hook-url',
+  validate(value: unknown) {
+    if (value === '') return;
+    let url: URL;
+    try {
+      url = new URL(String(value));
+    } catch {
+      throw new Error('must be empty (hook off) or an http:// or https:// URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be empty (hook off) or an http:// or https:// URL');
+    if (url.username || url.password) throw new Error('must not carry credentials (requests are signed with hooks.secret)');
+  },
+});
+
+wholeNumberFormat('hook-timeout-ms', 1, 10_000, 'must be a whole number of milliseconds from 1 to 10000');
+
+const hook = (name: string, envPrefix: string, failPolicy: 'open' | 'closed', what: string) => ({
+  url: { doc: `URL the ${name} hook is POSTed to (${what}); empty: the hook is off`, format: 'hook-url', default: '', env: `${envPrefix}_URL` },
+  timeoutMs: {
+    doc: `Longest wait for the ${name} hook's answer (the whole request); past it the fail policy applies`,
+    format: 'hook-timeout-ms', default: 1000, env: `${envPrefix}_TIMEOUT_MS`,
+  },
+  failPolicy: {
+    doc: `When the ${name} hook times out, fails or answers something invalid: ${failPolicy === 'closed'
+      ? '"closed" refuses the call with failStatus, "open" places the call as if the hook had allowed it'
+      : '"open" gives the caller the static treatment (as without the hook: PIN prompt or calls.unknownCaller), "closed" refuses the call with failStatus'}`,
+    format: ['open', 'closed'], default: failPolicy, env: `${envPrefix}_FAIL_POLICY`,
+  },
+  failStatus: { doc: `SIP status when the ${name} hook fails and failPolicy is "closed"`, format: 'sip-failure-status', default: 503, env: `${envPrefix}_FAIL_STATUS` },
 });
 
 const treatment = (status: number, reason: string, envPrefix: string, what: string) => ({
@@ -202,7 +248,12 @@ export const schema = {
       format: 'cidr-list', default: ['127.0.0.1/32'], env: 'MB_TRUNK_INBOUND_ALLOW',
     },
     outbound: {
-      gateway: { doc: 'Outbound SIP gateway host:port that reaches the parties', format: 'host-port', default: '127.0.0.1:5070', env: 'MB_TRUNK_OUTBOUND_GATEWAY' },
+      gateway: { doc: 'Outbound SIP gateway host:port that reaches the parties (the only one, unless gateways names several)', format: 'host-port', default: '127.0.0.1:5070', env: 'MB_TRUNK_OUTBOUND_GATEWAY' },
+      gateways: {
+        doc: 'Several outbound gateways (carrier SBCs), in order of preference, comma separated; replaces gateway. A call a gateway fails without ringing (timeout, 408, 5xx) is tried on the next; a gateway failing twice in a row is tried last until it answers again',
+        format: 'host-port-list', default: [] as string[], env: 'MB_TRUNK_OUTBOUND_GATEWAYS',
+      },
+      pingSec: { doc: 'How often each outbound gateway gets an OPTIONS ping (its health); 0 = no pings', format: 'count', default: 10, env: 'MB_TRUNK_OUTBOUND_PING_SEC' },
       transport: { doc: 'Transport towards the gateway', format: ['udp', 'tcp', 'tls'], default: 'udp', env: 'MB_TRUNK_OUTBOUND_TRANSPORT' },
       username: { doc: 'Digest username for the gateway (empty: no auth)', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_USERNAME' },
       password: { doc: 'Digest password for the gateway', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_PASSWORD', sensitive: true },
@@ -294,6 +345,14 @@ export const schema = {
     host: { doc: 'HTTP API bind address', format: String, default: '127.0.0.1', env: 'MB_API_HOST' },
     port: { doc: 'HTTP API port', format: 'tcp-port', default: 8080, env: 'MB_API_PORT' },
     token: { doc: 'Bearer token required on /v1 routes (empty: no auth, loopback use only)', format: String, default: '', env: 'MB_API_TOKEN', sensitive: true },
+  },
+  hooks: {
+    secret: {
+      doc: 'Key of the HMAC-SHA256 signature on every hook request (header maskbridge-signature; docs/hooks.md). Required when a hook URL is set',
+      format: String, default: '', env: 'MB_HOOKS_SECRET', sensitive: true,
+    },
+    intercept: hook('intercept', 'MB_HOOKS_INTERCEPT', 'closed', 'asked before the other party is called: allow or deny'),
+    outOfSession: hook('out-of-session', 'MB_HOOKS_OUT_OF_SESSION', 'open', 'asked when the caller has no session on the virtual number: a session to create, a number to route to, or none'),
   },
   media: {
     mode: {

@@ -6,6 +6,15 @@ export interface Treatment {
   announcement: string;
 }
 
+/** One real-time hook (src/hooks/). */
+export interface HookConfig {
+  /** '' = off. */
+  url: string;
+  timeoutMs: number;
+  failPolicy: 'open' | 'closed';
+  failStatus: number;
+}
+
 export interface AppConfig {
   env: string;
   drachtio: { host: string; port: number; secret: string };
@@ -14,6 +23,9 @@ export interface AppConfig {
     inboundAllow: string[];
     outbound: {
       gateway: string;
+      /** In order of preference; empty: [gateway]. */
+      gateways: string[];
+      pingSec: number;
       transport: 'udp' | 'tcp' | 'tls';
       username: string;
       password: string;
@@ -46,6 +58,7 @@ export interface AppConfig {
   cdr: { spoolFile: string; retentionDays: number; dedupeRetentionSec: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
+  hooks: { secret: string; intercept: HookConfig; outOfSession: HookConfig };
   media: {
     /** Resolved by loadConfig: never 'auto' here. */
     mode: 'none' | 'anchor';

@@ -178,8 +178,8 @@ export class Metrics {
     this.webhookOutboxDepth = new Gauge({ name: 'maskbridge_webhook_outbox_depth', help: 'Webhook events waiting in the outbox', registers });
     this.webhookDeliverySeconds = new Histogram({ name: 'maskbridge_webhook_delivery_seconds', help: 'Duration of one webhook delivery attempt', buckets: SETUP_BUCKETS, registers });
 
-    this.hookSeconds = new Histogram({ name: 'maskbridge_hook_seconds', help: 'Duration of a real-time hook request (intercept, out_of_session)', labelNames: ['hook'], buckets: SETUP_BUCKETS, registers });
-    this.hookOutcomes = new Counter({ name: 'maskbridge_hook_outcomes_total', help: 'Real-time hook requests by hook and outcome', labelNames: ['hook', 'outcome'], registers });
+    this.hookSeconds = new Histogram({ name: 'maskbridge_hook_seconds', help: 'Time a real-time hook took to answer (or to time out), by hook', labelNames: ['hook'], buckets: SETUP_BUCKETS, registers });
+    this.hookOutcomes = new Counter({ name: 'maskbridge_hook_outcomes_total', help: 'Real-time hook answers by hook and outcome (allow, deny, create, route, none, timeout, error)', labelNames: ['hook', 'outcome'], registers });
 
     this.cdrBacklog = new Gauge({ name: 'maskbridge_cdr_backlog', help: 'CDRs accepted and not yet in the Redis stream (in the spool)', registers });
     this.cdrPoison = new Counter({ name: 'maskbridge_cdr_poison_total', help: 'Spooled CDRs set aside to the .poison file (unreadable, or refused by Redis)', registers });
