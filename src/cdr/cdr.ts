@@ -1,4 +1,6 @@
 /** One call-detail record per call attempt (docs/redis-contract.md, "CDR stream"). */
+import { BadRecordError, type RecordCodec } from '../spool/codec.js';
+
 export type Disposition =
   | 'answered'
   | 'busy'
@@ -104,7 +106,7 @@ export function cdrToFields(cdr: Cdr): Record<string, string> {
 }
 
 /** Why a spooled line cannot become a stream entry (it is set aside, never retried). */
-export class BadCdrError extends Error {
+export class BadCdrError extends BadRecordError {
   override readonly name = 'BadCdrError';
 }
 
@@ -158,3 +160,13 @@ export function parseCdr(line: string): Cdr {
   }
   return c as unknown as Cdr;
 }
+
+/** CDRs in the spool and the stream (src/spool). */
+export const cdrCodec: RecordCodec<Cdr> = {
+  noun: 'CDR',
+  plural: 'CDRs',
+  idField: 'cdrId',
+  parse: parseCdr,
+  toFields: cdrToFields,
+  id: (c) => c.id,
+};

@@ -5,6 +5,7 @@
 import { BlockList, isIP } from 'node:net';
 import convict from 'convict';
 import { isSendableStatus, SENDABLE_STATUSES } from '../sip/status.js';
+import { checkWebhookUrl } from '../events/events.js';
 
 export const SIP_STATUS_MIN = 400;
 export const SIP_STATUS_MAX = 699;
@@ -112,6 +113,15 @@ wholeNumberFormat('positive-count', 1, Number.MAX_SAFE_INTEGER, 'must be a whole
 wholeNumberFormat('tcp-port', 0, 65535, 'must be a port number 0-65535');
 // Shorter than a few minutes would let an ordinary resend (a lost reply, a restart) land twice.
 wholeNumberFormat('dedupe-retention-sec', 300, 30 * 86400, 'must be a whole number of seconds from 300 (5 minutes) to 2592000 (30 days)');
+
+convict.addFormat({
+  name: 'webhook-url',
+  validate(value: unknown) {
+    if (typeof value !== 'string') throw new Error('must be an http or https URL, or empty');
+    const problem = value === '' ? null : checkWebhookUrl(value);
+    if (problem) throw new Error(`${problem} (or empty: no default)`);
+  },
+});
 
 /** sonic-boom (pino's writer) needs its batch size below its largest single write, 16 KiB. */
 export const LOG_BUFFER_MAX = 16_000;
@@ -328,6 +338,45 @@ export const schema = {
     dedupeRetentionSec: {
       doc: 'How long Redis keeps the de-duplication mark of each CDR written (mb:cdr:seen:{id}, ~130 bytes each); a CDR resent within it lands once',
       format: 'dedupe-retention-sec', default: 86400, env: 'MB_CDR_DEDUPE_RETENTION_SEC',
+    },
+  },
+  webhooks: {
+    enabled: {
+      doc: 'Publish call and session events to the outbox (mb:events) and deliver them to webhook URLs (docs/webhooks.md); false: nothing is published or delivered',
+      format: 'bool', default: false, env: 'MB_WEBHOOKS_ENABLED',
+    },
+    defaultUrl: {
+      doc: 'Where events of sessions without a webhook URL of their own are POSTed (http or https); empty: such events are dropped',
+      format: 'webhook-url', default: '', env: 'MB_WEBHOOKS_DEFAULT_URL',
+    },
+    defaultUrlTrusted: {
+      doc: 'Include the participants\' numbers ("parties") in events sent to webhooks.defaultUrl; they always go to a session\'s own URL, never to an untrusted default',
+      format: 'bool', default: false, env: 'MB_WEBHOOKS_DEFAULT_URL_TRUSTED',
+    },
+    secret: {
+      doc: 'Key of the HMAC-SHA256 signature on every delivery (MaskBridge-Signature header); required when webhooks are enabled',
+      format: String, default: '', env: 'MB_WEBHOOKS_SECRET', sensitive: true,
+    },
+    spoolFile: {
+      doc: 'Base path of the event spool (like cdr.spoolFile): published events wait there until Redis has them. One instance per spool: never share it',
+      format: String, default: 'var/events-spool.jsonl', env: 'MB_WEBHOOKS_SPOOL_FILE',
+    },
+    timeoutMs: { doc: 'Longest wait for a receiver to answer one delivery; past it the attempt counts as failed (timeout)', format: 'positive-count', default: 5000, env: 'MB_WEBHOOKS_TIMEOUT_MS' },
+    retryBaseMs: { doc: 'Backoff after the first failed attempt; it doubles per attempt up to webhooks.retryMaxMs, with full jitter (a random delay from 0 to it)', format: 'positive-count', default: 1000, env: 'MB_WEBHOOKS_RETRY_BASE_MS' },
+    retryMaxMs: { doc: 'Longest backoff between two attempts', format: 'positive-count', default: 3600000, env: 'MB_WEBHOOKS_RETRY_MAX_MS' },
+    maxAttempts: { doc: 'Attempts (the first included) before an event becomes a dead letter (maskbridge events dead / replay)', format: 'positive-count', default: 20, env: 'MB_WEBHOOKS_MAX_ATTEMPTS' },
+    concurrency: { doc: 'Deliveries in flight at most, per instance', format: 'positive-count', default: 16, env: 'MB_WEBHOOKS_CONCURRENCY' },
+    expirySweepSec: {
+      doc: 'How often each instance asks Redis for sessions past their expiry (mb_expire_due); each is announced (session.expired) once, at most this long after it expired',
+      format: 'positive-count', default: 5, env: 'MB_WEBHOOKS_EXPIRY_SWEEP_SEC',
+    },
+    claimMinIdleMs: {
+      doc: 'An event being delivered by an instance that stopped answering for this long is taken over by another (and resent, same id); at least 3 x webhooks.timeoutMs',
+      format: 'positive-count', default: 60000, env: 'MB_WEBHOOKS_CLAIM_MIN_IDLE_MS',
+    },
+    dedupeRetentionSec: {
+      doc: 'How long Redis keeps the de-duplication mark of each event published (mb:events:seen:{id}); an event replayed from the spool within it lands once',
+      format: 'dedupe-retention-sec', default: 86400, env: 'MB_WEBHOOKS_DEDUPE_RETENTION_SEC',
     },
   },
   log: {

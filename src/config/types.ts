@@ -56,6 +56,22 @@ export interface AppConfig {
     callIdKey: string;
   };
   cdr: { spoolFile: string; retentionDays: number; dedupeRetentionSec: number };
+  webhooks: {
+    enabled: boolean;
+    /** '' = none. */
+    defaultUrl: string;
+    defaultUrlTrusted: boolean;
+    secret: string;
+    spoolFile: string;
+    timeoutMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    maxAttempts: number;
+    concurrency: number;
+    claimMinIdleMs: number;
+    dedupeRetentionSec: number;
+    expirySweepSec: number;
+  };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
   hooks: { secret: string; intercept: HookConfig; outOfSession: HookConfig };

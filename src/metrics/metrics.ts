@@ -171,11 +171,11 @@ export class Metrics {
       },
     });
 
-    this.webhookDeliveries = new Counter({ name: 'maskbridge_webhook_deliveries_total', help: 'Webhook events delivered (2xx), by event type', labelNames: ['type'], registers });
-    this.webhookFailures = new Counter({ name: 'maskbridge_webhook_failures_total', help: 'Webhook delivery attempts that failed, by reason', labelNames: ['reason'], registers });
-    this.webhookRetries = new Counter({ name: 'maskbridge_webhook_retries_total', help: 'Webhook delivery attempts that were retries', registers });
-    this.webhookDead = new Counter({ name: 'maskbridge_webhook_dead_total', help: 'Webhook events given up on (dead-lettered) after the last retry', registers });
-    this.webhookOutboxDepth = new Gauge({ name: 'maskbridge_webhook_outbox_depth', help: 'Webhook events waiting in the outbox', registers });
+    this.webhookDeliveries = new Counter({ name: 'maskbridge_webhook_deliveries_total', help: 'Webhook events delivered (2xx), by type', labelNames: ['type'], registers });
+    this.webhookFailures = new Counter({ name: 'maskbridge_webhook_failures_total', help: 'Failed webhook delivery attempts, by reason (http, timeout, network)', labelNames: ['reason'], registers });
+    this.webhookRetries = new Counter({ name: 'maskbridge_webhook_retries_total', help: 'Webhook deliveries scheduled for another attempt', registers });
+    this.webhookDead = new Counter({ name: 'maskbridge_webhook_dead_total', help: 'Webhook events dead-lettered (attempts exhausted, or malformed)', registers });
+    this.webhookOutboxDepth = new Gauge({ name: 'maskbridge_webhook_outbox_depth', help: 'Events in the outbox stream not yet delivered (nor dead)', registers });
     this.webhookDeliverySeconds = new Histogram({ name: 'maskbridge_webhook_delivery_seconds', help: 'Duration of one webhook delivery attempt', buckets: SETUP_BUCKETS, registers });
 
     this.hookSeconds = new Histogram({ name: 'maskbridge_hook_seconds', help: 'Time a real-time hook took to answer (or to time out), by hook', labelNames: ['hook'], buckets: SETUP_BUCKETS, registers });

@@ -42,6 +42,10 @@ describe('config', () => {
     [{ MB_HOOKS_OUT_OF_SESSION_TIMEOUT_MS: '60000' }, 'hooks.outOfSession.timeoutMs', '60000'],
     [{ MB_HOOKS_INTERCEPT_FAIL_POLICY: 'maybe' }, 'hooks.intercept.failPolicy', 'maybe'],
     [{ MB_HOOKS_OUT_OF_SESSION_FAIL_STATUS: '200' }, 'hooks.outOfSession.failStatus', '200'],
+    [{ MB_WEBHOOKS_DEFAULT_URL: 'ftp://hooks.example/x' }, 'webhooks.defaultUrl', 'ftp://hooks.example/x'],
+    [{ MB_WEBHOOKS_DEFAULT_URL: 'hooks.example' }, 'webhooks.defaultUrl', 'hooks.example'],
+    [{ MB_WEBHOOKS_MAX_ATTEMPTS: 'none' }, 'webhooks.maxAttempts', 'none'],
+    [{ MB_WEBHOOKS_CONCURRENCY: 'many' }, 'webhooks.concurrency', 'many'],
   ])('refuses %j, naming the key and the value', (env, key, value) => {
     let error: unknown;
     try {
@@ -119,6 +123,15 @@ describe('config', () => {
     }
     expect(message).toContain('hooks.intercept.url');
     expect(message).toContain('must not carry credentials');
+  });
+
+  it('reads the webhooks keys, and requires a secret when enabled and a claim idle time well above the delivery timeout', () => {
+    const c = loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true', MB_WEBHOOKS_SECRET: 's', MB_WEBHOOKS_DEFAULT_URL: 'https://hooks.example/mb', MB_WEBHOOKS_DEFAULT_URL_TRUSTED: 'yes' } });
+    expect(c.webhooks).toMatchObject({ enabled: true, defaultUrl: 'https://hooks.example/mb', defaultUrlTrusted: true, spoolFile: 'var/events-spool.jsonl', maxAttempts: 20 });
+    expect(loadConfig({}).webhooks.enabled).toBe(false);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true' } })).toThrow(/webhooks\.secret/);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_TIMEOUT_MS: '30000' } })).toThrow(/webhooks\.claimMinIdleMs/);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_RETRY_MAX_MS: '10' } })).toThrow(/webhooks\.retryMaxMs/);
   });
 
   it('refuses unknown keys in a file', () => {
