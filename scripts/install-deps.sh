@@ -2,7 +2,8 @@
 # Installs what the tests need and the machine lacks: npm packages (npm ci), and from Debian
 # redis-server (integration tests), docker-compose (1.29: validates docker/docker-compose.yml;
 # no Docker daemon needed, and --no-install-recommends keeps docker.io out) and sipp (package
-# sip-tester, end-to-end tests).
+# sip-tester, end-to-end tests), and prometheus (for promtool: checks and unit-tests
+# docker/prometheus/alerts.yml; about 19 MB, installed without recommends, the service not started).
 # drachtio-server and FreeSWITCH are in neither registry: see docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,9 +12,10 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
-# Optional: without it (and without root to install it) the Compose check is skipped, saying so.
+# Optional: without them (and without root to install them) the Compose and promtool checks are skipped, saying so.
 optional=()
 command -v docker-compose >/dev/null 2>&1 || optional+=(docker-compose)
+command -v promtool >/dev/null 2>&1 || optional+=(prometheus)
 if [ $((${#missing[@]} + ${#optional[@]})) -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing from Debian: ${missing[*]} ${optional[*]}"
@@ -22,11 +24,13 @@ if [ $((${#missing[@]} + ${#optional[@]})) -gt 0 ]; then
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" "${optional[@]}" >/dev/null
     # The Debian package starts a system redis on 6379; the tests start their own on free ports.
     (systemctl stop redis-server 2>/dev/null || service redis-server stop 2>/dev/null || true) >/dev/null 2>&1
+    # Only promtool is wanted from the prometheus package, not the server it may start.
+    (systemctl stop prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true) >/dev/null 2>&1
   elif [ ${#missing[@]} -gt 0 ]; then
-    echo "missing ${missing[*]} ${optional[*]}: install them (apt-get install redis-server redis-tools sip-tester docker-compose)" >&2
+    echo "missing ${missing[*]} ${optional[*]}: install them (apt-get install redis-server redis-tools sip-tester docker-compose prometheus)" >&2
     exit 1
   else
-    echo "docker-compose is missing (apt-get install docker-compose): the Compose file check will be skipped" >&2
+    echo "${optional[*]} missing (apt-get install ${optional[*]}): the Compose file and promtool checks will be skipped" >&2
   fi
 fi
 

@@ -58,20 +58,22 @@ const STORE_PROBE_MS = 1000;
  * ended at the drain deadline: stop recording, release channels, wait for the file) + 3 x STOP_STEP_MS.
  */
 export const STOP_STEP_MS = 2000;
+/** Scrapes within this long of the last read of the pools' counts get the same values (docs/observability.md). */
+export const POOL_STATS_MAX_AGE_MS = 15_000;
 
 export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger(config.log);
   const redis: Redis = createRedis({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }, log);
-  const storeHealth = new StoreHealth();
+  const metrics = new Metrics({ defaultMetrics: true });
+  const storeHealth = new StoreHealth(Date.now, metrics.observeRedis);
   const store = new SessionStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, Date.now, storeHealth);
   const callIdKey = callIdKeyOrRandom(config.calls.callIdKey);
-  const metrics = new Metrics({ defaultMetrics: true });
   const cdr = new RedisCdrSink(
     redis,
     {
       streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
       dedupeRetentionMs: config.cdr.dedupeRetentionSec * 1000,
-      metrics: { poison: metrics.cdrPoison, backlog: metrics.cdrBacklog },
+      metrics: { poison: metrics.cdrPoison, backlog: metrics.cdrBacklog }, observe: metrics.observeRedis,
     },
     log,
   );
@@ -84,7 +86,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     : new NoopEventSink();
   const registry = new CallRegistry(log);
   const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
-  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4 });
+  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4, observe: metrics.observeRedis });
   const lifecycle = new DataLifecycle(redis, store, {
     cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
     recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,
@@ -122,7 +124,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const probeStore = async (): Promise<void> => {
     // Half the period: the last probe's own answer lands just after its tick, and must not make the next one skip.
     if (storeHealth.idleMs() < STORE_PROBE_MS / 2) return;
-    await storeHealth.track(withDeadline(redis.ping(), config.redis.commandTimeoutMs)).catch(() => undefined);
+    await storeHealth.track(withDeadline(redis.ping(), config.redis.commandTimeoutMs), 'ping').catch(() => undefined);
   };
 
   const policy = callPolicyFromConfig(config);
@@ -143,6 +145,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     cdrBacklog: cdr.backlog,
     media: pool?.health() ?? [],
   });
+  metrics.bindHealth(health);
+  // Pool gauges: read at scrape time, at most every POOL_STATS_MAX_AGE_MS, never waiting longer than the management deadline.
+  metrics.bindPools(() => pools.stateCounts(), { maxAgeMs: POOL_STATS_MAX_AGE_MS, timeoutMs: config.redis.commandTimeoutMs * 4 });
   const api = config.api.enabled
     ? buildApi({ store, pools, calls: liveCallsView, lifecycle, cdrs: new CdrReader(redis, store.keys.cdr, config.redis.commandTimeoutMs * 4), recordingsDir: config.media.recording.dir, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;

@@ -40,6 +40,8 @@ export class CallMedia {
   private readonly endpoints: MediaEndpoint[] = [];
   private readonly lost = new Set<MediaEndpoint>();
   private recorder: CallRecorder | null = null;
+  /** The caller's and the callee's channels, once bridged (their RTP statistics go in the CDR). */
+  private bridged: { a: MediaEndpoint; b: MediaEndpoint } | null = null;
 
   constructor(private readonly ctx: MediaCallContext) {}
 
@@ -81,14 +83,16 @@ export class CallMedia {
     }
     if (isOver()) return;
     await epA.bridge(epB);
+    this.bridged = { a: epA, b: epB };
     callLog.line('debug', 'media bridged', () => ({ a: epA.id, b: epB.id }));
   }
 
   /**
-   * Stops the recording, releases every channel, and finalises the recording file. Never rejects,
-   * and waits at most media.teardownTimeoutMs for each of its three steps (stop, release, the file closed).
+   * Stops the recording and reads the bridged channels' RTP statistics (together), releases every
+   * channel, and finalises the recording file. Never rejects, and waits at most
+   * media.teardownTimeoutMs for each of its three steps (stop and statistics, release, the file closed).
    */
-  async release(): Promise<Cdr['recording']> {
+  async release(): Promise<Pick<Cdr, 'recording' | 'quality'>> {
     const { media, callLog } = this.ctx;
     const bounded = async (what: string, work: Promise<unknown>): Promise<void> => {
       try {
@@ -99,9 +103,29 @@ export class CallMedia {
     };
     // A channel the server dropped cannot be asked to stop recording: its file is closed already.
     const recordingOn = this.recorder && !this.lost.has(this.recorder.endpoint);
-    if (this.recorder && recordingOn) await bounded('stop recording', this.recorder.stop());
+    const quality: NonNullable<Cdr['quality']> = {};
+    const reading = { open: true };
+    await Promise.all([
+      this.recorder && recordingOn ? bounded('stop recording', this.recorder.stop()) : undefined,
+      this.bridged ? bounded('rtp statistics', this.readQuality(this.bridged, quality, reading)) : undefined,
+    ]);
+    reading.open = false; // an answer after the deadline changes nothing
     await bounded('release channels', Promise.all(this.endpoints.map((ep) => ep.release())));
     // The file is waited for no longer than the media server's other commands: a stalled server never closes it.
-    return this.recorder ? this.recorder.finish(media.teardownTimeoutMs) : null;
+    const recording = this.recorder ? await this.recorder.finish(media.teardownTimeoutMs) : null;
+    return { recording, quality: quality.a || quality.b ? quality : null };
+  }
+
+  /** Fills `into` leg by leg as answers come (a leg that has none by the deadline stays absent). */
+  private async readQuality(legs: { a: MediaEndpoint; b: MediaEndpoint }, into: NonNullable<Cdr['quality']>, reading: { open: boolean }): Promise<void> {
+    await Promise.all((['a', 'b'] as const).map(async (leg) => {
+      const ep = legs[leg];
+      if (this.lost.has(ep) || !ep.rtpStats) return;
+      const q = await ep.rtpStats().catch((err: Error) => {
+        this.ctx.callLog.line('debug', 'no RTP statistics for a channel', () => ({ leg, err: err.message }));
+        return null;
+      });
+      if (q && reading.open) into[leg] = q;
+    }));
   }
 }

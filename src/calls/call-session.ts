@@ -349,17 +349,17 @@ export class CallSession {
   }
 
   private async teardown(finalStatus: number, disposition: Disposition, endedBy: EndedBy, endedAt: number): Promise<void> {
-    let recording: Cdr['recording'] = null;
+    let media: Pick<Cdr, 'recording' | 'quality'> = { recording: null, quality: null };
     try {
       // A 200 that was under way: wait (bounded) to know whether the caller got it; answerCaller hangs it up.
       if (this.answering && !this.legA) await withDeadline(this.answering, ANSWER_WAIT_MS).catch(() => null);
       void this.legA?.hangup();
-      recording = this.media ? await this.media.release() : null;
+      if (this.media) media = await this.media.release();
     } catch (err) {
       this.line('error', 'teardown failed; writing the CDR all the same', () => ({ err: this.deps.fmt((err as Error).message) }));
     }
     const status = this.callerAnswered ? 200 : finalStatus;
-    const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, recording });
+    const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, ...media });
     this.deps.cdr.write(cdr);
     if (this.answeredAt !== null) this.deps.liveCalls?.ended(this.callId);
     // A sliding session lives ttl_sec past its last answered call: one write after the call, never before the B-leg.
@@ -369,7 +369,7 @@ export class CallSession {
     // The call's one info line (the steps before it are at debug): what the CDR says, numbers aside.
     this.line('info', 'call finished', () => ({
       disposition, status, endedBy, direction: this.direction, media: this.mediaMode, durationSec: cdr.durationSec,
-      ...(recording ? { recording: recording.failed ? 'failed' : recording.path } : {}),
+      ...(media.recording ? { recording: media.recording.failed ? 'failed' : media.recording.path } : {}),
     }));
     this.deps.metrics.calls.inc({ disposition });
     this.deps.metrics.activeCalls.dec();
@@ -390,7 +390,7 @@ export class CallSession {
   }
 }
 
-function buildCdr(call: CallSession, end: Pick<Cdr, 'finalStatus' | 'disposition' | 'endedBy' | 'endedAt' | 'recording'>): Cdr {
+function buildCdr(call: CallSession, end: Pick<Cdr, 'finalStatus' | 'disposition' | 'endedBy' | 'endedAt' | 'recording' | 'quality'>): Cdr {
   const r = call.record;
   return {
     id: randomUUID(),

@@ -54,6 +54,9 @@ function viaGateway(
     },
   });
   call.dialing(attempt, i > 0);
+  // INVITE received to the first B-leg INVITE sent (a failover's later INVITEs are not setup).
+  const setup = setupTimer(call);
+  if (i === 0) setup('b_leg_sent');
   attempt.answered.then(
     async (legB) => {
       gateways.answered(gateway);
@@ -63,6 +66,7 @@ function viaGateway(
         return;
       }
       call.dialSettled(legB);
+      setup('answered');
       try {
         if (!how.withoutSession && !(await stillOpen(call))) return;
         await onAnswer(legB);
@@ -91,6 +95,13 @@ function viaGateway(
       call.fail(mapped.status, mapped.reason, mapped.disposition, '');
     },
   );
+}
+
+/** Observes maskbridge_call_setup_seconds{stage}: from the INVITE received (the call's start) to now. */
+function setupTimer(call: CallSession): (stage: 'b_leg_sent' | 'answered') => void {
+  const { metrics, now } = call.deps;
+  const startedAt = call.record.startedAt;
+  return (stage) => metrics.callSetupSeconds.observe({ stage }, Math.max(0, now() - startedAt) / 1000);
 }
 
 /**

@@ -8,6 +8,7 @@ import { gatewayUri } from '../sip/scrub.js';
 import type { InviteHandler } from '../sip/port.js';
 import type { MediaPool } from '../media/port.js';
 import { numberFormatter } from '../log/logger.js';
+import { meteredCdrSink } from '../metrics/cdr-metrics.js';
 import { callIdHasher } from './call-id.js';
 import { CallSession, type CallDeps, type CallPolicy, type MediaSettings } from './call-session.js';
 import type { CallRegistry } from './registry.js';
@@ -93,8 +94,9 @@ export function callDepsFromConfig(
   return {
     sip: parts.sip,
     sessions: parts.sessions,
-    // Every CDR also ends the call's webhook events (call.completed / call.rejected).
-    cdr: parts.callEvents ? parts.callEvents.cdrSink(parts.cdr) : parts.cdr,
+    // Every CDR also ends the call's webhook events (call.completed / call.rejected); recording
+    // failures and media quality are counted from the CDRs as they are written.
+    cdr: meteredCdrSink(parts.callEvents ? parts.callEvents.cdrSink(parts.cdr) : parts.cdr, parts.metrics),
     ...(parts.callEvents ? { callEvents: parts.callEvents } : {}),
     metrics: parts.metrics,
     log: parts.log,

@@ -13,6 +13,7 @@
 import type { Logger } from '../log/logger.js';
 import type { Redis } from '../sessions/redis.js';
 import { withDeadline } from '../util/deadline.js';
+import { timed, type RedisObserver } from '../util/timing.js';
 
 export interface LiveCall {
   callId: string;
@@ -51,7 +52,8 @@ export class LiveCallRegistry implements LiveCallSink {
     prefix: string,
     readonly instanceId: string,
     private readonly log: Logger,
-    private readonly opts: { heartbeatMs: number; timeoutMs: number },
+    /** observe: told each write's round trip (maskbridge_redis_command_seconds{command="live_register"|"live_unregister"|"live_heartbeat"}). */
+    private readonly opts: { heartbeatMs: number; timeoutMs: number; observe?: RedisObserver },
   ) {
     this.keys = liveCallKeys(prefix);
   }
@@ -79,7 +81,7 @@ export class LiveCallRegistry implements LiveCallSink {
   }
 
   private bounded(work: Promise<unknown>, what: string): void {
-    withDeadline(work, this.opts.timeoutMs).catch((err: Error) => this.log.warn({ err: err.message, what }, 'live-call registry write failed'));
+    timed(this.opts.observe, `live_${what}`, withDeadline(work, this.opts.timeoutMs)).catch((err: Error) => this.log.warn({ err: err.message, what }, 'live-call registry write failed'));
   }
 }
 

@@ -28,6 +28,21 @@ export type Disposition =
 
 export type Direction = 'a->b' | 'b->a' | '';
 
+/** What the media server received from one party (leg a: the caller, b: the callee). */
+export interface LegQuality {
+  /** Share of RTP packets that did not arrive in time, 0 to 1. */
+  lossRatio: number;
+  jitterMs: number;
+  /** Estimated mean opinion score, 1 to 5. */
+  mos: number;
+}
+
+/** Media quality of an anchored, bridged call; a leg is absent when the media server had no statistics for it. */
+export interface CdrQuality {
+  a?: LegQuality;
+  b?: LegQuality;
+}
+
 export interface Cdr {
   /** Unique per record, so a consumer can drop duplicates after a spool replay. */
   id: string;
@@ -47,6 +62,8 @@ export interface Cdr {
   endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator' | '';
   media: 'none' | 'anchored' | 'signalling-only-fallback';
   recording: { path: string; durationSec: number; bytes: number; failed: boolean; error?: string } | null;
+  /** Media quality (anchored calls that were bridged); null or absent otherwise. */
+  quality?: CdrQuality | null;
 }
 
 export interface CdrSink {
@@ -77,6 +94,13 @@ export function cdrToFields(cdr: Cdr): Record<string, string> {
     f.recording_bytes = String(cdr.recording.bytes);
     f.recording_failed = cdr.recording.failed ? '1' : '0';
     if (cdr.recording.error) f.recording_error = cdr.recording.error;
+  }
+  for (const leg of ['a', 'b'] as const) {
+    const q = cdr.quality?.[leg];
+    if (!q) continue;
+    f[`quality_${leg}_loss_ratio`] = String(q.lossRatio);
+    f[`quality_${leg}_jitter_ms`] = String(q.jitterMs);
+    f[`quality_${leg}_mos`] = String(q.mos);
   }
   return f;
 }
@@ -123,6 +147,16 @@ export function parseCdr(line: string): Cdr {
     const rec = r as Record<string, unknown>;
     if (!isText(rec.path) || !isCount(rec.durationSec) || !isCount(rec.bytes) || typeof rec.failed !== 'boolean') throw bad('recording');
     if (rec.error !== undefined && !isText(rec.error)) throw bad('recording.error');
+  }
+  const q = c.quality;
+  if (q !== undefined && q !== null) {
+    if (typeof q !== 'object' || Array.isArray(q)) throw bad('quality');
+    for (const leg of ['a', 'b'] as const) {
+      const l = (q as Record<string, unknown>)[leg];
+      if (l === undefined) continue;
+      const lq = l as Record<string, unknown> | null;
+      if (typeof lq !== 'object' || lq === null || !isCount(lq.lossRatio) || !isCount(lq.jitterMs) || !isCount(lq.mos)) throw bad(`quality.${leg}`);
+    }
   }
   return c as unknown as Cdr;
 }

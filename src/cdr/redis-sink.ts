@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import type { Redis } from '../sessions/redis.js';
+import type { RedisObserver } from '../util/timing.js';
 import { RedisCdrStream } from './redis-stream.js';
 import { SpoolingCdrSink, type SpoolingCdrSinkOptions } from './spooling-sink.js';
 
@@ -11,6 +12,8 @@ export interface RedisCdrSinkOptions extends SpoolingCdrSinkOptions {
   timeoutMs?: number;
   /** How long Redis remembers a record it has (`{streamKey}:seen:{id}`), so a resend is dropped. */
   dedupeRetentionMs?: number;
+  /** Told each batch's round trip (maskbridge_redis_command_seconds{command="xadd"}). */
+  observe?: RedisObserver;
 }
 
 export const DEFAULT_DEDUPE_RETENTION_MS = 24 * 3600 * 1000;
@@ -28,6 +31,7 @@ export class RedisCdrSink extends SpoolingCdrSink {
       maxLen: opts.maxLen,
       retentionMs: opts.dedupeRetentionMs ?? DEFAULT_DEDUPE_RETENTION_MS,
       timeoutMs: opts.timeoutMs ?? 2000,
+      ...(opts.observe ? { observe: opts.observe } : {}),
     });
     super(stream, opts, log);
   }

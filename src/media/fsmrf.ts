@@ -8,7 +8,8 @@ import Mrf from 'drachtio-fsmrf';
 import type { Logger } from '../log/logger.js';
 import { pickLeastLoaded } from '../policy/media.js';
 import { DeadlineError, withDeadline } from '../util/deadline.js';
-import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer } from './port.js';
+import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer, type RtpQuality } from './port.js';
+import { parseChannelDump, rtpQualityFromVariables } from './quality.js';
 
 /** How often a media server that missed a deadline is asked whether it answers again. */
 const PROBE_MS = 2000;
@@ -122,6 +123,13 @@ class FsEndpoint implements MediaEndpoint {
   }
   onEnded(cb: (cause: string) => void): void {
     this.endedCbs.push(cb);
+  }
+  /** Two commands: uuid_set_media_stats fills the rtp_audio_* variables, uuid_dump reads them (src/media/quality.ts). */
+  async rtpStats(): Promise<RtpQuality | null> {
+    if (this.released) return null;
+    await this.bounded('uuid_set_media_stats', this.ep.api('uuid_set_media_stats', this.ep.uuid));
+    const evt = await this.bounded('uuid_dump', this.ep.api('uuid_dump', `${this.ep.uuid} json`));
+    return rtpQualityFromVariables(parseChannelDump(evt.getBody()));
   }
   async release(): Promise<void> {
     if (this.released) return;

@@ -3,6 +3,16 @@
  * drachtio-fsmrf). src/media/fsmrf.ts implements it; test/helpers/fake-media.ts fakes it.
  */
 
+/** What a media server received from one party over a call (src/media/quality.ts). */
+export interface RtpQuality {
+  /** Share of the expected RTP packets that did not arrive in time (0 to 1). */
+  lossRatio: number;
+  /** Inter-arrival jitter, milliseconds. */
+  jitterMs: number;
+  /** The media server's estimated mean opinion score, 1 (bad) to 5 (excellent). */
+  mos: number;
+}
+
 /** One FreeSWITCH channel the app drives. */
 export interface MediaEndpoint {
   readonly id: string;
@@ -26,6 +36,11 @@ export interface MediaEndpoint {
   stopRecording(path: string): Promise<void>;
   /** Called once if the media server drops the channel, with FreeSWITCH's hangup cause when it gave one. */
   onEnded(cb: (cause: string) => void): void;
+  /**
+   * The channel's RTP statistics so far (what it received from its party); null when it has
+   * none (no media arrived). Asked before release(); optional (a port may have no statistics).
+   */
+  rtpStats?(): Promise<RtpQuality | null>;
   /** Hangs the channel up. Idempotent; never rejects. */
   release(): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { fromReply, NotFoundError, SessionInputError } from './errors.js';
 import { keys as contractKeys, type Keys } from './contract.js';
 import { StoreHealth } from './health.js';
 import { fcall } from './library.js';
-import { withDeadline, type Redis } from './redis.js';
+import { runScript, withDeadline, type Redis } from './redis.js';
 
 export const POOL_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export type NumberState = 'active' | 'reserved' | 'draining' | 'quarantined';
@@ -31,12 +31,33 @@ export interface PoolInfo extends PoolSettings {
   counts: Record<NumberState, number>;
 }
 
+/** At most this many pools are counted for the metrics (label cardinality); the first by name. */
+export const MAX_POOLS_COUNTED = 200;
+
+/**
+ * Every pool's numbers by state, in one round trip: Redis walks each pool's numbers hash (HVALS,
+ * O(numbers)) and returns only the four counts, so nothing per number crosses the wire.
+ */
+const STATE_COUNTS_SCRIPT = `
+local names = redis.call('SMEMBERS', KEYS[1])
+table.sort(names)
+local out = {}
+for i = 1, math.min(#names, tonumber(ARGV[2])) do
+  local c = { active = 0, reserved = 0, draining = 0, quarantined = 0 }
+  for _, s in ipairs(redis.call('HVALS', ARGV[1] .. 'pool:' .. names[i] .. ':numbers')) do
+    if c[s] then c[s] = c[s] + 1 end
+  end
+  table.insert(out, { names[i], c.active, c.reserved, c.draining, c.quarantined })
+end
+return out
+`;
+
 const SETTING_FIELDS: Array<[keyof PoolSettings, string]> = [['select', 'select'], ['coolOffSec', 'cool_off_sec'], ['geo', 'geo'], ['geoFallback', 'geo_fallback']];
 
 export class PoolStore {
   readonly keys: Keys;
 
-  constructor(private readonly redis: Redis, prefix: string, private readonly timeoutMs: number, readonly health: StoreHealth = new StoreHealth()) {
+  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly timeoutMs: number, readonly health: StoreHealth = new StoreHealth()) {
     this.keys = contractKeys(prefix);
   }
 
@@ -71,9 +92,9 @@ export class PoolStore {
 
   async get(name: string): Promise<PoolInfo | null> {
     checkName(name);
-    const settings = await this.bounded(this.redis.hGetAll(this.keys.pool(name)));
+    const settings = await this.bounded('hgetall', this.redis.hGetAll(this.keys.pool(name)));
     if (Object.keys(settings).length === 0) return null;
-    const states = await this.bounded(this.redis.hVals(`${this.keys.pool(name)}:numbers`));
+    const states = await this.bounded('hvals', this.redis.hVals(`${this.keys.pool(name)}:numbers`));
     const counts = { active: 0, reserved: 0, draining: 0, quarantined: 0 } as Record<NumberState, number>;
     for (const s of states) if (s in counts) counts[s as NumberState]++;
     return {
@@ -87,7 +108,7 @@ export class PoolStore {
   }
 
   async list(): Promise<PoolInfo[]> {
-    const names = (await this.bounded(this.redis.sMembers(this.keys.pools))).sort();
+    const names = (await this.bounded('smembers', this.redis.sMembers(this.keys.pools))).sort();
     const out: PoolInfo[] = [];
     for (const n of names) {
       const p = await this.get(n);
@@ -99,8 +120,20 @@ export class PoolStore {
   /** The pool's numbers and their states, sorted by number. */
   async numbers(name: string): Promise<Array<{ number: string; state: NumberState }>> {
     await this.mustGet(name);
-    const all = await this.bounded(this.redis.hGetAll(`${this.keys.pool(name)}:numbers`));
+    const all = await this.bounded('hgetall', this.redis.hGetAll(`${this.keys.pool(name)}:numbers`));
     return Object.entries(all).map(([number, state]) => ({ number, state: state as NumberState })).sort((x, y) => x.number.localeCompare(y.number));
+  }
+
+  /**
+   * Numbers by state in every pool (at most MAX_POOLS_COUNTED), for the pool metrics. Unbounded
+   * here: the caller (src/metrics/cached-poll.ts) puts its deadline on it, and times it.
+   */
+  async stateCounts(): Promise<Array<{ pool: string; counts: Record<NumberState, number> }>> {
+    const reply = (await runScript(this.redis, STATE_COUNTS_SCRIPT, [this.keys.pools], [this.prefix, String(MAX_POOLS_COUNTED)])) as unknown[][];
+    return reply.map((r) => ({
+      pool: String(r[0]),
+      counts: { active: Number(r[1]), reserved: Number(r[2]), draining: Number(r[3]), quarantined: Number(r[4]) },
+    }));
   }
 
   private async mustGet(name: string): Promise<PoolInfo> {
@@ -110,11 +143,11 @@ export class PoolStore {
   }
 
   private async op(fn: string, name: string, args: string[]): Promise<string[]> {
-    return fromReply((await this.bounded(fcall(this.redis, fn, [this.keys.pool(name)], args))) as unknown[]);
+    return fromReply((await this.bounded(fn, fcall(this.redis, fn, [this.keys.pool(name)], args))) as unknown[]);
   }
 
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    return this.health.track(withDeadline(work, this.timeoutMs * 4));
+  private bounded<T>(command: string, work: Promise<T>): Promise<T> {
+    return this.health.track(withDeadline(work, this.timeoutMs * 4), command);
   }
 }
 

@@ -137,19 +137,19 @@ export class SessionStore implements SessionLookup {
   }
 
   async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
-    const reply = await this.callPath(LOOKUP_SCRIPT, this.keys.route(virtualNumber, caller));
+    const reply = await this.callPath('lookup', LOOKUP_SCRIPT, this.keys.route(virtualNumber, caller));
     return interpretLookup(this.keys, virtualNumber, caller, reply, this.now());
   }
 
   async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {
     if (!/^\d{1,16}$/.test(pin)) return { kind: 'unknown' };
-    const reply = await this.callPath(PIN_LOOKUP_SCRIPT, this.keys.pin(virtualNumber, pin));
+    const reply = await this.callPath('lookup_pin', PIN_LOOKUP_SCRIPT, this.keys.pin(virtualNumber, pin));
     return interpretPinLookup(this.keys, virtualNumber, pin, reply, this.now());
   }
 
   async recheck(id: string): Promise<RecheckResult> {
     const key = this.keys.session(id);
-    const [status, expiresAt] = await this.onCallPath(this.redis.hmGet(key, ['status', 'expires_at']));
+    const [status, expiresAt] = await this.onCallPath('recheck', this.redis.hmGet(key, ['status', 'expires_at']));
     if (status !== 'open' && status !== 'closed') return 'gone';
     if (status === 'closed') return 'closed';
     if (!expiresAt || !/^\d{1,16}$/.test(expiresAt)) return 'gone';
@@ -159,24 +159,24 @@ export class SessionStore implements SessionLookup {
   async admit(req: AdmitRequest): Promise<AdmitVerdict> {
     const keys = [this.keys.sessionCalls(req.sessionId), this.keys.numberCalls(req.virtualNumber)];
     const args = [req.callId, String(req.leaseMs), String(req.maxPerSession), String(req.maxPerNumber)];
-    const reply = (await this.onCallPath(fcall(this.redis, 'mb_call_admit', keys, args))) as string[];
+    const reply = (await this.onCallPath('mb_call_admit', fcall(this.redis, 'mb_call_admit', keys, args))) as string[];
     if (reply[0] === 'ok') return 'ok';
     if (reply[0] === 'over' && (reply[1] === 'session' || reply[1] === 'number')) return reply[1];
     throw new StoreUnavailableError(new Error(`mb_call_admit answered ${JSON.stringify(reply)}`));
   }
 
   async release(req: Pick<AdmitRequest, 'sessionId' | 'virtualNumber' | 'callId'>): Promise<void> {
-    await this.bounded(fcall(this.redis, 'mb_call_release', [this.keys.sessionCalls(req.sessionId), this.keys.numberCalls(req.virtualNumber)], [req.callId]));
+    await this.bounded('mb_call_release', fcall(this.redis, 'mb_call_release', [this.keys.sessionCalls(req.sessionId), this.keys.numberCalls(req.virtualNumber)], [req.callId]));
   }
 
   /** One lookup script round trip within the call-path deadline; any failure is StoreUnavailableError. */
-  private callPath(script: string, key: string): Promise<unknown[]> {
-    return this.onCallPath(runScript(this.redis, script, [key], [this.keys.sessionPrefix]) as Promise<unknown[]>);
+  private callPath(command: string, script: string, key: string): Promise<unknown[]> {
+    return this.onCallPath(command, runScript(this.redis, script, [key], [this.keys.sessionPrefix]) as Promise<unknown[]>);
   }
 
-  private async onCallPath<T>(work: Promise<T>): Promise<T> {
+  private async onCallPath<T>(command: string, work: Promise<T>): Promise<T> {
     try {
-      return await this.health.track(withDeadline(work, this.timeoutMs));
+      return await this.health.track(withDeadline(work, this.timeoutMs), command);
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
@@ -208,7 +208,7 @@ export class SessionStore implements SessionLookup {
   /** Reads a session; throws MalformedRecordError if what is stored breaks the contract. */
   async get(id: string): Promise<SessionRecord | null> {
     checkId(id);
-    const hash = await this.bounded(this.redis.hGetAll(this.keys.session(id)));
+    const hash = await this.bounded('hgetall', this.redis.hGetAll(this.keys.session(id)));
     if (Object.keys(hash).length === 0) return null;
     return parseSessionHash(this.keys.session(id), id, hash as Record<string, string>);
   }
@@ -269,7 +269,7 @@ export class SessionStore implements SessionLookup {
     let examined = 0;
     const budget = filter.scan ?? 5000;
     do {
-      const reply = (await this.bounded(this.redis.sendCommand(['SCAN', cursor, 'MATCH', `${this.keys.sessionPrefix}*`, 'COUNT', '500']))) as [string, string[]];
+      const reply = (await this.bounded('scan', this.redis.sendCommand(['SCAN', cursor, 'MATCH', `${this.keys.sessionPrefix}*`, 'COUNT', '500']))) as [string, string[]];
       cursor = String(reply[0]);
       for (const key of reply[1]) {
         examined++;
@@ -289,7 +289,7 @@ export class SessionStore implements SessionLookup {
   /** The participant's open sessions (`mb_sessions`, read-only). */
   async sessionsOf(number: string): Promise<SessionRecord[]> {
     if (!isE164(number)) throw new SessionInputError('number', `"${number}" is not an E.164 number`);
-    const flat = (await this.bounded(fcall(this.redis, 'mb_sessions', [this.keys.party(number)], []))) as string[];
+    const flat = (await this.bounded('mb_sessions', fcall(this.redis, 'mb_sessions', [this.keys.party(number)], []))) as string[];
     const out: SessionRecord[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const s = await this.get(String(flat[i]));
@@ -315,7 +315,7 @@ export class SessionStore implements SessionLookup {
 
   /** One library function within the management deadline; its refusals become typed errors. */
   private async op(fn: string, keys: string[], args: string[]): Promise<string[]> {
-    const reply = (await this.bounded(fcall(this.redis, fn, keys, args))) as unknown[];
+    const reply = (await this.bounded(fn, fcall(this.redis, fn, keys, args))) as unknown[];
     const id = keys[0]?.slice(this.keys.sessionPrefix.length) ?? '';
     const r = fromReply(reply, id);
     if (r[0] === 'missing' && fn !== 'mb_close') throw new NotFoundError(`no session ${id}`);
@@ -323,8 +323,8 @@ export class SessionStore implements SessionLookup {
   }
 
   /** Management calls (create, get, close) get a few lookup timeouts: they are not on the call path. */
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    return this.health.track(withDeadline(work, this.timeoutMs * 4));
+  private bounded<T>(command: string, work: Promise<T>): Promise<T> {
+    return this.health.track(withDeadline(work, this.timeoutMs * 4), command);
   }
 }
 

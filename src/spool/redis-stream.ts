@@ -7,6 +7,7 @@
 import { ErrorReply } from 'redis';
 import { runScript, withDeadline, type Redis } from '../sessions/redis.js';
 import type { RecordCodec } from './codec.js';
+import { timed, type RedisObserver } from '../util/timing.js';
 
 /**
  * unavailable: Redis did not answer, or cannot write now; retry the same records later.
@@ -46,6 +47,9 @@ export interface RedisRecordStreamOptions {
   retentionMs: number;
   /** Deadline of one batch's round trip. */
   timeoutMs: number;
+  /** Told each batch's round trip, as `command` (default `xadd`; maskbridge_redis_command_seconds). */
+  observe?: RedisObserver;
+  command?: string;
 }
 
 /**
@@ -124,7 +128,7 @@ export class RedisRecordStream<T> implements RecordTarget<T> {
     }
     let reply: unknown;
     try {
-      reply = await withDeadline(runScript(this.redis, WRITE_RECORDS_SCRIPT, keys, args), this.opts.timeoutMs);
+      reply = await timed(this.opts.observe, this.opts.command ?? 'xadd', withDeadline(runScript(this.redis, WRITE_RECORDS_SCRIPT, keys, args), this.opts.timeoutMs));
     } catch (err) {
       return { done: 0, added: 0, failure: classify(err, false) };
     }

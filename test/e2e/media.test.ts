@@ -75,6 +75,13 @@ describe.skipIf(skipReason !== null)(`media end to end${skipReason ? ` (skipped:
 
     const cdr = await bed.cdr();
     expect(cdr).toMatchObject({ disposition: 'answered', media: 'anchored', recording_failed: '0' });
+    // Both parties sent RTP: FreeSWITCH's statistics of each leg are in the CDR (docs/observability.md, "Media quality").
+    for (const leg of ['a', 'b']) {
+      expect(Number(cdr[`quality_${leg}_mos`]), `quality_${leg}_mos`).toBeGreaterThanOrEqual(1);
+      expect(Number(cdr[`quality_${leg}_mos`]), `quality_${leg}_mos`).toBeLessThanOrEqual(5);
+      expect(Number(cdr[`quality_${leg}_loss_ratio`]), `quality_${leg}_loss_ratio`).toBeLessThanOrEqual(1);
+      expect(Number.isFinite(Number(cdr[`quality_${leg}_jitter_ms`])), `quality_${leg}_jitter_ms`).toBe(true);
+    }
     const path = cdr.recording_path as string;
     expect(path.startsWith(bed.fs!.recordingsDir)).toBe(true);
     expect(existsSync(path)).toBe(true);

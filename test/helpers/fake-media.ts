@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { encodeWav } from './wav.js';
-import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer } from '../../src/media/port.js';
+import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer, type RtpQuality } from '../../src/media/port.js';
 
 /** A valid stereo 8 kHz 16-bit WAV of `seconds` (silence). */
 export function wavBytes(seconds: number): Buffer {
@@ -63,6 +63,11 @@ export class FakeEndpoint implements MediaEndpoint {
   onEnded(cb: (cause: string) => void): void {
     this.endedCbs.push(cb);
   }
+  async rtpStats(): Promise<RtpQuality | null> {
+    this.op('rtp-stats');
+    await this.unanswered();
+    return this.server.rtpStats[this.id] ?? null;
+  }
   async release(): Promise<void> {
     this.pending?.(new MediaError('channel released'));
     this.released++;
@@ -96,6 +101,8 @@ export class FakeMediaServer implements MediaServer {
   failRecording = false;
   failPlayback = false;
   recordedSeconds = 1;
+  /** What each channel (by id: ep1, ep2, ...) says it received; none: no statistics. */
+  rtpStats: Record<string, RtpQuality> = {};
   /** Digits the caller will key, one entry per prompt ('' = timeout). */
   digits: string[] = [];
   /** When out of digits, keep the prompt waiting instead of timing out. */

@@ -3,12 +3,15 @@
  * interpolates it the way Compose does. (test/integration/compose-cli.test.ts has docker-compose
  * 1.29 check the same file; the e2e suite runs its servers from it.)
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { interpolate, isRecord, MissingVariableError, readCompose, readEnvFile, ComposeError } from '../e2e/support/compose-file.js';
 import { TEST_COMPOSE_ENV } from '../e2e/support/compose.js';
 
+/** The services only `--profile monitoring` starts. */
+const MONITORING = ['prometheus', 'grafana'];
 const REQUIRED = ['PUBLIC_IP', 'TRUNK_CIDRS', 'OUTBOUND_GATEWAY', 'DRACHTIO_SECRET', 'FS_ESL_PASSWORD', 'API_TOKEN', 'REDIS_MASKBRIDGE_PASSWORD', 'REDIS_BACKEND_PASSWORD'];
 
 describe('Compose interpolation (the forms Compose v2 and docker-compose 1.29 share)', () => {
@@ -65,11 +68,11 @@ describe('docker/docker-compose.yml', () => {
     for (const f of files('docker')) expect(readFileSync(f, 'utf8'), f).not.toMatch(/change-me|cymru|ClueCon/);
   });
 
-  it('uses nothing only Compose v2 knows: no top-level name, no !reset/!override, no profiles or include', () => {
+  it('uses nothing only Compose v2 knows: no top-level name, no !reset/!override, no include; profiles (docker-compose 1.28+) only for monitoring', () => {
     expect(Object.keys(stack.raw).filter((k) => !k.startsWith('x-')).sort()).toEqual(['networks', 'services', 'volumes']);
     expect(stack.text).not.toMatch(/!reset|!override/);
     for (const s of services) {
-      expect(s.raw.profiles, s.name).toBeUndefined();
+      expect(s.raw.profiles, s.name).toEqual(MONITORING.includes(s.name) ? ['monitoring'] : undefined);
       expect(s.raw.develop, s.name).toBeUndefined();
       if (isRecord(s.raw.depends_on)) {
         for (const dep of Object.values(s.raw.depends_on)) expect(Object.keys(dep as object)).toEqual(['condition']);
@@ -139,5 +142,59 @@ describe('docker/docker-compose.yml', () => {
     for (const name of REQUIRED) expect(example, name).toHaveProperty(name);
     for (const name of REQUIRED.filter((n) => /SECRET|PASSWORD|TOKEN/.test(n))) expect(example[name], name).toBe('');
     expect(() => readCompose(example)).toThrow(MissingVariableError);
+  });
+});
+
+describe('docker/docker-compose.yml, profile monitoring (Prometheus and Grafana)', () => {
+  const stack = readCompose(TEST_COMPOSE_ENV);
+  const prometheus = stack.services.prometheus!;
+  const grafana = stack.services.grafana!;
+
+  it('are the only services in a profile: a plain `up` starts the call path alone', () => {
+    expect(Object.values(stack.services).filter((s) => s.raw.profiles !== undefined).map((s) => s.name).sort()).toEqual([...MONITORING].sort());
+    for (const s of Object.values(stack.services)) {
+      if (isRecord(s.raw.depends_on)) for (const dep of Object.keys(s.raw.depends_on)) expect(MONITORING, `${s.name} depends on ${dep}`).not.toContain(dep);
+    }
+  });
+
+  it('mount their configuration read-only, from files that exist, and keep their data in volumes', () => {
+    for (const s of [prometheus, grafana]) {
+      const binds = s.volumes.filter((m) => m.kind === 'bind');
+      expect(binds.length, s.name).toBeGreaterThan(0);
+      for (const m of binds) {
+        expect(m.readOnly, `${s.name} ${m.target}`).toBe(true);
+        expect(existsSync(m.source), `${s.name} mounts ${m.source}`).toBe(true);
+      }
+      expect(s.volumes.filter((m) => m.kind === 'volume').length, s.name).toBe(1);
+    }
+    const promDir = prometheus.volumes.find((m) => m.target === '/etc/prometheus')!.source;
+    for (const f of ['prometheus.yml', 'alerts.yml']) expect(existsSync(join(promDir, f)), f).toBe(true);
+    expect(prometheus.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+  });
+
+  it('point at each other and at maskbridge: the scrape target is its API, the datasource is Prometheus, the dashboards are where the provider reads', () => {
+    const promCfg = parse(readFileSync('docker/prometheus/prometheus.yml', 'utf8')) as { rule_files: string[]; scrape_configs: Array<{ job_name: string; metrics_path: string; static_configs: Array<{ targets: string[] }> }> };
+    const job = promCfg.scrape_configs.find((j) => j.job_name === 'maskbridge')!;
+    expect(job.metrics_path).toBe('/metrics');
+    expect(job.static_configs[0]!.targets).toEqual([`maskbridge:${stack.services.maskbridge!.environment.MB_API_PORT}`]);
+    expect(promCfg.rule_files).toEqual(['alerts.yml']);
+    const ds = parse(readFileSync('docker/grafana/provisioning/datasources/prometheus.yml', 'utf8')) as { datasources: Array<{ uid: string; url: string }> };
+    expect(ds.datasources[0]!.url).toBe('http://prometheus:9090');
+    expect(prometheus.ports).toEqual(['127.0.0.1:9090:9090']);
+    const dashboards = parse(readFileSync('docker/grafana/provisioning/dashboards/maskbridge.yml', 'utf8')) as { providers: Array<{ options: { path: string } }> };
+    const mount = grafana.volumes.find((m) => m.target === dashboards.providers[0]!.options.path);
+    expect(mount?.source).toBe(join(stack.dir, 'grafana', 'dashboards'));
+    const dash = JSON.parse(readFileSync('docker/grafana/dashboards/maskbridge.json', 'utf8')) as { templating: { list: Array<{ name: string; current?: { value: string } }> } };
+    expect(dash.templating.list.find((v) => v.name === 'datasource')?.current?.value).toBe(ds.datasources[0]!.uid);
+  });
+
+  it('Grafana: no anonymous access, no sign-up, the admin password from GRAFANA_ADMIN_PASSWORD (default admin, documented as to change), on loopback', () => {
+    expect(grafana.environment.GF_AUTH_ANONYMOUS_ENABLED).toBe('false');
+    expect(grafana.environment.GF_USERS_ALLOW_SIGN_UP).toBe('false');
+    expect(grafana.environment.GF_SECURITY_ADMIN_PASSWORD).toBe('admin');
+    expect(readCompose({ ...TEST_COMPOSE_ENV, GRAFANA_ADMIN_PASSWORD: 's3cret' }).services.grafana!.environment.GF_SECURITY_ADMIN_PASSWORD).toBe('s3cret');
+    expect(stack.text).toMatch(/GRAFANA_ADMIN_PASSWORD: the default "admin" is for a\n\s*# first look only/);
+    expect(readFileSync('docker/.env.example', 'utf8')).toMatch(/^#? ?GRAFANA_ADMIN_PASSWORD=/m);
+    expect(grafana.ports).toEqual(['127.0.0.1:3000:3000']);
   });
 });
