@@ -112,6 +112,8 @@ describe.skipIf(noFreeswitch !== null)(`FreeSWITCH hanging at shutdown, end to e
         recording: { enabledByDefault: true, dir: b.fs!.recordingsDir },
       },
       calls: { drainTimeoutSec: DRAIN_SEC },
+      // Three calls at once on the one e2e session (the default allows two: a session has two parties).
+      defences: { maxCallsPerSession: 3 },
     };
   }), 120_000);
   afterAll(() => bed.stop());
