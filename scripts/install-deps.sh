@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need and the machine lacks: npm packages (npm ci), and from Debian
-# redis-server (integration tests), docker-compose (1.29: validates docker/docker-compose.yml;
+# redis-server and redis-sentinel (integration tests; test/integration/sentinel.test.ts), docker-compose (1.29: validates docker/docker-compose.yml;
 # no Docker daemon needed, and --no-install-recommends keeps docker.io out) and sipp (package
 # sip-tester, end-to-end tests).
 # drachtio-server and FreeSWITCH are in neither registry: see docs/testing.md.
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 # Optional: without it (and without root to install it) the Compose check is skipped, saying so.
 optional=()
@@ -20,10 +21,11 @@ if [ $((${#missing[@]} + ${#optional[@]})) -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=300 update -qq
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" "${optional[@]}" >/dev/null
-    # The Debian package starts a system redis on 6379; the tests start their own on free ports.
+    # The Debian packages start a system redis on 6379 (and a sentinel on 26379); the tests start their own on free ports.
     (systemctl stop redis-server 2>/dev/null || service redis-server stop 2>/dev/null || true) >/dev/null 2>&1
+    (systemctl stop redis-sentinel 2>/dev/null || service redis-sentinel stop 2>/dev/null || true) >/dev/null 2>&1
   elif [ ${#missing[@]} -gt 0 ]; then
-    echo "missing ${missing[*]} ${optional[*]}: install them (apt-get install redis-server redis-tools sip-tester docker-compose)" >&2
+    echo "missing ${missing[*]} ${optional[*]}: install them (apt-get install redis-server redis-tools redis-sentinel sip-tester docker-compose)" >&2
     exit 1
   else
     echo "docker-compose is missing (apt-get install docker-compose): the Compose file check will be skipped" >&2

@@ -11,6 +11,9 @@ export interface RedisCdrSinkOptions extends SpoolingCdrSinkOptions {
   timeoutMs?: number;
   /** How long Redis remembers a record it has (`{streamKey}:seen:{id}`), so a resend is dropped. */
   dedupeRetentionMs?: number;
+  /** Confirm records only once this many replicas have them (redis.waitReplicas); 0 = don't wait. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 export const DEFAULT_DEDUPE_RETENTION_MS = 24 * 3600 * 1000;
@@ -28,6 +31,7 @@ export class RedisCdrSink extends SpoolingCdrSink {
       maxLen: opts.maxLen,
       retentionMs: opts.dedupeRetentionMs ?? DEFAULT_DEDUPE_RETENTION_MS,
       timeoutMs: opts.timeoutMs ?? 2000,
+      ...(opts.waitReplicas ? { waitReplicas: opts.waitReplicas, waitTimeoutMs: opts.waitTimeoutMs ?? 100 } : {}),
     });
     super(stream, opts, log);
   }
