@@ -57,10 +57,22 @@ export class SentinelSetup {
     return this.sentinelPorts.map((p) => `127.0.0.1:${p}`);
   }
 
-  private run(bin: string, args: string[]): void {
+  private readonly byPort = new Map<number, ChildProcess>();
+
+  private run(bin: string, args: string[], port: number): void {
     const p = spawn(bin, args, { stdio: 'ignore' });
     p.on('error', () => undefined);
     this.procs.push(p);
+    this.byPort.set(port, p);
+  }
+
+  /** Kills the node on `port` (SIGKILL): an unplanned failure, no goodbye on its connections. */
+  async kill(port: number): Promise<void> {
+    const p = this.byPort.get(port);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
   }
 
   private async boot(downAfterMs: number, failoverTimeoutMs: number): Promise<void> {
@@ -68,8 +80,8 @@ export class SentinelSetup {
     this.replicaPort = await freePort();
     // No 5 s wait for more replicas before a full sync (the demoted primary needs one to rejoin).
     const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--repl-diskless-sync-delay', '0'];
-    this.run(SERVER_BIN, ['--port', String(this.primaryPort), ...common]);
-    this.run(SERVER_BIN, ['--port', String(this.replicaPort), ...common, '--replicaof', '127.0.0.1', String(this.primaryPort)]);
+    this.run(SERVER_BIN, ['--port', String(this.primaryPort), ...common], this.primaryPort);
+    this.run(SERVER_BIN, ['--port', String(this.replicaPort), ...common, '--replicaof', '127.0.0.1', String(this.primaryPort)], this.replicaPort);
     await waitForTcp('127.0.0.1', this.primaryPort, 5000);
     await waitForTcp('127.0.0.1', this.replicaPort, 5000);
     await this.until(async () => String(await ask(this.replicaPort, ['INFO', 'replication'])).includes('master_link_status:up'), 10_000, 'replica in sync');
@@ -85,7 +97,7 @@ export class SentinelSetup {
         `sentinel failover-timeout ${SENTINEL_NAME} ${failoverTimeoutMs}`,
         `sentinel parallel-syncs ${SENTINEL_NAME} 1`, '',
       ].join('\n'));
-      this.run(SENTINEL_BIN, [conf]);
+      this.run(SENTINEL_BIN, [conf], port);
     }
     for (const port of this.sentinelPorts) await waitForTcp('127.0.0.1', port, 5000);
     // Every sentinel knows the replica and the two other sentinels before a failover is asked for.
