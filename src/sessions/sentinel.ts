@@ -78,6 +78,7 @@ class SentinelLink {
   private index = 0;
   private query: Redis | null = null;
   private sub: Redis | null = null;
+  private subscribing = false;
   private closed = false;
 
   constructor(private readonly opts: SentinelFollowOptions, private readonly onSwitch: () => void) {}
@@ -121,19 +122,21 @@ class SentinelLink {
     return null;
   }
 
+  /** The +switch-master subscription, on the sentinel that last answered; made again when it was lost. */
   private async subscribe(): Promise<void> {
-    if (this.sub || this.closed) return;
+    if (this.subscribing || this.closed || this.sub?.isReady) return;
+    if (this.sub) destroyQuietly(this.sub);
+    this.subscribing = true;
     const sub = this.client();
     this.sub = sub;
-    sub.on('end', () => {
-      if (this.sub === sub) this.sub = null;
-    });
     try {
       await withDeadline(sub.connect(), this.deadline());
       await withDeadline(sub.subscribe('+switch-master', () => this.onSwitch()), this.deadline());
     } catch {
       if (this.sub === sub) this.sub = null;
       destroyQuietly(sub);
+    } finally {
+      this.subscribing = false;
     }
   }
 
@@ -142,6 +145,10 @@ class SentinelLink {
     if (this.sub) destroyQuietly(this.sub);
     this.query = null;
     this.sub = null;
+  }
+
+  open(): void {
+    this.closed = false;
   }
 
   close(): void {
@@ -191,6 +198,7 @@ class PrimaryFollower {
   connect(): Promise<Redis> {
     if (this.wantOpen) return Promise.reject(new Error('Socket already opened'));
     this.wantOpen = true;
+    this.link.open();
     const ready = new Promise<Redis>((resolve, reject) => {
       this.firstReady = { resolve: () => resolve(this.proxy), reject };
     });
