@@ -6,7 +6,7 @@
  *   MB_E2E_DRACHTIO_BIN=/opt/drachtio/bin/drachtio npx tsx bench/sipp-load.ts
  *   env: BENCH_SIPP_CALLS (3000), BENCH_SIPP_RATES (100,300), BENCH_SIPP_HOLD_MS (1000),
  *        BENCH_SIPP_ROUNDS (2: the targets in order, then in reverse), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
- *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
+ *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; also maskbridge+webhooks; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
  *        BENCH_DRACHTIO_LOGLEVEL (info: drachtio-server logs every SIP message; notice logs none of them),
  *        BENCH_WIRE_TRACE=1 (times each INVITE inside the B2BUA process: bench/lib/wire-trace.ts),
  *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
@@ -22,6 +22,8 @@
  * a run at log level info) is deleted after a run without failures.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from '../src/sessions/redis.js';
@@ -55,7 +57,8 @@ const pin = (pid: number | null, role: keyof typeof CPU_OF, notes: string[]): vo
 };
 
 /** 'bare+get': the bare B2BUA plus one Redis GET per INVITE (bench/bare-b2bua.ts), the floor of a B2BUA that asks Redis. */
-type Target = 'bare' | 'bare+get' | 'maskbridge';
+/** 'maskbridge+webhooks': webhooks on, every call's events delivered to a receiver in this process. */
+type Target = 'bare' | 'bare+get' | 'maskbridge' | 'maskbridge+webhooks';
 const TARGETS = envList('BENCH_SIPP_TARGETS', 'bare,bare+get,maskbridge') as Target[];
 
 /** Warm-up calls use callers and sessions of their own, so nothing measured was seen before. */
@@ -78,6 +81,9 @@ interface RunOptions {
   /** The callers' files of the measured calls and of the warm-up. */
   injection: string;
   warmInjection: string;
+  /** The webhook receiver (target maskbridge+webhooks) and its count of deliveries so far. */
+  webhookUrl: string;
+  delivered: () => number;
 }
 
 /** One run: a fresh drachtio-server and B2BUA, warmed up, then the measured sipp pair. */
@@ -94,9 +100,11 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
   const uacPort = await freeUdpPort();
   const admin = drachtio.admin;
   const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
-  const server = target !== 'maskbridge'
+  const isMb = target.startsWith('maskbridge');
+  const webhookUrl = target === 'maskbridge+webhooks' ? opts.webhookUrl : undefined;
+  const server = !isMb
     ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V, ...(target === 'bare+get' ? { redisUrl: opts.redisUrl } : {}) }, nodeArgs)
-    : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info' }, nodeArgs);
+    : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info', ...(webhookUrl ? { webhookUrl } : {}) }, nodeArgs);
   onExit(() => server.stop());
   pin(drachtioPid, 'drachtio', notes);
   pin(server.pid, 'server', notes);
@@ -111,7 +119,8 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
     });
     notes.push(`warm-up: ${stats.succeeded} of ${WARMUP_CALLS} calls ok at ${WARMUP_RATE}/s`);
   }
-  if (target === 'maskbridge') await redis.del('mb:cdr');
+  if (isMb) await redis.del('mb:cdr');
+  const deliveredBefore = opts.delivered();
   server.resetTrace(); // the trace, if on, counts the measured calls only
 
   const before = { udp: {} as Record<string, number>, cpu: [0, 0, 0], redisCpu: 0, rcvBuf: null as number | null };
@@ -146,7 +155,8 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
     const counts = Object.entries(rest).filter(([k, v]) => (TRACE_KEY.test(k) ? ((inside[k] = v), false) : true));
     notes.push(`server: ${counts.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
-  const cdrs = target === 'maskbridge' ? kv(countBy(await readCdrs(redis), (c) => c.disposition ?? '?')) : '';
+  const cdrs = isMb ? kv(countBy(await readCdrs(redis), (c) => c.disposition ?? '?')) : '';
+  if (webhookUrl) notes.push(`webhooks delivered during the run and its warm-up: ${opts.delivered() - deliveredBefore}`);
   await drachtio.stop();
   const drachtioLog = join(dir, 'drachtio.log');
   if (existsSync(drachtioLog)) notes.push(`drachtio log ${(statSync(drachtioLog).size / 1e6).toFixed(0)} MB`);
@@ -193,18 +203,31 @@ async function main(): Promise<void> {
     writeInjectionFile(injection, Array.from({ length: CALLS }, (_, i) => caller(i)));
     const warmInjection = join(dir, 'warm-callers.csv');
     writeInjectionFile(warmInjection, Array.from({ length: WARMUP_CALLS }, (_, i) => warmCaller(i)));
+    // The webhook receiver for maskbridge+webhooks: another process would be more realistic, but
+    // it only answers 200 (its CPU shows under 'bench' here, not under the B2BUA).
+    let delivered = 0;
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        delivered++;
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const webhookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
     const out: RunResult[] = [];
     for (const rate of RATES) {
       for (let round = 1; round <= ROUNDS; round++) {
         // Alternate which goes first so drift does not always favour the same one.
         for (const target of round % 2 === 1 ? TARGETS : [...TARGETS].reverse()) {
-          const r = await withCleanup((onExit) => measureRun({ target, rate, round, dir, startDrachtio: drachtio.start, redisUrl: redisServer.url, redis, injection, warmInjection }, onExit));
+          const r = await withCleanup((onExit) => measureRun({ target, rate, round, dir, startDrachtio: drachtio.start, redisUrl: redisServer.url, redis, injection, warmInjection, webhookUrl, delivered: () => delivered }, onExit));
           out.push(r);
           const a = summarize(r.toAnswer);
           console.log(`[run] ${target} @ ${rate}/s round ${round}: ${r.succeeded}/${r.attempted} ok, ${r.failedUac} failed, INVITE->200 p50 ${num(a.p50, 2)} ms p99 ${num(a.p99, 2)} ms`);
         }
       }
     }
+    receiver.close();
     return out;
   });
   report(results);

@@ -25,12 +25,22 @@ import { DataLifecycle } from './lifecycle/data.js';
 import { CdrReader } from './cdr/query.js';
 import { DrachtioSipPort } from './sip/drachtio.js';
 import { FsMediaPool, parseMediaServers } from './media/fsmrf.js';
+import { hooksFromConfig } from './hooks/hooks.js';
+import { hookMetrics } from './hooks/hook-metrics.js';
+import type { EventSink } from './events/events.js';
+import { NoopEventSink, RedisEventSink } from './events/sink.js';
+import { WebhookDispatcher } from './events/dispatcher.js';
+import { webhookMetrics } from './events/metrics.js';
+import { CallEvents } from './calls/call-events.js';
+import { SessionEvents } from './sessions/session-events.js';
 
 export interface App {
   readonly log: Logger;
   readonly store: SessionStore;
   readonly registry: CallRegistry;
   readonly api: Api | null;
+  /** Webhook events (docs/webhooks.md); a no-op when webhooks.enabled is false. Also in the calls' CallDeps. */
+  readonly events: EventSink;
   /** Connection state (also served by the API's health routes). */
   health(): Health;
   /** False while draining or while Redis fails: OPTIONS keep-alives then get 503, so carriers send calls elsewhere. */
@@ -43,7 +53,8 @@ export interface App {
 /** How often Redis is pinged when no command has run for that long (health follows answers, src/sessions/health.ts). */
 const STORE_PROBE_MS = 1000;
 /**
- * Longest wait for each step of shutdown after the drain (CDR flush, API close, Redis close).
+ * Longest wait for each step of shutdown after the drain (CDR and event flush with the webhook
+ * dispatcher's stop, side by side; API close; Redis close).
  * Shutdown ends within calls.drainTimeoutSec + 3 x media.commandTimeoutMs (the teardown of calls
  * ended at the drain deadline: stop recording, release channels, wait for the file) + 3 x STOP_STEP_MS.
  */
@@ -52,9 +63,9 @@ export const STOP_STEP_MS = 2000;
 export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger(config.log);
   const redis: Redis = createRedis(redisOptions(config.redis), log);
-  // With redis.waitReplicas, WAIT follows CDR batches and the API's session writes. It blocks its
-  // connection until it answers, so those writes get connections of their own, and the call
-  // path's stays free (docs/redis-contract.md, "Durability").
+  // With redis.waitReplicas, WAIT follows CDR and webhook-event batches and the API's session
+  // writes. It blocks its connection until it answers, so those writes get connections of their
+  // own (the two spools share one), and the call path's stays free (docs/redis-contract.md, "Durability").
   const waiting = config.redis.waitReplicas > 0;
   const sideConnection = (): Redis => {
     const c = redis.duplicate();
@@ -65,7 +76,12 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const apiRedis: Redis = waiting && config.api.enabled ? sideConnection() : redis;
   const sideConnections = [cdrRedis, apiRedis].filter((c) => c !== redis);
   // CDRs waiting in the spool go out as soon as their connection is (back) up.
-  if (cdrRedis !== redis) cdrRedis.on('ready', () => void cdr.flush());
+  if (cdrRedis !== redis) {
+    cdrRedis.on('ready', () => {
+      void cdr.flush();
+      void events.flush();
+    });
+  }
   const storeHealth = new StoreHealth();
   const store = new SessionStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, Date.now, storeHealth);
   const callIdKey = callIdKeyOrRandom(config.calls.callIdKey);
@@ -79,6 +95,13 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     },
     log,
   );
+  const webhooks = config.webhooks;
+  const events: EventSink = webhooks.enabled
+    ? new RedisEventSink(cdrRedis, {
+        streamKey: `${config.redis.keyPrefix}events`, spoolFile: webhooks.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
+        dedupeRetentionMs: webhooks.dedupeRetentionSec * 1000, waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
+      }, log)
+    : new NoopEventSink();
   const registry = new CallRegistry(log);
   const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
   const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4 });
@@ -86,6 +109,20 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
     recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,
   }, log);
+  // Call events go to the outbox; session events come from the contract's functions, and
+  // expiries from every instance's sweep (src/sessions/session-events.ts).
+  const callEvents = webhooks.enabled ? new CallEvents(events, config.media.recording.dir) : null;
+  const sessionEvents = webhooks.enabled
+    ? new SessionEvents(redis, { prefix: config.redis.keyPrefix, everyMs: webhooks.expirySweepSec * 1000, timeoutMs: config.redis.commandTimeoutMs * 4 }, log)
+    : null;
+  const dispatcher = webhooks.enabled
+    ? new WebhookDispatcher(redis, {
+        keyPrefix: config.redis.keyPrefix, consumer: instanceId, defaultUrl: webhooks.defaultUrl, defaultUrlTrusted: webhooks.defaultUrlTrusted,
+        secret: webhooks.secret, timeoutMs: webhooks.timeoutMs, retryBaseMs: webhooks.retryBaseMs, retryMaxMs: webhooks.retryMaxMs,
+        maxAttempts: webhooks.maxAttempts, concurrency: webhooks.concurrency, claimMinIdleMs: webhooks.claimMinIdleMs,
+        redisTimeoutMs: config.redis.commandTimeoutMs * 4,
+      }, webhookMetrics(metrics.registry), log)
+    : null;
   const liveCallsView = new LiveCalls(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs * 4);
   const pools = new PoolStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, storeHealth);
   const srf = new Srf();
@@ -113,10 +150,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const storeUp = () => storeHealth.healthy && redis.isReady;
   const acceptingCalls = () => !registry.isDraining && storeUp();
   sip.onOptions(optionsResponder(policy.acl, () => !acceptingCalls()));
-  sip.onInvite(createInviteHandler(
-    callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls }),
-    registry,
-  ));
+  // The out-of-session hook creates sessions through the same store path as the API (mb_create).
+  const hooks = hooksFromConfig(config.hooks, { metrics: hookMetrics(metrics.registry), create: (s) => store.create(s) });
+  const callDeps = callDepsFromConfig(config, { sip, sessions: store, cdr, metrics, log, pool, callIdKey: callIdKey.key, isDraining: () => registry.isDraining, liveCalls, hooks, ...(callEvents ? { callEvents } : {}) });
+  sip.onInvite(createInviteHandler(callDeps, registry));
 
   const health = (): Health => ({
     redis: storeUp(),
@@ -171,6 +208,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       })
       .catch((err: Error) => log.warn({ err: err.message }, 'schema check failed'));
     void cdr.flush();
+    void events.flush();
   });
 
   return {
@@ -178,6 +216,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     store,
     registry,
     api,
+    events,
     health,
     acceptingCalls,
     async start() {
@@ -209,6 +248,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       closeWatch.start();
       liveCalls.start();
       lifecycle.start();
+      callDeps.gateways.start();
+      dispatcher?.start();
+      sessionEvents?.start();
       probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
       probe.unref();
       if (config.media.mode === 'none') {
@@ -219,7 +261,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         log.warn({ entries: limited, limit: config.defences.rateLimit.limit, windowSec: config.defences.rateLimit.windowSec }, 'trunk.inboundAllow entries outside defences.trunkSources are rate limited per source address; name your carrier SBCs in defences.trunkSources');
       }
       if (callIdKey.random) log.warn('calls.callIdKey is not set: call ids in CDRs and logs use a random key and will not match across restarts or instances');
-      log.info({ media: config.media.mode }, 'maskbridge started');
+      log.info({ media: config.media.mode, hooks: { intercept: hooks.intercept !== undefined, outOfSession: hooks.outOfSession !== undefined } }, 'maskbridge started');
     },
     async stop() {
       log.info('shutting down: refusing new calls');
@@ -228,6 +270,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       await closeWatch.stop();
       await liveCalls.stop();
       lifecycle.stop();
+      callDeps.gateways.stop();
       try {
         srf.disconnect();
       } catch {
@@ -235,7 +278,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       }
       pool?.stop();
       // A last flush of up to STOP_STEP_MS; what Redis has not taken stays in the spool for the next start. Never rejects.
-      await cdr.close(STOP_STEP_MS);
+      await sessionEvents?.stop();
+      // The dispatcher stops in the same step: deliveries not finished by then are resent later (same event id).
+      await Promise.all([cdr.close(STOP_STEP_MS), events.close(STOP_STEP_MS), dispatcher?.stop(STOP_STEP_MS)]);
       if (api) await withDeadline(api.close(), STOP_STEP_MS).catch(() => log.warn('API did not close in time'));
       // close() waits for pending replies, which a hung server never sends: bounded, then dropped.
       await Promise.all([redis, ...sideConnections].map((c) => withDeadline(c.isReady ? c.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => {

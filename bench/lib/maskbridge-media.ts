@@ -25,6 +25,8 @@ export interface MediaServerConfig {
   /** Needed for mode 'anchor': FreeSWITCH's event socket (host:port:secret) and the directory it records into. */
   freeswitch?: { esl: string; recordingsDir: string };
   logLevel: 'info' | 'warn' | 'debug';
+  /** Webhooks on, every event to this URL (bench/sipp-load.ts target maskbridge+webhooks). */
+  webhookUrl?: string;
 }
 
 export async function startMediaServer(cfg: MediaServerConfig): Promise<Running> {
@@ -42,7 +44,9 @@ export async function startMediaServer(cfg: MediaServerConfig): Promise<Running>
     overrides: {
       drachtio: cfg.admin,
       redis: { url: cfg.redisUrl, keyPrefix: 'mb:' },
-      trunk: { inboundAllow: ['127.0.0.1/32'], outbound: { gateway: cfg.gateway } },
+      // No OPTIONS pings: the gateway is a sipp phone, which would take a ping for a call.
+      trunk: { inboundAllow: ['127.0.0.1/32'], outbound: { gateway: cfg.gateway, pingSec: 0 } },
+      ...(cfg.webhookUrl ? { webhooks: { enabled: true, secret: 'bench', defaultUrl: cfg.webhookUrl, spoolFile: join(cfg.dir, 'events-spool.jsonl') } } : {}),
       cdr: { spoolFile: join(cfg.dir, 'cdr-spool.jsonl') },
       log: { level: cfg.logLevel },
       api: { enabled: false },

@@ -10,27 +10,34 @@ import { scrubRequired, scrubSdp } from '../sip/scrub.js';
 import type { MediaSettings } from './call-media.js';
 import type { CallSession } from './call-session.js';
 import { placeCall } from './dial.js';
+import { interceptAllows } from './hook-steps.js';
 
-export async function bridge(call: CallSession, parties: CallParties, session: SessionRecord, peer: string, record: boolean): Promise<void> {
+/**
+ * `session` null: a call the out-of-session hook routed (no session: nothing to re-check when the
+ * callee answers, no whisper or per-session consent). The intercept hook is asked first.
+ */
+export async function bridge(call: CallSession, parties: CallParties, session: SessionRecord | null, peer: string, record: boolean): Promise<void> {
+  if (!(await interceptAllows(call, parties, session, peer))) return;
+  const withoutSession = session === null;
   const media = call.deps.media;
-  if (!media) return dialDirect(call, parties, peer);
+  if (!media) return dialDirect(call, parties, peer, withoutSession);
   const server = media.pool.pick();
   if (!server) {
-    const outcome = whenNoMediaServer(media.onNoMediaServer, session.record);
+    const outcome = whenNoMediaServer(media.onNoMediaServer, session?.record);
     if (outcome.action === 'reject') {
       call.line('error', 'no healthy media server; rejecting');
       return call.fail(outcome.status, outcome.reason, 'media-unavailable', '');
     }
     call.line('warn', 'no healthy media server; connecting signalling-only, unrecorded');
     call.mediaMode = 'signalling-only-fallback';
-    return dialDirect(call, parties, peer);
+    return dialDirect(call, parties, peer, withoutSession);
   }
-  const whisper = call.record.direction === 'a->b' ? session.whisperB : session.whisperA;
-  return dialAnchored(call, server, parties, peer, { record, whisper, consent: session.consent }, null);
+  const whisper = call.record.direction === 'a->b' ? session?.whisperB : session?.whisperA;
+  return dialAnchored(call, server, parties, peer, { record, whisper, consent: session?.consent, withoutSession }, null);
 }
 
 /** Signalling-only B2BUA: the callee gets the caller's (scrubbed) SDP and vice versa. */
-function dialDirect(call: CallSession, parties: CallParties, peer: string): void {
+function dialDirect(call: CallSession, parties: CallParties, peer: string, withoutSession: boolean): void {
   placeCall(call, parties, peer, call.inviteSdp, (status, sdp) => {
     if (status === 180 || status === 183) call.progress(status, sdp ? scrubSdp(sdp, [peer]) : undefined);
   }, async (legB) => {
@@ -45,7 +52,7 @@ function dialDirect(call: CallSession, parties: CallParties, peer: string): void
       b: async (offer) => scrubRequired(await legA.reinvite(scrubRequired(offer, [peer])), [parties.caller]),
     });
     if (up) call.deps.callEvents?.answered(call.callId);
-  });
+  }, { withoutSession });
 }
 
 /**
@@ -58,7 +65,7 @@ export async function dialAnchored(
   server: MediaServer,
   parties: CallParties,
   peer: string,
-  opts: { record: boolean; whisper: string | undefined; consent?: string | undefined },
+  opts: { record: boolean; whisper: string | undefined; consent?: string | undefined; withoutSession?: boolean },
   answeredBy: MediaEndpoint | null,
 ): Promise<void> {
   const media = call.deps.media as MediaSettings;
@@ -94,7 +101,7 @@ export async function dialAnchored(
     if (!call.connected(legA, legB, reinvites)) return;
     call.deps.callEvents?.answered(call.callId);
     await call.startMedia(epA, epB, opts);
-  });
+  }, { withoutSession: opts.withoutSession === true });
 }
 
 /** The caller's answer to a delayed offer, from its ACK, scrubbed; an ACK without SDP cannot connect the call. */

@@ -214,10 +214,11 @@ export class CallSession {
     else this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
   }
 
-  /** The INVITE towards the other party is out (src/calls/dial.ts): ring timeout armed, CANCEL possible. */
-  dialing(attempt: OutboundAttempt): void {
+  /** The INVITE towards the other party is out (src/calls/dial.ts): CANCEL possible; ring timeout armed, once (`retry`: the next gateway). */
+  dialing(attempt: OutboundAttempt, retry = false): void {
     this.state = 'dialing';
     this.attempt = attempt;
+    if (retry) return;
     this.timers.push(setTimeout(() => {
       if (this.state !== 'dialing') return;
       this.line('info', 'ring timeout; cancelling the other party');

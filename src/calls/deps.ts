@@ -3,10 +3,12 @@ import type { BlockList } from 'node:net';
 import type { CdrSink } from '../cdr/cdr.js';
 import type { Logger, NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { CallHooks } from '../hooks/hooks.js';
 import type { DecisionPolicy } from '../policy/decide.js';
 import type { SessionLookup } from '../sessions/store.js';
 import type { IdentifyOptions } from '../sip/identify.js';
 import type { SourceGate } from '../sip/defences.js';
+import type { GatewayPool } from '../sip/gateways.js';
 import type { SipPort } from '../sip/port.js';
 import type { OutboundTarget } from '../sip/scrub.js';
 import type { CallEvents } from './call-events.js';
@@ -40,11 +42,15 @@ export interface CallDeps {
   now: () => number;
   /** True while the app drains for shutdown: new calls get 503. */
   isDraining: () => boolean;
+  /** The outbound gateways, healthy first (src/sip/gateways.ts). */
+  gateways: GatewayPool;
   /** The edge checks every INVITE passes before a CallSession exists (src/sip/defences.ts). */
   gate: SourceGate;
   /** Webhook events of calls (src/calls/call-events.ts); absent when webhooks are off. */
   callEvents?: CallEvents;
   /** The live-call registry in Redis (src/calls/live-calls.ts), told when a call connects and ends. */
   liveCalls?: LiveCallSink;
+  /** The real-time hooks that are configured (src/hooks/): intercept before a B-leg, out-of-session for a caller with none. */
+  hooks?: CallHooks;
 }
 

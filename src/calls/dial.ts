@@ -6,6 +6,7 @@ import { mapCalleeFailure } from '../policy/decide.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
 import type { CallParties } from '../sip/identify.js';
 import { OutboundFailure, type CallLeg } from '../sip/port.js';
+import { isGatewayFailure } from '../sip/gateways.js';
 import { buildOutboundRequest } from '../sip/scrub.js';
 import type { CallSession, CallState } from './call-session.js';
 
@@ -16,27 +17,46 @@ export function placeCall(
   sdp: string,
   onProgress: (status: number, sdp: string | undefined) => void,
   onAnswer: (legB: CallLeg) => Promise<void>,
+  /** `withoutSession`: a call the out-of-session hook routed, with no session to re-check at answer. */
+  opts: { withoutSession?: boolean } = {},
 ): void {
-  const { policy, sip, fmt } = call.deps;
-  const req = buildOutboundRequest({ ...policy.outbound, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
-  if (sdp.trim() && !req.sdp) {
+  const { policy, fmt, gateways } = call.deps;
+  const candidates = gateways.candidates();
+  const first = buildOutboundRequest({ ...policy.outbound, gateway: candidates[0] as string, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
+  if (sdp.trim() && !first.sdp) {
     // Nothing usable left of the offer once rebuilt: refuse it rather than send a delayed offer.
     call.line('info', 'INVITE SDP not usable once rebuilt');
     return call.fail(488, 'Not Acceptable Here', 'rejected-body', '');
   }
-  const events = call.deps.callEvents;
+  call.line('debug', 'calling the other party', () => ({ direction: call.direction, callee: fmt(peer), media: call.mediaMode }));
+  viaGateway(call, parties, peer, sdp, candidates, 0, { onProgress, onAnswer, withoutSession: opts.withoutSession === true });
+  call.deps.callEvents?.initiated(call.callId, call.direction);
+}
+
+/** The INVITE through `candidates[i]`; a gateway failing it without ringing hands it to the next (src/sip/gateways.ts). */
+function viaGateway(
+  call: CallSession, parties: CallParties, peer: string, sdp: string, candidates: string[], i: number,
+  how: { onProgress: (status: number, sdp: string | undefined) => void; onAnswer: (legB: CallLeg) => Promise<void>; withoutSession: boolean },
+): void {
+  const { onProgress, onAnswer } = how;
+  const { policy, sip, fmt, gateways, callEvents: events } = call.deps;
+  const gateway = candidates[i] as string;
+  const req = buildOutboundRequest({ ...policy.outbound, gateway, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
+  let rang = false;
   const attempt = sip.dial(req, {
     onProgress: (status, body) => {
       if (call.currentState !== 'dialing') return;
-      if (status === 180 || status === 183) events?.ringing(call.callId);
+      if (status === 180 || status === 183) {
+        rang = true;
+        events?.ringing(call.callId);
+      }
       onProgress(status, body);
     },
   });
-  call.dialing(attempt);
-  events?.initiated(call.callId, call.direction);
-  call.line('debug', 'calling the other party', () => ({ direction: call.direction, callee: fmt(peer), media: call.mediaMode }));
+  call.dialing(attempt, i > 0);
   attempt.answered.then(
     async (legB) => {
+      gateways.answered(gateway);
       if (call.currentState !== 'dialing') {
         call.dialSettled(null);
         void legB.hangup(); // answered after cancel or timeout: release it
@@ -44,7 +64,7 @@ export function placeCall(
       }
       call.dialSettled(legB);
       try {
-        if (!(await stillOpen(call))) return;
+        if (!how.withoutSession && !(await stillOpen(call))) return;
         await onAnswer(legB);
       } catch (err) {
         if (call.isOver()) return;
@@ -57,6 +77,15 @@ export function placeCall(
       call.dialSettled(null);
       if (call.currentState !== 'dialing') return; // we cancelled it
       const status = err instanceof OutboundFailure ? err.status : 503;
+      if (!rang && isGatewayFailure(status)) {
+        gateways.failed(gateway, `INVITE answered ${status}`);
+        if (i + 1 < candidates.length) {
+          call.line('warn', 'outbound gateway failed the call; trying the next', () => ({ gateway, status, next: candidates[i + 1] }));
+          return viaGateway(call, parties, peer, sdp, candidates, i + 1, how);
+        }
+      } else {
+        gateways.answered(gateway);
+      }
       const mapped = mapCalleeFailure(status);
       call.line('info', 'other party did not answer', () => ({ calleeStatus: status, calleeReason: fmt(String((err as Error)?.message)), status: mapped.status }));
       call.fail(mapped.status, mapped.reason, mapped.disposition, '');

@@ -3,6 +3,8 @@ import type { AppConfig } from '../config/types.js';
 import { parseTrunkSource } from '../config/schema.js';
 import { buildAcl, isTrunkSource } from '../sip/identify.js';
 import { SourceGate, type DefenceSettings } from '../sip/defences.js';
+import { GatewayPool } from '../sip/gateways.js';
+import { gatewayUri } from '../sip/scrub.js';
 import type { InviteHandler } from '../sip/port.js';
 import type { MediaPool } from '../media/port.js';
 import { numberFormatter } from '../log/logger.js';
@@ -33,6 +35,14 @@ export function callPolicyFromConfig(config: AppConfig): CallPolicy {
     maxDurationMs: config.calls.maxDurationSec * 1000,
     concurrency: { perSession: config.defences.maxCallsPerSession, perNumber: config.defences.maxCallsPerNumber, status: config.defences.concurrencyStatus },
   };
+}
+
+/** The outbound gateways from config (trunk.outbound.gateways, else gateway), pinged over `sip`. */
+export function gatewayPoolFromConfig(config: AppConfig, sip: CallDeps['sip'], log: CallDeps['log']): GatewayPool {
+  const out = config.trunk.outbound;
+  const pingMs = out.pingSec * 1000;
+  const ping = sip.ping ? (gw: string, timeoutMs: number) => (sip.ping as NonNullable<typeof sip.ping>)(gatewayUri(gw, out.transport), timeoutMs) : null;
+  return new GatewayPool(out.gateways.length > 0 ? out.gateways : [out.gateway], { pingMs, pingTimeoutMs: Math.min(2000, Math.max(200, pingMs / 2)) }, ping, log);
 }
 
 /** The edge checks' settings from config (defences.*). */
@@ -77,7 +87,7 @@ export function optionsResponder(acl: BlockList, refusing: () => boolean): (sour
 /** The call path's dependencies: the ports and sinks given, everything else derived from config. */
 export function callDepsFromConfig(
   config: AppConfig,
-  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls' | 'callEvents'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
+  parts: Pick<CallDeps, 'sip' | 'sessions' | 'cdr' | 'metrics' | 'log' | 'isDraining'> & Partial<Pick<CallDeps, 'liveCalls' | 'callEvents' | 'hooks'>> & { pool?: MediaPool | null; callIdKey: string | Buffer; now?: () => number },
 ): CallDeps {
   const policy = callPolicyFromConfig(config);
   return {
@@ -90,10 +100,12 @@ export function callDepsFromConfig(
     log: parts.log,
     isDraining: parts.isDraining,
     ...(parts.liveCalls ? { liveCalls: parts.liveCalls } : {}),
+    ...(parts.hooks ? { hooks: parts.hooks } : {}),
     fmt: numberFormatter(config.log.redactNumbers),
     callIdHash: callIdHasher(parts.callIdKey),
     policy,
     gate: new SourceGate(policy.acl, defenceSettingsFromConfig(config)),
+    gateways: gatewayPoolFromConfig(config, parts.sip, parts.log),
     media: mediaSettingsFromConfig(config, parts.pool ?? null),
     now: parts.now ?? Date.now,
   };

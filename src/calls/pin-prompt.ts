@@ -7,6 +7,7 @@ import type { MediaEndpoint } from '../media/port.js';
 import type { CallParties } from '../sip/identify.js';
 import { admitCall } from './admission.js';
 import { dialAnchored } from './bridge.js';
+import { interceptAllows } from './hook-steps.js';
 import type { MediaSettings } from './call-media.js';
 import type { CallSession } from './call-session.js';
 
@@ -38,6 +39,7 @@ export async function runPinPrompt(call: CallSession, parties: CallParties): Pro
       if (!(await admitCall(call, parties.virtualNumber))) return;
       const caller = callerRole === 'a' ? session.a : session.b;
       const whisper = callerRole === 'a' ? session.whisperB : session.whisperA;
+      if (!(await interceptAllows(call, parties, session, peer))) return;
       return dialAnchored(call, server, { ...parties, caller }, peer, { record: session.record ?? recordByDefault, whisper }, ep);
     }
     if (result.kind === 'closed') {

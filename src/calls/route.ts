@@ -7,6 +7,7 @@ import type { LookupResult } from '../sessions/contract.js';
 import { canonicalGuess, checkSource, locateParties, normaliseParties, SipRejection, type CallParties } from '../sip/identify.js';
 import { admitCall } from './admission.js';
 import { bridge } from './bridge.js';
+import { askOutOfSession } from './hook-steps.js';
 import type { CallSession } from './call-session.js';
 import { runPinPrompt } from './pin-prompt.js';
 
@@ -43,10 +44,22 @@ export async function routeCall(call: CallSession): Promise<void> {
   if (call.currentState !== 'routing') return; // cancelled meanwhile
 
   const sameAsGuess = early?.guess.virtualNumber === parties.virtualNumber && early.guess.caller === parties.caller;
-  const result = early && sameAsGuess
+  let result = early && sameAsGuess
     ? await call.lookup(() => early.result, early.startedAt)
     : await call.lookup(() => sessions.lookup(parties.virtualNumber, parties.caller));
   if (!result || call.currentState !== 'routing') return; // store down (already failed) or cancelled meanwhile
+  // No session for this caller on V (not a malformed record, nor a one-way session's B): the
+  // out-of-session hook, when configured, may create one or name a number to route to.
+  if (result.kind === 'unknown' && call.deps.hooks?.outOfSession) {
+    const step = await askOutOfSession(call, parties);
+    if (step.next === 'done') return;
+    if (step.next === 'route') {
+      call.deps.callEvents?.bind(call.callId, { sessionId: '', virtualNumber: parties.virtualNumber, url: '', parties: { caller: parties.caller, callee: step.to } });
+      call.setSession('', 'a->b');
+      return bridge(call, parties, null, step.to, step.record);
+    }
+    if (step.next === 'session') result = step.result;
+  }
   const decision = decide(result, policy.decision, new Date(call.deps.now()));
   if (call.deps.callEvents) {
     const s = result.kind === 'found' || result.kind === 'closed' ? result.session : null;

@@ -1,4 +1,6 @@
 /** One call-detail record per call attempt (docs/redis-contract.md, "CDR stream"). */
+import { BadRecordError, type RecordCodec } from '../spool/codec.js';
+
 export type Disposition =
   | 'answered'
   | 'busy'
@@ -18,7 +20,11 @@ export type Disposition =
   | 'media-unavailable'
   /** Over a fleet-wide concurrent-call limit (defences.maxCallsPerSession / maxCallsPerNumber). */
   | 'over-limit'
-  | 'shutting-down';
+  | 'shutting-down'
+  /** The intercept hook denied the call (src/hooks/intercept.ts). */
+  | 'hook-denied'
+  /** A hook failed (timeout, error, invalid answer) and its fail policy is "closed". */
+  | 'hook-failed';
 
 export type Direction = 'a->b' | 'b->a' | '';
 
@@ -76,7 +82,7 @@ export function cdrToFields(cdr: Cdr): Record<string, string> {
 }
 
 /** Why a spooled line cannot become a stream entry (it is set aside, never retried). */
-export class BadCdrError extends Error {
+export class BadCdrError extends BadRecordError {
   override readonly name = 'BadCdrError';
 }
 
@@ -120,3 +126,13 @@ export function parseCdr(line: string): Cdr {
   }
   return c as unknown as Cdr;
 }
+
+/** CDRs in the spool and the stream (src/spool). */
+export const cdrCodec: RecordCodec<Cdr> = {
+  noun: 'CDR',
+  plural: 'CDRs',
+  idField: 'cdrId',
+  parse: parseCdr,
+  toFields: cdrToFields,
+  id: (c) => c.id,
+};

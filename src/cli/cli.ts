@@ -27,6 +27,8 @@ import { CliExit, EXIT, EXIT_CODES_HELP, exitFor } from './exit.js';
 import { render } from './output.js';
 import { VERSION } from '../version.js';
 import { addPoolCommands } from './pool-commands.js';
+import { addEventCommands } from './event-commands.js';
+import { OutboxAdmin } from '../events/outbox.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -257,6 +259,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       throw new CliExit(EXIT.badInput, 'serve runs from the maskbridge binary (dist/src/cli/main.js serve), not in-process');
     });
   addPoolCommands(program, { withPools: (fn) => withStore((_s, region, redis, pools) => fn(pools, region, redis)), print });
+  addEventCommands(program, { withOutbox: (fn) => withStore((_s, _r, redis, _p, c) => fn(new OutboxAdmin(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs * 4))), print });
   program.command('check-config').description('validate the configuration and exit').action(() => {
     const c = config();
     io.out(`configuration OK (media ${c.media.mode}, redis ${shownRedis(c)})`);

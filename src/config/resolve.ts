@@ -15,5 +15,20 @@ export function resolveConfig(raw: RawConfig): AppConfig {
   if (mode === 'anchor' && media.servers.length === 0) {
     throw new Error('media.servers: media.mode is "anchor" but no media server is configured (name at least one host:port:secret, or set media.mode to "auto" or "none")');
   }
+  const { hooks } = raw;
+  if ((hooks.intercept.url || hooks.outOfSession.url) && hooks.secret.trim() === '') {
+    throw new Error('hooks.secret: must be set when a hook URL is set (hooks.intercept.url or hooks.outOfSession.url): every hook request is signed with it');
+  }
+  checkWebhooks(raw.webhooks);
   return { ...raw, media: { ...media, mode } };
+}
+
+function checkWebhooks(w: AppConfig['webhooks']): void {
+  if (w.enabled && w.secret.trim() === '') {
+    throw new Error('webhooks.secret: must be set when webhooks.enabled is true (receivers verify every delivery with it)');
+  }
+  if (w.retryMaxMs < w.retryBaseMs) throw new Error(`webhooks.retryMaxMs: ${w.retryMaxMs} is below webhooks.retryBaseMs (${w.retryBaseMs})`);
+  if (w.claimMinIdleMs < 3 * w.timeoutMs) {
+    throw new Error(`webhooks.claimMinIdleMs: ${w.claimMinIdleMs} must be at least 3 x webhooks.timeoutMs (${3 * w.timeoutMs}), or deliveries still under way are taken over and sent twice`);
+  }
 }

@@ -6,6 +6,7 @@ import { BlockList, isIP } from 'node:net';
 import convict from 'convict';
 import { isSendableStatus, SENDABLE_STATUSES } from '../sip/status.js';
 import { parseSentinel } from '../sessions/sentinel.js';
+import { checkWebhookUrl } from '../events/events.js';
 
 export const SIP_STATUS_MIN = 400;
 export const SIP_STATUS_MAX = 699;
@@ -114,6 +115,15 @@ wholeNumberFormat('tcp-port', 0, 65535, 'must be a port number 0-65535');
 // Shorter than a few minutes would let an ordinary resend (a lost reply, a restart) land twice.
 wholeNumberFormat('dedupe-retention-sec', 300, 30 * 86400, 'must be a whole number of seconds from 300 (5 minutes) to 2592000 (30 days)');
 
+convict.addFormat({
+  name: 'webhook-url',
+  validate(value: unknown) {
+    if (typeof value !== 'string') throw new Error('must be an http or https URL, or empty');
+    const problem = value === '' ? null : checkWebhookUrl(value);
+    if (problem) throw new Error(`${problem} (or empty: no default)`);
+  },
+});
+
 /** sonic-boom (pino's writer) needs its batch size below its largest single write, 16 KiB. */
 export const LOG_BUFFER_MAX = 16_000;
 
@@ -168,6 +178,19 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'host-port-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of host:port');
+    for (const v of value) {
+      if (typeof v !== 'string' || !/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(v)) throw new Error(`"${String(v)}" is not host:port`);
+    }
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+convict.addFormat({
   name: 'region',
   validate(value: unknown) {
     if (typeof value !== 'string' || !/^[A-Z]{2}$/.test(value)) throw new Error('must be an ISO 3166-1 alpha-2 region such as IN or US');
@@ -188,6 +211,39 @@ convict.addFormat({
   coerce(value: unknown) {
     return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
   },
+});
+
+/** A real-time hook's URL (src/hooks/): empty (the hook is off) or http(s), without credentials in it (the URL is not secret; requests are signed). */
+convict.addFormat({
+  name: 'hook-url',
+  validate(value: unknown) {
+    if (value === '') return;
+    let url: URL;
+    try {
+      url = new URL(String(value));
+    } catch {
+      throw new Error('must be empty (hook off) or an http:// or https:// URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be empty (hook off) or an http:// or https:// URL');
+    if (url.username || url.password) throw new Error('must not carry credentials (requests are signed with hooks.secret)');
+  },
+});
+
+wholeNumberFormat('hook-timeout-ms', 1, 10_000, 'must be a whole number of milliseconds from 1 to 10000');
+
+const hook = (name: string, envPrefix: string, failPolicy: 'open' | 'closed', what: string) => ({
+  url: { doc: `URL the ${name} hook is POSTed to (${what}); empty: the hook is off`, format: 'hook-url', default: '', env: `${envPrefix}_URL` },
+  timeoutMs: {
+    doc: `Longest wait for the ${name} hook's answer (the whole request); past it the fail policy applies`,
+    format: 'hook-timeout-ms', default: 1000, env: `${envPrefix}_TIMEOUT_MS`,
+  },
+  failPolicy: {
+    doc: `When the ${name} hook times out, fails or answers something invalid: ${failPolicy === 'closed'
+      ? '"closed" refuses the call with failStatus, "open" places the call as if the hook had allowed it'
+      : '"open" gives the caller the static treatment (as without the hook: PIN prompt or calls.unknownCaller), "closed" refuses the call with failStatus'}`,
+    format: ['open', 'closed'], default: failPolicy, env: `${envPrefix}_FAIL_POLICY`,
+  },
+  failStatus: { doc: `SIP status when the ${name} hook fails and failPolicy is "closed"`, format: 'sip-failure-status', default: 503, env: `${envPrefix}_FAIL_STATUS` },
 });
 
 const treatment = (status: number, reason: string, envPrefix: string, what: string) => ({
@@ -221,7 +277,7 @@ export const schema = {
     sentinelName: { doc: 'The primary\'s name the sentinels monitor (sentinel monitor <name> ...)', format: String, default: 'mymaster', env: 'MB_REDIS_SENTINEL_NAME' },
     sentinelPassword: { doc: 'Password of the sentinels (their requirepass); empty: none', format: String, default: '', env: 'MB_REDIS_SENTINEL_PASSWORD', sensitive: true },
     waitReplicas: {
-      doc: 'After each session write from the API or the CLI (create, allocate, extend, update, close, erase), wait until this many replicas have it (WAIT), up to redis.waitTimeoutMs; the API says whether they did (header MaskBridge-Replicated). 0 = do not wait. With Sentinel: 1',
+      doc: 'After each session write from the API or the CLI (create, allocate, extend, update, close, erase), wait until this many replicas have it (WAIT), up to redis.waitTimeoutMs; the API says whether they did (header MaskBridge-Replicated). CDRs and webhook events leave their spools only once replicated. 0 = do not wait. With Sentinel: 1',
       format: 'count', default: 0, env: 'MB_REDIS_WAIT_REPLICAS',
     },
     waitTimeoutMs: { doc: 'Longest WAIT for redis.waitReplicas; the write stands either way (it is on the primary)', format: 'positive-count', default: 100, env: 'MB_REDIS_WAIT_TIMEOUT_MS' },
@@ -232,7 +288,12 @@ export const schema = {
       format: 'cidr-list', default: ['127.0.0.1/32'], env: 'MB_TRUNK_INBOUND_ALLOW',
     },
     outbound: {
-      gateway: { doc: 'Outbound SIP gateway host:port that reaches the parties', format: 'host-port', default: '127.0.0.1:5070', env: 'MB_TRUNK_OUTBOUND_GATEWAY' },
+      gateway: { doc: 'Outbound SIP gateway host:port that reaches the parties (the only one, unless gateways names several)', format: 'host-port', default: '127.0.0.1:5070', env: 'MB_TRUNK_OUTBOUND_GATEWAY' },
+      gateways: {
+        doc: 'Several outbound gateways (carrier SBCs), in order of preference, comma separated; replaces gateway. A call a gateway fails without ringing (timeout, 408, 5xx) is tried on the next; a gateway failing twice in a row is tried last until it answers again',
+        format: 'host-port-list', default: [] as string[], env: 'MB_TRUNK_OUTBOUND_GATEWAYS',
+      },
+      pingSec: { doc: 'How often each outbound gateway gets an OPTIONS ping (its health); 0 = no pings', format: 'count', default: 10, env: 'MB_TRUNK_OUTBOUND_PING_SEC' },
       transport: { doc: 'Transport towards the gateway', format: ['udp', 'tcp', 'tls'], default: 'udp', env: 'MB_TRUNK_OUTBOUND_TRANSPORT' },
       username: { doc: 'Digest username for the gateway (empty: no auth)', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_USERNAME' },
       password: { doc: 'Digest password for the gateway', format: String, default: '', env: 'MB_TRUNK_OUTBOUND_PASSWORD', sensitive: true },
@@ -267,7 +328,7 @@ export const schema = {
     },
     maxCallsPerNumber: {
       doc: 'Most concurrent calls on one virtual number, across every instance and session; 0 = no limit',
-      format: 'count', default: 100, env: 'MB_DEFENCES_MAX_CALLS_PER_NUMBER',
+      format: 'count', default: 500, env: 'MB_DEFENCES_MAX_CALLS_PER_NUMBER',
     },
     concurrencyStatus: { doc: 'SIP status for a call over maxCallsPerSession or maxCallsPerNumber', format: 'sip-failure-status', default: 486, env: 'MB_DEFENCES_CONCURRENCY_STATUS' },
   },
@@ -309,6 +370,45 @@ export const schema = {
       format: 'dedupe-retention-sec', default: 86400, env: 'MB_CDR_DEDUPE_RETENTION_SEC',
     },
   },
+  webhooks: {
+    enabled: {
+      doc: 'Publish call and session events to the outbox (mb:events) and deliver them to webhook URLs (docs/webhooks.md); false: nothing is published or delivered',
+      format: 'bool', default: false, env: 'MB_WEBHOOKS_ENABLED',
+    },
+    defaultUrl: {
+      doc: 'Where events of sessions without a webhook URL of their own are POSTed (http or https); empty: such events are dropped',
+      format: 'webhook-url', default: '', env: 'MB_WEBHOOKS_DEFAULT_URL',
+    },
+    defaultUrlTrusted: {
+      doc: 'Include the participants\' numbers ("parties") in events sent to webhooks.defaultUrl; they always go to a session\'s own URL, never to an untrusted default',
+      format: 'bool', default: false, env: 'MB_WEBHOOKS_DEFAULT_URL_TRUSTED',
+    },
+    secret: {
+      doc: 'Key of the HMAC-SHA256 signature on every delivery (MaskBridge-Signature header); required when webhooks are enabled',
+      format: String, default: '', env: 'MB_WEBHOOKS_SECRET', sensitive: true,
+    },
+    spoolFile: {
+      doc: 'Base path of the event spool (like cdr.spoolFile): published events wait there until Redis has them. One instance per spool: never share it',
+      format: String, default: 'var/events-spool.jsonl', env: 'MB_WEBHOOKS_SPOOL_FILE',
+    },
+    timeoutMs: { doc: 'Longest wait for a receiver to answer one delivery; past it the attempt counts as failed (timeout)', format: 'positive-count', default: 5000, env: 'MB_WEBHOOKS_TIMEOUT_MS' },
+    retryBaseMs: { doc: 'Backoff after the first failed attempt; it doubles per attempt up to webhooks.retryMaxMs, with full jitter (a random delay from 0 to it)', format: 'positive-count', default: 1000, env: 'MB_WEBHOOKS_RETRY_BASE_MS' },
+    retryMaxMs: { doc: 'Longest backoff between two attempts', format: 'positive-count', default: 3600000, env: 'MB_WEBHOOKS_RETRY_MAX_MS' },
+    maxAttempts: { doc: 'Attempts (the first included) before an event becomes a dead letter (maskbridge events dead / replay)', format: 'positive-count', default: 20, env: 'MB_WEBHOOKS_MAX_ATTEMPTS' },
+    concurrency: { doc: 'Deliveries in flight at most, per instance', format: 'positive-count', default: 16, env: 'MB_WEBHOOKS_CONCURRENCY' },
+    expirySweepSec: {
+      doc: 'How often each instance asks Redis for sessions past their expiry (mb_expire_due); each is announced (session.expired) once, at most this long after it expired',
+      format: 'positive-count', default: 5, env: 'MB_WEBHOOKS_EXPIRY_SWEEP_SEC',
+    },
+    claimMinIdleMs: {
+      doc: 'An event being delivered by an instance that stopped answering for this long is taken over by another (and resent, same id); at least 3 x webhooks.timeoutMs',
+      format: 'positive-count', default: 60000, env: 'MB_WEBHOOKS_CLAIM_MIN_IDLE_MS',
+    },
+    dedupeRetentionSec: {
+      doc: 'How long Redis keeps the de-duplication mark of each event published (mb:events:seen:{id}); an event replayed from the spool within it lands once',
+      format: 'dedupe-retention-sec', default: 86400, env: 'MB_WEBHOOKS_DEDUPE_RETENTION_SEC',
+    },
+  },
   log: {
     level: { doc: 'pino log level', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'MB_LOG_LEVEL' },
     redactNumbers: { doc: 'Mask phone numbers in logs (+91******1234)', format: 'bool', default: true, env: 'MB_LOG_REDACT_NUMBERS' },
@@ -324,6 +424,14 @@ export const schema = {
     host: { doc: 'HTTP API bind address', format: String, default: '127.0.0.1', env: 'MB_API_HOST' },
     port: { doc: 'HTTP API port', format: 'tcp-port', default: 8080, env: 'MB_API_PORT' },
     token: { doc: 'Bearer token required on /v1 routes (empty: no auth, loopback use only)', format: String, default: '', env: 'MB_API_TOKEN', sensitive: true },
+  },
+  hooks: {
+    secret: {
+      doc: 'Key of the HMAC-SHA256 signature on every hook request (header maskbridge-signature; docs/hooks.md). Required when a hook URL is set',
+      format: String, default: '', env: 'MB_HOOKS_SECRET', sensitive: true,
+    },
+    intercept: hook('intercept', 'MB_HOOKS_INTERCEPT', 'closed', 'asked before the other party is called: allow or deny'),
+    outOfSession: hook('out-of-session', 'MB_HOOKS_OUT_OF_SESSION', 'open', 'asked when the caller has no session on the virtual number: a session to create, a number to route to, or none'),
   },
   media: {
     mode: {

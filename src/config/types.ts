@@ -6,6 +6,15 @@ export interface Treatment {
   announcement: string;
 }
 
+/** One real-time hook (src/hooks/). */
+export interface HookConfig {
+  /** '' = off. */
+  url: string;
+  timeoutMs: number;
+  failPolicy: 'open' | 'closed';
+  failStatus: number;
+}
+
 export interface AppConfig {
   env: string;
   drachtio: { host: string; port: number; secret: string };
@@ -19,6 +28,9 @@ export interface AppConfig {
     inboundAllow: string[];
     outbound: {
       gateway: string;
+      /** In order of preference; empty: [gateway]. */
+      gateways: string[];
+      pingSec: number;
       transport: 'udp' | 'tcp' | 'tls';
       username: string;
       password: string;
@@ -49,8 +61,25 @@ export interface AppConfig {
     callIdKey: string;
   };
   cdr: { spoolFile: string; retentionDays: number; dedupeRetentionSec: number };
+  webhooks: {
+    enabled: boolean;
+    /** '' = none. */
+    defaultUrl: string;
+    defaultUrlTrusted: boolean;
+    secret: string;
+    spoolFile: string;
+    timeoutMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    maxAttempts: number;
+    concurrency: number;
+    claimMinIdleMs: number;
+    dedupeRetentionSec: number;
+    expirySweepSec: number;
+  };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
+  hooks: { secret: string; intercept: HookConfig; outOfSession: HookConfig };
   media: {
     /** Resolved by loadConfig: never 'auto' here. */
     mode: 'none' | 'anchor';

@@ -85,16 +85,16 @@ local function extend_to(key, at)
 end
 
 -- Events for maskbridge's webhooks (docs/webhooks.md) go to the stream {prefix}events, only
--- while maskbridge has webhooks on: {prefix}events:on then holds the stream's MAXLEN. Undeclared
--- keys, like allocation's (standalone Redis only).
+-- while maskbridge has webhooks on ({prefix}events:on exists). Uncapped: delivered entries are
+-- deleted, so the stream is the undelivered backlog, and a cap would drop undelivered events.
+-- Undeclared keys, like allocation's (standalone Redis only).
 local function events_on(p)
   return redis.call('GET', p .. 'events:on')
 end
 
 local function emit(p, kind, event_id, sid, url, data, parties)
-  local cap = events_on(p)
-  if not cap then return end
-  redis.call('XADD', p .. 'events', 'MAXLEN', '~', cap, '*', 'id', event_id, 'type', kind, 'at', tostring(now_ms()),
+  if not events_on(p) then return end
+  redis.call('XADD', p .. 'events', '*', 'id', event_id, 'type', kind, 'at', tostring(now_ms()),
     'session', sid, 'url', url or '', 'data', cjson.encode(data), 'parties', parties and cjson.encode(parties) or '')
 end
 

@@ -14,8 +14,6 @@ import type { Redis } from './redis.js';
 
 export interface SessionEventsOptions {
   prefix: string;
-  /** The outbox stream's approximate cap (XADD MAXLEN ~). */
-  maxLen: number;
   everyMs: number;
   /** Sessions per mb_expire_due call; a pass calls again while a call came back full, up to maxBatches. */
   batch?: number;
@@ -57,7 +55,7 @@ export class SessionEvents {
   async pass(): Promise<number> {
     let expired = 0;
     try {
-      await withDeadline(this.redis.set(this.keys.on, String(this.opts.maxLen)), this.opts.timeoutMs);
+      await withDeadline(this.redis.set(this.keys.on, '1'), this.opts.timeoutMs);
       const batch = this.opts.batch ?? 500;
       for (let i = 0; i < (this.opts.maxBatches ?? 20); i++) {
         const reply = (await withDeadline(fcall(this.redis, 'mb_expire_due', [this.keys.expiries], [String(batch)]), this.opts.timeoutMs)) as string[];

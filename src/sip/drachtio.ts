@@ -182,6 +182,28 @@ export class DrachtioSipPort implements SipPort {
     });
   }
 
+  ping(uri: string, timeoutMs: number): Promise<number | null> {
+    // Srf#request(uri, opts, cb) (lib/srf.js): cb gets the request sent, which emits 'response'.
+    const srf = this.srf as unknown as {
+      request(uri: string, opts: { method: string; headers: Record<string, string> }, cb: (err: Error | null, req: { on(ev: 'response', cb: (res: Res) => void): void }) => void): void;
+    };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      const done = (status: number | null) => {
+        clearTimeout(timer);
+        resolve(status);
+      };
+      try {
+        srf.request(uri, { method: 'OPTIONS', headers: { 'Max-Forwards': '70' } }, (err, req) => {
+          if (err) return done(null);
+          req.on('response', (res) => done(res.status));
+        });
+      } catch {
+        done(null); // not connected to drachtio-server
+      }
+    });
+  }
+
   dial(request: OutboundRequest, events: OutboundEvents): OutboundAttempt {
     let sent: Req | null = null;
     let cancelRequested = false;

@@ -92,4 +92,6 @@ export interface SipPort {
   /** Answers out-of-dialog OPTIONS (carrier keep-alives) with the status the handler returns for the source. */
   onOptions(statusFor: (sourceAddress: string) => number): void;
   dial(req: OutboundRequest, events: OutboundEvents): OutboundAttempt;
+  /** An out-of-dialog OPTIONS to `uri`: the status of the answer, or null without one within `timeoutMs`. Never rejects. */
+  ping?(uri: string, timeoutMs: number): Promise<number | null>;
 }

@@ -35,6 +35,11 @@ export interface OutboundTarget {
   auth?: { username: string; password: string };
 }
 
+/** A gateway's own URI (its OPTIONS ping): sip:host:port, with the transport when not UDP. */
+export function gatewayUri(gateway: string, transport: OutboundTarget['transport']): string {
+  return `${transport === 'tls' ? 'sips' : 'sip'}:${gateway}${transport === 'udp' ? '' : `;transport=${transport}`}`;
+}
+
 export function formatNumber(e164: string, format: OutboundTarget['numberFormat']): string {
   return format === 'e164-no-plus' ? e164.replace(/^\+/, '') : e164;
 }

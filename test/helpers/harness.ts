@@ -11,7 +11,9 @@ import type { AppConfig } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { NO_OPTIONS, type LookupResult, type SessionRecord } from '../../src/sessions/contract.js';
 import { StoreUnavailableError } from '../../src/sessions/redis.js';
-import type { AdmitRequest, AdmitVerdict, RecheckResult, SessionLookup } from '../../src/sessions/store.js';
+import { SessionConflictError, SessionExistsError, validateNewSession, type AdmitRequest, type AdmitVerdict, type NewSession, type RecheckResult, type SessionLookup } from '../../src/sessions/store.js';
+import { hookMetrics } from '../../src/hooks/hook-metrics.js';
+import { hooksFromConfig } from '../../src/hooks/hooks.js';
 import type { MediaSettings } from '../../src/calls/call-session.js';
 import { callIdHasher } from '../../src/calls/call-id.js';
 import { CallEvents, type CallEventSink } from '../../src/calls/call-events.js';
@@ -46,6 +48,23 @@ export class FakeSessions implements SessionLookup {
     };
     this.sessions.set(rec.id, rec);
     return rec;
+  }
+
+  /** SessionStore.create as mb_create does it: never replaces a session, refuses a participant with a live session on V. */
+  async create(s: NewSession): Promise<SessionRecord> {
+    if (this.down) throw new StoreUnavailableError(new Error('connection refused'));
+    validateNewSession(s, this.now());
+    if (this.sessions.has(s.id)) throw new SessionExistsError(s.id);
+    for (const other of this.sessions.values()) {
+      const live = other.status === 'open' && other.expiresAt > this.now();
+      if (live && other.virtualNumber === s.virtualNumber && [other.a, other.b].some((n) => n === s.a || n === s.b)) throw new SessionConflictError(other.id);
+    }
+    const { virtualNumber, a, b, expiresAt, id } = s;
+    return this.add({
+      id, virtualNumber, a, b, expiresAt,
+      ...(s.record !== undefined ? { record: s.record } : {}), ...(s.meta !== undefined ? { meta: s.meta } : {}), ...(s.label !== undefined ? { label: s.label } : {}),
+      ...(s.direction !== undefined ? { direction: s.direction } : {}),
+    });
   }
 
   async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
@@ -163,7 +182,10 @@ export function createHarness(overrides: Record<string, unknown> = {}, media: Me
   const events = new MemoryEventSink();
   const callEvents = new CallEvents(events, media?.recordingDir ?? config.media.recording.dir);
   const deps: CallDeps = {
-    ...callDepsFromConfig(config, { sip, sessions, cdr, metrics, log, callIdKey: CALL_ID_KEY, isDraining: () => registry.isDraining, callEvents }),
+    ...callDepsFromConfig(config, {
+      sip, sessions, cdr, metrics, log, callIdKey: CALL_ID_KEY, isDraining: () => registry.isDraining, callEvents,
+      hooks: hooksFromConfig(config.hooks, { metrics: hookMetrics(metrics.registry), create: (s) => sessions.create(s) }),
+    }),
     media,
   };
   sip.onInvite(createInviteHandler(deps, registry));

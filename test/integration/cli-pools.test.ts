@@ -45,7 +45,8 @@ describe('maskbridge CLI (built) against Redis', () => {
     expect(json('contract', 'load')).toMatchObject({ outcome: 'current' });
   });
 
-  it('a pool from creation to exhaustion, and a session from allocation to close', () => {
+  // About 30 CLI runs in a row (each a Node start): generous on a loaded 2-core machine.
+  it('a pool from creation to exhaustion, and a session from allocation to close', { timeout: 90_000 }, () => {
     expect(json('pool', 'add', 'mumbai', '+912240001000', '02240001001', '--cool-off', '0')).toEqual({ pool: 'mumbai', added: 2 });
     const bad = cli('pool', 'add', 'mumbai', '+912240001002', '12');
     expect(bad.code).toBe(2);

@@ -16,7 +16,7 @@ const B = '+919876549876';
 const db = useRedis({ beforeAll, afterAll });
 const log = pino({ level: 'silent' });
 let store: SessionStore;
-const sweeper = () => new SessionEvents(db.redis, { prefix: 'mb:', maxLen: 1000, everyMs: 60_000, timeoutMs: 1000 }, log);
+const sweeper = () => new SessionEvents(db.redis, { prefix: 'mb:', everyMs: 60_000, timeoutMs: 1000 }, log);
 const events = async () => (await db.redis.xRange('mb:events', '-', '+')).map((e) => e.message);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -36,6 +36,16 @@ describe('config', () => {
     [{ MB_DEFENCES_TRUNK_SOURCES: '127.0.0.1,carrier.example=50' }, 'defences.trunkSources', 'carrier.example'],
     [{ MB_DEFENCES_TRUNK_SOURCES: '10.0.0.1=0' }, 'defences.trunkSources', '10.0.0.1=0'],
     [{ MB_DEFENCES_RATE_STATUS: '200' }, 'defences.rateLimit.status', '200'],
+    [{ MB_HOOKS_INTERCEPT_URL: 'ftp://hooks.example/intercept' }, 'hooks.intercept.url', 'ftp://hooks.example/intercept'],
+    [{ MB_HOOKS_OUT_OF_SESSION_URL: 'not a url' }, 'hooks.outOfSession.url', 'not a url'],
+    [{ MB_HOOKS_INTERCEPT_TIMEOUT_MS: '0' }, 'hooks.intercept.timeoutMs', '0'],
+    [{ MB_HOOKS_OUT_OF_SESSION_TIMEOUT_MS: '60000' }, 'hooks.outOfSession.timeoutMs', '60000'],
+    [{ MB_HOOKS_INTERCEPT_FAIL_POLICY: 'maybe' }, 'hooks.intercept.failPolicy', 'maybe'],
+    [{ MB_HOOKS_OUT_OF_SESSION_FAIL_STATUS: '200' }, 'hooks.outOfSession.failStatus', '200'],
+    [{ MB_WEBHOOKS_DEFAULT_URL: 'ftp://hooks.example/x' }, 'webhooks.defaultUrl', 'ftp://hooks.example/x'],
+    [{ MB_WEBHOOKS_DEFAULT_URL: 'hooks.example' }, 'webhooks.defaultUrl', 'hooks.example'],
+    [{ MB_WEBHOOKS_MAX_ATTEMPTS: 'none' }, 'webhooks.maxAttempts', 'none'],
+    [{ MB_WEBHOOKS_CONCURRENCY: 'many' }, 'webhooks.concurrency', 'many'],
   ])('refuses %j, naming the key and the value', (env, key, value) => {
     let error: unknown;
     try {
@@ -86,6 +96,42 @@ describe('config', () => {
     expect(loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_TOKEN: 's3cret' } }).api.token).toBe('s3cret');
     expect(loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_ENABLED: 'false' } }).api.enabled).toBe(false);
     expect(() => loadConfig({ env: { MB_API_HOST: '0.0.0.0', MB_API_TOKEN: '   ' } })).toThrow(/api\.token/);
+  });
+
+  it('reads the hooks from the environment: off by default, intercept fails closed, out-of-session fails open', () => {
+    expect(loadConfig({}).hooks).toEqual({
+      secret: '',
+      intercept: { url: '', timeoutMs: 1000, failPolicy: 'closed', failStatus: 503 },
+      outOfSession: { url: '', timeoutMs: 1000, failPolicy: 'open', failStatus: 503 },
+    });
+    const c = loadConfig({ env: {
+      MB_HOOKS_SECRET: 'hook-secret', MB_HOOKS_INTERCEPT_URL: 'https://backend.example/hooks/intercept', MB_HOOKS_INTERCEPT_TIMEOUT_MS: '300',
+      MB_HOOKS_INTERCEPT_FAIL_POLICY: 'open', MB_HOOKS_OUT_OF_SESSION_URL: 'http://127.0.0.1:9000/oos', MB_HOOKS_OUT_OF_SESSION_FAIL_STATUS: '480',
+    } });
+    expect(c.hooks.intercept).toEqual({ url: 'https://backend.example/hooks/intercept', timeoutMs: 300, failPolicy: 'open', failStatus: 503 });
+    expect(c.hooks.outOfSession).toMatchObject({ url: 'http://127.0.0.1:9000/oos', failStatus: 480 });
+  });
+
+  it('refuses a hook URL without hooks.secret, and credentials in a hook URL without echoing them', () => {
+    expect(() => loadConfig({ env: { MB_HOOKS_INTERCEPT_URL: 'https://backend.example/i' } })).toThrow(/hooks\.secret: must be set/);
+    expect(() => loadConfig({ env: { MB_HOOKS_OUT_OF_SESSION_URL: 'https://backend.example/o', MB_HOOKS_SECRET: ' ' } })).toThrow(/hooks\.secret/);
+    let message = '';
+    try {
+      loadConfig({ env: { MB_HOOKS_SECRET: 'k', MB_HOOKS_INTERCEPT_URL: 'https://user:pw@backend.example/i' } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('hooks.intercept.url');
+    expect(message).toContain('must not carry credentials');
+  });
+
+  it('reads the webhooks keys, and requires a secret when enabled and a claim idle time well above the delivery timeout', () => {
+    const c = loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true', MB_WEBHOOKS_SECRET: 's', MB_WEBHOOKS_DEFAULT_URL: 'https://hooks.example/mb', MB_WEBHOOKS_DEFAULT_URL_TRUSTED: 'yes' } });
+    expect(c.webhooks).toMatchObject({ enabled: true, defaultUrl: 'https://hooks.example/mb', defaultUrlTrusted: true, spoolFile: 'var/events-spool.jsonl', maxAttempts: 20 });
+    expect(loadConfig({}).webhooks.enabled).toBe(false);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true' } })).toThrow(/webhooks\.secret/);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_TIMEOUT_MS: '30000' } })).toThrow(/webhooks\.claimMinIdleMs/);
+    expect(() => loadConfig({ env: { MB_WEBHOOKS_RETRY_MAX_MS: '10' } })).toThrow(/webhooks\.retryMaxMs/);
   });
 
   it('refuses unknown keys in a file', () => {

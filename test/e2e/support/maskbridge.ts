@@ -23,7 +23,8 @@ export async function startMaskbridge(opts: {
     overrides: {
       drachtio: { host: opts.drachtio.admin.host, port: opts.drachtio.admin.port, secret: opts.drachtio.admin.secret },
       redis: { url: opts.redisUrl, keyPrefix: 'mb:', commandTimeoutMs: 500 },
-      trunk: { inboundAllow: ['127.0.0.1/32'], outbound: { gateway: `127.0.0.1:${opts.gatewayPort}` } },
+      // No OPTIONS pings to the gateway: it is a sipp phone, which would count a ping as a call.
+      trunk: { inboundAllow: ['127.0.0.1/32'], outbound: { gateway: `127.0.0.1:${opts.gatewayPort}`, pingSec: 0 } },
       cdr: { spoolFile: join(opts.dir, 'cdr-spool.jsonl') },
       log: { level: 'debug' },
       ...opts.overrides,

@@ -10,7 +10,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
-import type { SpoolFiles } from './spool-files.js';
+import type { SpoolFiles } from './files.js';
 
 export interface SpoolWriterOptions {
   /** Start a new segment once the current one holds this many bytes. */
@@ -23,6 +23,8 @@ export interface SpoolWriterOptions {
   retryMs: number;
   /** Records waiting for the disk beyond this are refused: the disk has been failing for long. */
   maxQueued: number;
+  /** How logs name the spool ("CDR spool", "event spool"). */
+  name?: string;
 }
 
 const MAX_GROUP_BYTES = 1024 * 1024;
@@ -60,7 +62,11 @@ export class SpoolWriter {
     private readonly opts: SpoolWriterOptions,
     private readonly log: Logger,
     private readonly ready: () => Promise<void>,
-  ) {}
+  ) {
+    this.name = opts.name ?? 'spool';
+  }
+
+  private readonly name: string;
 
   /** Records handed to `append` and not on disk yet. */
   get queued(): number {
@@ -114,13 +120,13 @@ export class SpoolWriter {
         this.queue.splice(0, n);
         this.scheduleSync();
         this.onData(appended);
-        if (this.failingSince !== null) this.log.info({ spool: this.files.spoolFile }, 'CDR spool writable again');
+        if (this.failingSince !== null) this.log.info({ spool: this.files.spoolFile }, `${this.name} writable again`);
         this.failingSince = null;
       } catch (err) {
         if (this.closed) return;
         const now = Date.now();
         if (this.failingSince === null || now - this.lastFailureLog >= FAILURE_LOG_MS) {
-          this.log.error({ err: (err as Error).message, spool: this.files.spoolFile, queued: this.queue.length }, 'cannot append to the CDR spool; retrying (records are held in memory meanwhile)');
+          this.log.error({ err: (err as Error).message, spool: this.files.spoolFile, queued: this.queue.length }, `cannot append to the ${this.name}; retrying (records are held in memory meanwhile)`);
           this.lastFailureLog = now;
         }
         this.failingSince ??= now;
@@ -161,6 +167,6 @@ export class SpoolWriter {
   private async sync(fh: FileHandle | null): Promise<void> {
     if (!this.unsynced || !fh) return;
     this.unsynced = false;
-    await fh.datasync().catch((err: Error) => this.log.warn({ err: err.message, spool: this.files.spoolFile }, 'fdatasync of the CDR spool failed'));
+    await fh.datasync().catch((err: Error) => this.log.warn({ err: err.message, spool: this.files.spoolFile }, `fdatasync of the ${this.name} failed`));
   }
 }

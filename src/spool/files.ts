@@ -1,5 +1,5 @@
 /**
- * The files of the CDR spool, next to `cdr.spoolFile` (docs/operations.md, "CDR spool"):
+ * The files of a spool, next to its base name (`cdr.spoolFile`, `webhooks.spoolFile`; docs/operations.md, "CDR spool"):
  *
  *   {spoolFile}.0000000001 ...   segments: JSON lines, appended only, deleted once all in Redis
  *   {spoolFile}.checkpoint       {"segment":n,"offset":bytes}: everything before it is in Redis

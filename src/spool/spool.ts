@@ -1,5 +1,5 @@
 /**
- * The CDR spool: a write-ahead log of CDRs in append-only segment files (spool-files.ts), written
+ * The spool: a write-ahead log of records (CDRs, webhook events; codec.ts) in append-only segment files (files.ts), written
  * by a SpoolWriter and read back in order by one reader that commits its progress to a checkpoint.
  *
  * Reader: `peek` returns records from the committed position without moving it; `commit(k)`
@@ -8,12 +8,12 @@
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
-import { BadCdrError, parseCdr, type Cdr } from './cdr.js';
-import { SpoolFiles, type SpoolPos } from './spool-files.js';
-import { SpoolWriter, type Appended, type SpoolWriterOptions } from './spool-writer.js';
+import { BadRecordError, type RecordCodec } from './codec.js';
+import { SpoolFiles, type SpoolPos } from './files.js';
+import { SpoolWriter, type Appended, type SpoolWriterOptions } from './writer.js';
 
-export type SpoolEntry =
-  | { kind: 'cdr'; cdr: Cdr; line: string; segment: number; offset: number; end: number }
+export type SpoolEntry<T> =
+  | { kind: 'record'; record: T; line: string; segment: number; offset: number; end: number }
   | { kind: 'bad'; reason: string; line: string; segment: number; offset: number; end: number };
 
 export interface SpoolOptions extends SpoolWriterOptions {
@@ -34,7 +34,7 @@ const MAX_RECENT = 20_000;
 /** Lines moved from memory into the window at a time. */
 const READ_RECENT = 256;
 
-export class Spool {
+export class Spool<T> {
   readonly files: SpoolFiles;
   readonly writer: SpoolWriter;
   /** Called when newly appended records can be read. */
@@ -47,7 +47,7 @@ export class Spool {
   /** Where the next read starts: the end of the window (it may be segments ahead of `pos`). */
   private readSeg = 0;
   private readAt = 0;
-  private window: SpoolEntry[] = [];
+  private window: Array<SpoolEntry<T>> = [];
   /** Segments left by earlier processes, not yet deleted. */
   private older: number[] = [];
   /** Segments below this are deleted (or being deleted). */
@@ -63,9 +63,12 @@ export class Spool {
   private ckTimer: NodeJS.Timeout | null = null;
   private ckWriting: Promise<void> | null = null;
 
-  constructor(spoolFile: string, private readonly opts: SpoolOptions, private readonly log: Logger) {
+  private readonly name: string;
+
+  constructor(spoolFile: string, private readonly codec: RecordCodec<T>, private readonly opts: SpoolOptions, private readonly log: Logger) {
+    this.name = `${codec.noun} spool`;
     this.files = new SpoolFiles(spoolFile);
-    this.writer = new SpoolWriter(this.files, opts, log, () => this.open());
+    this.writer = new SpoolWriter(this.files, { ...opts, name: this.name }, log, () => this.open());
     this.writer.onData = (appended) => {
       this.remember(appended);
       this.onData();
@@ -103,7 +106,7 @@ export class Spool {
   }
 
   /** Up to `n` records from the committed position, in spool order ([] when there is nothing new yet). */
-  async peek(n: number): Promise<readonly SpoolEntry[]> {
+  async peek(n: number): Promise<ReadonlyArray<SpoolEntry<T>>> {
     await this.open();
     while (this.window.length < n && (await this.readMore()) === 'more');
     if (this.window.length === 0 && this.readSeg > this.pos.segment) {
@@ -156,14 +159,14 @@ export class Spool {
     await mkdir(this.files.dir, { recursive: true });
     const cp = await this.files.readCheckpoint();
     if (cp instanceof Error) {
-      this.log.warn({ err: cp.message, file: this.files.checkpoint }, 'CDR spool checkpoint unreadable; replaying the spool from its start (Redis drops the records it already has)');
+      this.log.warn({ err: cp.message, file: this.files.checkpoint }, `${this.name} checkpoint unreadable; replaying the spool from its start (Redis drops the records it already has)`);
     }
     const from = cp instanceof Error || cp === null ? { segment: 0, offset: 0 } : cp;
     let segs = await this.files.segments();
     const legacy = Math.max(segs.at(-1) ?? 0, from.segment) + 1;
     if (await this.files.adoptLegacy(legacy)) {
       segs.push(legacy);
-      this.log.info({ file: this.files.segment(legacy) }, 'CDR spool of an earlier version taken over');
+      this.log.info({ file: this.files.segment(legacy) }, `${this.name} of an earlier version taken over`);
     }
     // Segments wholly before the checkpoint were finished when the last process stopped.
     for (const s of segs.filter((s) => s < from.segment)) await this.files.remove(s);
@@ -241,9 +244,9 @@ export class Spool {
 
   private push(segment: number, line: string, offset: number, end: number): void {
     try {
-      this.window.push({ kind: 'cdr', cdr: parseCdr(line), line, segment, offset, end });
+      this.window.push({ kind: 'record', record: this.codec.parse(line), line, segment, offset, end });
     } catch (err) {
-      const reason = err instanceof BadCdrError ? err.message : String(err);
+      const reason = err instanceof BadRecordError ? err.message : String(err);
       this.window.push({ kind: 'bad', reason, line: line.slice(0, POISON_LINE_CHARS), segment, offset, end });
     }
   }
@@ -316,7 +319,7 @@ export class Spool {
     this.older = this.older.filter((s) => s >= seg);
     this.deleting = this.deleting.then(async () => {
       await this.saveCheckpoint();
-      for (const s of doomed) await this.files.remove(s).catch((err: Error) => this.log.warn({ err: err.message, segment: s }, 'cannot delete a finished CDR spool segment'));
+      for (const s of doomed) await this.files.remove(s).catch((err: Error) => this.log.warn({ err: err.message, segment: s }, `cannot delete a finished ${this.name} segment`));
     });
     return this.deleting;
   }
@@ -331,7 +334,7 @@ export class Spool {
       () => undefined,
       (err: Error) => {
         this.ckDirty = true;
-        this.log.error({ err: err.message, file: this.files.checkpoint }, 'cannot write the CDR spool checkpoint');
+        this.log.error({ err: err.message, file: this.files.checkpoint }, `cannot write the ${this.name} checkpoint`);
       },
     ).finally(() => {
       this.ckWriting = null;
