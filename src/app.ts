@@ -11,8 +11,9 @@ import type { AppConfig } from './config/types.js';
 import { createLogger, numberFormatter, type Logger } from './log/logger.js';
 import { Metrics } from './metrics/metrics.js';
 import { SCHEMA_VERSION } from './sessions/contract.js';
-import { connectInBackground, createRedis, withDeadline, type Redis } from './sessions/redis.js';
+import { connectInBackground, createRedis, redisOptions, withDeadline, type Redis } from './sessions/redis.js';
 import { StoreHealth } from './sessions/health.js';
+import { Durability } from './sessions/durability.js';
 import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
 import { hostname } from 'node:os';
@@ -63,25 +64,44 @@ export const POOL_STATS_MAX_AGE_MS = 15_000;
 
 export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger(config.log);
-  const redis: Redis = createRedis({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }, log);
+  const redis: Redis = createRedis(redisOptions(config.redis), log);
+  // With redis.waitReplicas, WAIT follows CDR and webhook-event batches and the API's session
+  // writes. It blocks its connection until it answers, so those writes get connections of their
+  // own (the two spools share one), and the call path's stays free (docs/redis-contract.md, "Durability").
+  const waiting = config.redis.waitReplicas > 0;
+  const sideConnection = (): Redis => {
+    const c = redis.duplicate();
+    c.on('error', () => undefined); // the main client logs connection trouble
+    return c;
+  };
+  const cdrRedis: Redis = waiting ? sideConnection() : redis;
+  const apiRedis: Redis = waiting && config.api.enabled ? sideConnection() : redis;
+  const sideConnections = [cdrRedis, apiRedis].filter((c) => c !== redis);
+  // CDRs waiting in the spool go out as soon as their connection is (back) up.
+  if (cdrRedis !== redis) {
+    cdrRedis.on('ready', () => {
+      void cdr.flush();
+      void events.flush();
+    });
+  }
   const metrics = new Metrics({ defaultMetrics: true });
   const storeHealth = new StoreHealth(Date.now, metrics.observeRedis);
   const store = new SessionStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, Date.now, storeHealth);
   const callIdKey = callIdKeyOrRandom(config.calls.callIdKey);
   const cdr = new RedisCdrSink(
-    redis,
+    cdrRedis,
     {
       streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
-      dedupeRetentionMs: config.cdr.dedupeRetentionSec * 1000,
+      dedupeRetentionMs: config.cdr.dedupeRetentionSec * 1000, waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
       metrics: { poison: metrics.cdrPoison, backlog: metrics.cdrBacklog }, observe: metrics.observeRedis,
     },
     log,
   );
   const webhooks = config.webhooks;
   const events: EventSink = webhooks.enabled
-    ? new RedisEventSink(redis, {
+    ? new RedisEventSink(cdrRedis, {
         streamKey: `${config.redis.keyPrefix}events`, spoolFile: webhooks.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
-        dedupeRetentionMs: webhooks.dedupeRetentionSec * 1000,
+        dedupeRetentionMs: webhooks.dedupeRetentionSec * 1000, waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
       }, log)
     : new NoopEventSink();
   const registry = new CallRegistry(log);
@@ -148,8 +168,14 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   metrics.bindHealth(health);
   // Pool gauges: read at scrape time, at most every POOL_STATS_MAX_AGE_MS, never waiting longer than the management deadline.
   metrics.bindPools(() => pools.stateCounts(), { maxAgeMs: POOL_STATS_MAX_AGE_MS, timeoutMs: config.redis.commandTimeoutMs * 4 });
+  // The API's session writes (and their WAIT) on apiRedis; reads and everything else as before.
+  const apiStore = apiRedis === redis ? store : new SessionStore(apiRedis, config.redis.keyPrefix, config.redis.commandTimeoutMs, Date.now, storeHealth);
+  const apiLifecycle = apiRedis === redis ? lifecycle : new DataLifecycle(apiRedis, apiStore, {
+    cdrStream: store.keys.cdr, cdrRetentionDays: 0, recordingsDir: config.media.recording.dir, recordingRetentionDays: 0, timeoutMs: config.redis.commandTimeoutMs * 20,
+  }, log);
+  const durability = waiting ? new Durability(apiRedis, { replicas: config.redis.waitReplicas, timeoutMs: config.redis.waitTimeoutMs }) : undefined;
   const api = config.api.enabled
-    ? buildApi({ store, pools, calls: liveCallsView, lifecycle, cdrs: new CdrReader(redis, store.keys.cdr, config.redis.commandTimeoutMs * 4), recordingsDir: config.media.recording.dir, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
+    ? buildApi({ store: apiStore, pools, calls: liveCallsView, lifecycle: apiLifecycle, ...(durability ? { durability } : {}), cdrs: new CdrReader(redis, store.keys.cdr, config.redis.commandTimeoutMs * 4), recordingsDir: config.media.recording.dir, metrics, token: config.api.token, defaultRegion: config.numbers.defaultRegion, health, log })
     : null;
 
   // Sessions that close hang up their live calls, on every instance (src/calls/close-watch.ts).
@@ -222,6 +248,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       });
       srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
       void connectInBackground(redis, log);
+      for (const c of sideConnections) void connectInBackground(c, log);
       pool?.start();
       closeWatch.start();
       liveCalls.start();
@@ -261,9 +288,9 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       await Promise.all([cdr.close(STOP_STEP_MS), events.close(STOP_STEP_MS), dispatcher?.stop(STOP_STEP_MS)]);
       if (api) await withDeadline(api.close(), STOP_STEP_MS).catch(() => log.warn('API did not close in time'));
       // close() waits for pending replies, which a hung server never sends: bounded, then dropped.
-      await withDeadline(redis.isReady ? redis.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => {
-        if (redis.isOpen) redis.destroy();
-      });
+      await Promise.all([redis, ...sideConnections].map((c) => withDeadline(c.isReady ? c.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => {
+        if (c.isOpen) c.destroy();
+      })));
       log.info('stopped');
     },
   };

@@ -1,16 +1,24 @@
 #!/bin/sh
-# Usage: start.sh ACL_TEMPLATE ACL_FILE COMMAND...
-# Writes ACL_FILE (mode 600): ACL_TEMPLATE with, on each `user NAME ... on ...` line, NAME's
-# password from the environment variable REDIS_<NAME>_PASSWORD appended. Then runs COMMAND.
+# Usage: start.sh ACL_TEMPLATE[,ACL_TEMPLATE...] ACL_FILE COMMAND...
+# Writes ACL_FILE (mode 600): the ACL_TEMPLATEs, in order, with, on each `user NAME ... on ...`
+# line, NAME's password from the environment variable REDIS_<NAME>_PASSWORD appended. Then runs
+# COMMAND. (The sentinel profile adds replication.acl to users.acl.)
 # Passwords must be URL-safe (letters, digits and -._~): maskbridge's MB_REDIS_URL carries one.
 set -eu
 [ $# -ge 3 ] || { echo "usage: start.sh ACL_TEMPLATE ACL_FILE COMMAND..." >&2; exit 64; }
-template=$1
+templates=$1
 out=$2
 shift 2
 umask 077
 tmp="$out.tmp"
+template="$out.src"
 : > "$tmp"
+: > "$template"
+for t in $(printf '%s' "$templates" | tr ',' ' '); do
+  [ -r "$t" ] || { echo "start.sh: cannot read ACL template $t" >&2; exit 1; }
+  cat "$t" >> "$template"
+  echo >> "$template"
+done
 while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in
     user\ *\ on\ *|user\ *\ on)
@@ -37,5 +45,6 @@ while IFS= read -r line || [ -n "$line" ]; do
     *) ;; # comments and blank lines: Redis ACL files take only user lines
   esac
 done < "$template"
+rm -f "$template"
 mv "$tmp" "$out"
 exec "$@"

@@ -11,6 +11,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { maskNumbersInText, type Logger, type NumberFormatter } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DataLifecycle } from '../lifecycle/data.js';
+import type { Durability } from '../sessions/durability.js';
 import type { CdrReader } from '../cdr/query.js';
 import { registerCallRoutes, type CallService } from './call-routes.js';
 import { registerCdrRoutes } from './cdr-routes.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   recordingsDir: string;
   /** Participant erasure (src/lifecycle/data.ts). */
   lifecycle: Pick<DataLifecycle, 'erase'>;
+  /** WAIT after session writes (redis.waitReplicas), on the connection `store` and `lifecycle` use; absent: none. */
+  durability?: Pick<Durability, 'run'>;
   metrics: Metrics;
   /** Bearer token for /v1 routes; '' disables auth (config allows that on loopback only). */
   token: string;
@@ -86,7 +89,9 @@ export function buildApi(deps: ApiDeps) {
   // Routes go in a plugin registered after swagger, so swagger's onRoute hook sees them all.
   void app.register(async (instance) => {
     const r = instance.withTypeProvider<TypeBoxTypeProvider>();
-    registerSessionRoutes(instance, { store: deps.store, lifecycle: deps.lifecycle, defaultRegion: deps.defaultRegion, auth });
+    registerSessionRoutes(instance, {
+      store: deps.store, lifecycle: deps.lifecycle, defaultRegion: deps.defaultRegion, auth, ...(deps.durability ? { durability: deps.durability } : {}),
+    });
     registerPoolRoutes(instance, { pools: deps.pools, defaultRegion: deps.defaultRegion, auth });
     registerCallRoutes(instance, { calls: deps.calls, auth });
     registerCdrRoutes(instance, { cdrs: deps.cdrs, auth });

@@ -10,6 +10,7 @@ import { NumberFormatError, toE164 } from '../numbers/normalise.js';
 import type { SessionRecord } from '../sessions/contract.js';
 import { SessionInputError, type SessionOptions, type SessionStore } from '../sessions/store.js';
 import type { DataLifecycle } from '../lifecycle/data.js';
+import type { Durability } from '../sessions/durability.js';
 import { inputIn, invalid, notFound } from './problem.js';
 import { problemResponses } from './responses.js';
 
@@ -91,9 +92,26 @@ export function sessionOut(s: SessionRecord) {
 
 type Auth = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
-export function registerSessionRoutes(instance: FastifyInstance, deps: { store: SessionService; lifecycle: Pick<DataLifecycle, 'erase'>; defaultRegion: string; auth: Auth }) {
+/** The header that says whether a session write reached redis.waitReplicas replicas (docs/redis-contract.md, "Durability"). */
+export const REPLICATED_HEADER = 'maskbridge-replicated';
+
+export function registerSessionRoutes(instance: FastifyInstance, deps: {
+  store: SessionService; lifecycle: Pick<DataLifecycle, 'erase'>; defaultRegion: string; auth: Auth;
+  /** WAIT after each write, on the connection `store` and `lifecycle` write on; absent: no WAIT, no header. */
+  durability?: Pick<Durability, 'run'>;
+}) {
   const r = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { store, auth } = deps;
+  /** A write, then WAIT: MaskBridge-Replicated 1 (on the replicas) or 0 (on the primary only, so far). */
+  const durable = async <T>(reply: FastifyReply, write: () => Promise<T>): Promise<T> => {
+    if (!deps.durability) return write();
+    const { value, replicated } = await deps.durability.run(write);
+    if (replicated !== null) {
+      void reply.header(REPLICATED_HEADER, replicated ? '1' : '0');
+      if (!replicated) reply.log.warn({ route: reply.request.routeOptions.url }, 'session write not on the replicas within redis.waitTimeoutMs: a failover now could lose it');
+    }
+    return value;
+  };
   const e164 = (field: string, value: string): string => {
     try {
       return toE164(value, deps.defaultRegion);
@@ -127,9 +145,10 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
       ...(body.maxExpiresAt !== undefined ? { maxExpiresAt: Date.parse(body.maxExpiresAt) } : {}),
     };
     const token = idempotencyToken(req.headers['idempotency-key'], body);
-    const created = body.pool !== undefined
-      ? await store.allocate({ ...base, pool: body.pool, ...(body.geo !== undefined ? { geo: body.geo } : {}) }, token)
-      : await store.create({ ...base, virtualNumber: e164('virtualNumber', body.virtualNumber as string) }, token);
+    const virtualNumber = body.pool === undefined ? e164('virtualNumber', body.virtualNumber as string) : '';
+    const created = await durable(reply, () => (body.pool !== undefined
+      ? store.allocate({ ...base, pool: body.pool, ...(body.geo !== undefined ? { geo: body.geo } : {}) }, token)
+      : store.create({ ...base, virtualNumber }, token)));
     if (created.replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(201).send(sessionOut(created));
   }));
@@ -175,15 +194,18 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
       response: { 200: SessionOut, ...problemResponses(400, 401, 404, 415, 500, 503) },
       security,
     },
-  }, async (req) => inputIn('body', async () => {
+  }, async (req, reply) => inputIn('body', async () => {
     const body = req.body;
     if (body.expiresAt !== undefined && body.ttlSeconds !== undefined) throw new SessionInputError('expiresAt', 'give at most one of expiresAt and ttlSeconds');
-    let s: SessionRecord | null = null;
     const opts = options(body);
-    if (Object.keys(opts).length > 0) s = await store.update(req.params.id, opts);
-    if (body.expiresAt !== undefined || body.ttlSeconds !== undefined) {
-      s = await store.extend(req.params.id, body.expiresAt !== undefined ? Date.parse(body.expiresAt) : Date.now() + (body.ttlSeconds as number) * 1000);
-    }
+    const s = await durable(reply, async () => {
+      let out: SessionRecord | null = null;
+      if (Object.keys(opts).length > 0) out = await store.update(req.params.id, opts);
+      if (body.expiresAt !== undefined || body.ttlSeconds !== undefined) {
+        out = await store.extend(req.params.id, body.expiresAt !== undefined ? Date.parse(body.expiresAt) : Date.now() + (body.ttlSeconds as number) * 1000);
+      }
+      return out;
+    });
     return sessionOut(s as SessionRecord);
   }));
 
@@ -196,7 +218,7 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
       security,
     },
   }, async (req, reply) => inputIn('params', async () => {
-    if (!(await store.close(req.params.id))) throw notFound(`no session ${req.params.id}`);
+    if (!(await durable(reply, () => store.close(req.params.id)))) throw notFound(`no session ${req.params.id}`);
     return reply.code(204).send(null);
   }));
 
@@ -218,8 +240,9 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: { store: 
       response: { 200: Type.Object({ sessions: Type.Array(Type.String()), recordingFolders: Type.Integer() }), ...problemResponses(400, 401, 500, 503) },
       security,
     },
-  }, async (req) => inputIn('params', async () => {
-    const erased = await deps.lifecycle.erase(e164('number', req.params.number));
+  }, async (req, reply) => inputIn('params', async () => {
+    const number = e164('number', req.params.number);
+    const erased = await durable(reply, () => deps.lifecycle.erase(number));
     return { sessions: erased.sessions, recordingFolders: erased.recordingFolders };
   }));
 }

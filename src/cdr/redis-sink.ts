@@ -14,6 +14,9 @@ export interface RedisCdrSinkOptions extends SpoolingCdrSinkOptions {
   dedupeRetentionMs?: number;
   /** Told each batch's round trip (maskbridge_redis_command_seconds{command="xadd"}). */
   observe?: RedisObserver;
+  /** Confirm records only once this many replicas have them (redis.waitReplicas); 0 = don't wait. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 export const DEFAULT_DEDUPE_RETENTION_MS = 24 * 3600 * 1000;
@@ -32,6 +35,7 @@ export class RedisCdrSink extends SpoolingCdrSink {
       retentionMs: opts.dedupeRetentionMs ?? DEFAULT_DEDUPE_RETENTION_MS,
       timeoutMs: opts.timeoutMs ?? 2000,
       ...(opts.observe ? { observe: opts.observe } : {}),
+      ...(opts.waitReplicas ? { waitReplicas: opts.waitReplicas, waitTimeoutMs: opts.waitTimeoutMs ?? 100 } : {}),
     });
     super(stream, opts, log);
   }

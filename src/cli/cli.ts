@@ -12,8 +12,9 @@ import pino from 'pino';
 import { configFilesFromEnv, loadConfig } from '../config/load.js';
 import type { AppConfig } from '../config/types.js';
 import { NumberFormatError, toE164 } from '../numbers/normalise.js';
-import { createRedis, StoreUnavailableError, type Redis } from '../sessions/redis.js';
+import { createRedis, redisOptions, StoreUnavailableError, type Redis } from '../sessions/redis.js';
 import { PoolStore } from '../sessions/pools.js';
+import { Durability } from '../sessions/durability.js';
 import { LiveCalls } from '../calls/live-calls.js';
 import { DataLifecycle } from '../lifecycle/data.js';
 import { CdrReader } from '../cdr/query.js';
@@ -36,6 +37,10 @@ export interface CliIo {
 
 /** A Redis URL for messages: the password, if any, masked. */
 const shownUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
+/** Where the CLI looks for Redis: the URL, or the sentinels and the primary's name. */
+const shownRedis = (c: AppConfig) => (c.redis.sentinels.length > 0
+  ? `the primary "${c.redis.sentinelName}" of sentinels ${c.redis.sentinels.join(',')}`
+  : shownUrl(c.redis.url));
 
 export async function runCli(argv: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   const program = new Command('maskbridge')
@@ -55,14 +60,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 
   const withStore = async <T>(fn: (store: SessionStore, region: string, redis: Redis, pools: PoolStore, c: AppConfig) => Promise<T>): Promise<T> => {
     const c = config();
-    const redis = createRedis({ url: c.redis.url, commandTimeoutMs: c.redis.commandTimeoutMs }, pino({ level: 'silent' }));
+    const redis = createRedis(redisOptions(c.redis), pino({ level: 'silent' }));
     const connectMs = Math.max(c.redis.commandTimeoutMs, 2000);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         redis.connect(),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new StoreUnavailableError(new Error(`cannot reach redis at ${shownUrl(c.redis.url)} within ${connectMs} ms`))), connectMs);
+          timer = setTimeout(() => reject(new StoreUnavailableError(new Error(`cannot reach redis at ${shownRedis(c)} within ${connectMs} ms`))), connectMs);
         }),
       ]);
       // What fails here goes to exitFor: only a connection or timeout failure is "Redis unavailable" (3).
@@ -74,6 +79,20 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       else redis.destroy();
     }
   };
+
+  /**
+   * withStore for a session write: then WAIT for redis.waitReplicas replicas (0: none), on the
+   * connection that wrote. Not on them in time: a warning on stderr; the write stands, exit 0.
+   */
+  const withWrite = <T>(fn: (store: SessionStore, region: string, redis: Redis, pools: PoolStore, c: AppConfig) => Promise<T>): Promise<T> =>
+    withStore(async (store, region, redis, pools, c) => {
+      const durability = new Durability(redis, { replicas: c.redis.waitReplicas, timeoutMs: c.redis.waitTimeoutMs });
+      const { value, replicated } = await durability.run(() => fn(store, region, redis, pools, c));
+      if (replicated === false) {
+        io.err(`warning: written on the redis primary, but not on ${c.redis.waitReplicas} replica(s) within ${c.redis.waitTimeoutMs} ms (redis.waitReplicas): a failover now could lose it`);
+      }
+      return value;
+    });
 
   const e164 = (field: string, value: string, region: string) => {
     try {
@@ -143,7 +162,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         ...(o.ringTimeout ? { ringTimeoutSec: seconds('ring-timeout', o.ringTimeout) } : {}),
         ...(o.webhookUrl ? { webhookUrl: o.webhookUrl } : {}),
       };
-      const created = await withStore((store, region) => {
+      const created = await withWrite((store, region) => {
         const base = { id: o.id, a: e164('a', o.a, region), b: e164('b', o.b, region), expiresAt, ...opts };
         return o.pool !== undefined
           ? store.allocate({ ...base, pool: o.pool, ...(o.geo ? { geo: o.geo } : {}) })
@@ -183,16 +202,16 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action(async (id: string, o: { ttl?: string; expires?: string }) => {
       if ((o.ttl === undefined) === (o.expires === undefined)) throw new SessionInputError('ttl', 'give one of --ttl and --expires');
       const at = o.expires ? time('expires', o.expires) : Date.now() + seconds('ttl', o.ttl as string) * 1000;
-      show(await withStore((store) => store.extend(id, at)));
+      show(await withWrite((store) => store.extend(id, at)));
     });
   session.command('close <id>').description('close a session: calls stop connecting, live calls are hung up').action(async (id: string) => {
-    if (!(await withStore((store) => store.close(id)))) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
+    if (!(await withWrite((store) => store.close(id)))) throw new CliExit(EXIT.noSuchSession, `no session ${id}`);
     print({ id, status: 'closed' });
   });
   program.command('participant').description('participants').command('erase <number>')
     .description('erase a participant: every session of theirs (open or not), its routes and recordings (where media.recording.dir is visible); live calls are hung up')
     .action(async (number: string) => {
-      const erased = await withStore((store, region, redis, _p, c) => {
+      const erased = await withWrite((store, region, redis, _p, c) => {
         return new DataLifecycle(redis, store, {
           cdrStream: store.keys.cdr, cdrRetentionDays: 0, recordingsDir: c.media.recording.dir, recordingRetentionDays: 0, timeoutMs: c.redis.commandTimeoutMs * 20,
         }, pino({ level: 'silent' })).erase(e164('number', number, region));
@@ -243,11 +262,11 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   addEventCommands(program, { withOutbox: (fn) => withStore((_s, _r, redis, _p, c) => fn(new OutboxAdmin(redis, c.redis.keyPrefix, c.redis.commandTimeoutMs * 4))), print });
   program.command('check-config').description('validate the configuration and exit').action(() => {
     const c = config();
-    io.out(`configuration OK (media ${c.media.mode}, redis ${shownUrl(c.redis.url)})`);
+    io.out(`configuration OK (media ${c.media.mode}, redis ${shownRedis(c)})`);
   });
   program.command('config').description('configuration').command('check').description('validate the configuration and exit').action(() => {
     const c = config();
-    io.out(`configuration OK (media ${c.media.mode}, redis ${shownUrl(c.redis.url)})`);
+    io.out(`configuration OK (media ${c.media.mode}, redis ${shownRedis(c)})`);
   });
   program.command('call-id <sipCallId>')
     .description('the id CDRs, recording file names and logs carry for a SIP Call-ID (keyed with calls.callIdKey)')

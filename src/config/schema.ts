@@ -5,6 +5,7 @@
 import { BlockList, isIP } from 'node:net';
 import convict from 'convict';
 import { isSendableStatus, SENDABLE_STATUSES } from '../sip/status.js';
+import { parseSentinel } from '../sessions/sentinel.js';
 import { checkWebhookUrl } from '../events/events.js';
 
 export const SIP_STATUS_MIN = 400;
@@ -159,6 +160,24 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'sentinel-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of host:port');
+    value.forEach((entry, i) => {
+      if (typeof entry !== 'string') throw new Error(`entry ${i + 1} is not host:port`);
+      try {
+        parseSentinel(entry);
+      } catch (err) {
+        throw new Error(`entry ${i + 1}: ${(err as Error).message}`);
+      }
+    });
+  },
+  coerce(value: unknown) {
+    return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  },
+});
+
+convict.addFormat({
   name: 'host-port-list',
   validate(value: unknown) {
     if (!Array.isArray(value)) throw new Error('must be a list of host:port');
@@ -251,6 +270,17 @@ export const schema = {
       format: 'count', default: 250, env: 'MB_REDIS_COMMAND_TIMEOUT_MS',
     },
     cdrStreamMaxLen: { doc: 'Approximate cap on the CDR stream length (XADD MAXLEN ~); 0 = uncapped', format: 'count', default: 1000000, env: 'MB_REDIS_CDR_MAXLEN' },
+    sentinels: {
+      doc: 'Redis Sentinel: the sentinels as host:port, comma separated; maskbridge follows the primary they name (redis.url then gives only the data nodes\' credentials, db and TLS). Empty: redis.url is the one Redis (docs/operations.md, "Redis Sentinel")',
+      format: 'sentinel-list', default: [] as string[], env: 'MB_REDIS_SENTINELS',
+    },
+    sentinelName: { doc: 'The primary\'s name the sentinels monitor (sentinel monitor <name> ...)', format: String, default: 'mymaster', env: 'MB_REDIS_SENTINEL_NAME' },
+    sentinelPassword: { doc: 'Password of the sentinels (their requirepass); empty: none', format: String, default: '', env: 'MB_REDIS_SENTINEL_PASSWORD', sensitive: true },
+    waitReplicas: {
+      doc: 'After each session write from the API or the CLI (create, allocate, extend, update, close, erase), wait until this many replicas have it (WAIT), up to redis.waitTimeoutMs; the API says whether they did (header MaskBridge-Replicated). CDRs and webhook events leave their spools only once replicated. 0 = do not wait. With Sentinel: 1',
+      format: 'count', default: 0, env: 'MB_REDIS_WAIT_REPLICAS',
+    },
+    waitTimeoutMs: { doc: 'Longest WAIT for redis.waitReplicas; the write stands either way (it is on the primary)', format: 'positive-count', default: 100, env: 'MB_REDIS_WAIT_TIMEOUT_MS' },
   },
   trunk: {
     inboundAllow: {

@@ -18,7 +18,12 @@ export interface HookConfig {
 export interface AppConfig {
   env: string;
   drachtio: { host: string; port: number; secret: string };
-  redis: { url: string; keyPrefix: string; commandTimeoutMs: number; cdrStreamMaxLen: number };
+  redis: {
+    url: string; keyPrefix: string; commandTimeoutMs: number; cdrStreamMaxLen: number;
+    /** host:port each (validated by parseSentinel); empty: plain redis.url. */
+    sentinels: string[]; sentinelName: string; sentinelPassword: string;
+    waitReplicas: number; waitTimeoutMs: number;
+  };
   trunk: {
     inboundAllow: string[];
     outbound: {

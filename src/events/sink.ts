@@ -17,6 +17,9 @@ export interface RedisEventSinkOptions extends SpoolingSinkOptions {
   timeoutMs?: number;
   /** How long Redis remembers an event it has (`{streamKey}:seen:{id}`), so a resend is dropped. */
   dedupeRetentionMs?: number;
+  /** Confirm events only once this many replicas have them (redis.waitReplicas); 0 = don't wait. */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 /** Events through a spool into the outbox stream. */
@@ -39,6 +42,7 @@ export class RedisEventSink extends SpoolingEventSink {
       maxLen: 0,
       retentionMs: opts.dedupeRetentionMs ?? 24 * 3600 * 1000,
       timeoutMs: opts.timeoutMs ?? 2000,
+      ...(opts.waitReplicas ? { waitReplicas: opts.waitReplicas, waitTimeoutMs: opts.waitTimeoutMs ?? 100 } : {}),
     });
     super(stream, opts, log);
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createClient, type RedisClientType } from 'redis';
 import type { Logger } from '../log/logger.js';
+import { followPrimary, parseSentinel, type SentinelAddress } from './sentinel.js';
 
 export type Redis = RedisClientType;
 
@@ -16,6 +17,20 @@ export class StoreUnavailableError extends Error {
 export interface RedisOptions {
   url: string;
   commandTimeoutMs: number;
+  /** Redis Sentinel: the sentinels (empty or absent: `url` is the one Redis). */
+  sentinels?: readonly SentinelAddress[];
+  /** The primary's name the sentinels monitor. */
+  sentinelName?: string;
+  sentinelPassword?: string;
+}
+
+/** RedisOptions from the `redis` config section (the app, the API and the CLI build their client from it). */
+export function redisOptions(c: { url: string; commandTimeoutMs: number; sentinels: string[]; sentinelName: string; sentinelPassword: string }): RedisOptions {
+  return {
+    url: c.url,
+    commandTimeoutMs: c.commandTimeoutMs,
+    ...(c.sentinels.length > 0 ? { sentinels: c.sentinels.map(parseSentinel), sentinelName: c.sentinelName, sentinelPassword: c.sentinelPassword } : {}),
+  };
 }
 
 /**
@@ -23,17 +38,23 @@ export interface RedisOptions {
  * issued while disconnected reject at once) and bounded reconnect backoff. Callers bound each
  * round trip with `withDeadline` (node-redis's own `timeout` option is not used: it only covers
  * the wait before a command is written, and its timer fires and builds an error after every
- * reply). Connection errors are logged, never thrown at the process.
+ * reply). Connection errors are logged, never thrown at the process. With `sentinels`, the
+ * same kind of client, following the primary the sentinels name (src/sessions/sentinel.ts).
  */
 export function createRedis(opts: RedisOptions, log: Logger): Redis {
-  const client: Redis = createClient({
-    url: opts.url,
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: Math.max(opts.commandTimeoutMs, 1000),
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
-    },
-  });
+  const client: Redis = opts.sentinels && opts.sentinels.length > 0
+    ? followPrimary({
+        url: opts.url, sentinels: opts.sentinels, name: opts.sentinelName ?? 'mymaster', commandTimeoutMs: opts.commandTimeoutMs,
+        ...(opts.sentinelPassword ? { sentinelPassword: opts.sentinelPassword } : {}),
+      }, log)
+    : createClient({
+        url: opts.url,
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: Math.max(opts.commandTimeoutMs, 1000),
+          reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
+        },
+      });
   let down = false;
   client.on('error', (err: Error) => {
     if (!down) log.error({ err: err.message }, 'redis connection error; calls fail closed with 503 until it returns');

@@ -6,6 +6,7 @@
  */
 import { ErrorReply } from 'redis';
 import { runScript, withDeadline, type Redis } from '../sessions/redis.js';
+import { Durability } from '../sessions/durability.js';
 import type { RecordCodec } from './codec.js';
 import { timed, type RedisObserver } from '../util/timing.js';
 
@@ -50,13 +51,21 @@ export interface RedisRecordStreamOptions {
   /** Told each batch's round trip, as `command` (default `xadd`; maskbridge_redis_command_seconds). */
   observe?: RedisObserver;
   command?: string;
+  /**
+   * Confirm a batch only once this many replicas have it (WAIT; redis.waitReplicas), so a failover
+   * cannot lose a confirmed record; 0 = on the primary's word. A batch not replicated in time is
+   * "unavailable" and resent: the marks make the resend add nothing twice.
+   */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 /**
  * KEYS[1] the stream, KEYS[2..] one seen key per record. ARGV[1] MAXLEN (0 = none), ARGV[2] the
  * mark's PX; then per record the number of field/value strings and the strings. Returns
  * {status, error}: status holds one character per record handled ('1' appended, '0' already
- * seen); error is '' or the error that stopped it at the next record (whose mark is removed).
+ * seen, its mark renewed); error is '' or the error that stopped it at the next record (whose
+ * mark is removed).
  */
 export const WRITE_RECORDS_SCRIPT = `
 local t = redis.call('TYPE', KEYS[1]).ok
@@ -83,6 +92,9 @@ for i = 2, #KEYS do
     end
     done[#done + 1] = '1'
   else
+    -- Already there: renew the mark. Besides the longer memory, it is a write, so a WAIT after
+    -- this resend also covers the first write of the record (replication is in order).
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
     done[#done + 1] = '0'
   end
   a = a + n + 1
@@ -106,9 +118,11 @@ export function classify(err: unknown, atRecord: boolean): WriteFailure {
 
 export class RedisRecordStream<T> implements RecordTarget<T> {
   private readonly seenPrefix: string;
+  private readonly durability: Durability;
 
   constructor(private readonly redis: Redis, private readonly codec: RecordCodec<T>, private readonly opts: RedisRecordStreamOptions) {
     this.seenPrefix = `${opts.streamKey}:seen:`;
+    this.durability = new Durability(redis, { replicas: opts.waitReplicas ?? 0, timeoutMs: opts.waitTimeoutMs ?? 100 });
   }
 
   /** The de-duplication key of a record. */
@@ -127,6 +141,7 @@ export class RedisRecordStream<T> implements RecordTarget<T> {
       args[at] = String(args.length - at - 1);
     }
     let reply: unknown;
+    const epoch = this.redis.socketEpoch;
     try {
       reply = await timed(this.opts.observe, this.opts.command ?? 'xadd', withDeadline(runScript(this.redis, WRITE_RECORDS_SCRIPT, keys, args), this.opts.timeoutMs));
     } catch (err) {
@@ -137,6 +152,10 @@ export class RedisRecordStream<T> implements RecordTarget<T> {
     }
     const status = String(reply[0]);
     const error = String(reply[1]);
+    if (this.durability.enabled && status.length > 0 && !(await this.durability.waitSince(epoch))) {
+      const { replicas, timeoutMs } = this.durability.opts;
+      return { done: 0, added: 0, failure: { kind: 'unavailable', code: 'NOREPLICAS', message: `written, but not on ${replicas} replica(s) within ${timeoutMs} ms (WAIT): resent until it is`, atRecord: false } };
+    }
     let added = 0;
     for (let i = 0; i < status.length; i++) if (status.charCodeAt(i) === 0x31) added++;
     return { done: status.length, added, failure: error === '' ? null : classify(new ErrorReply(error), true) };

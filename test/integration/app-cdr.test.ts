@@ -1,6 +1,7 @@
 /**
  * The composition root wires the CDR settings through: a spool left by an earlier process is
- * replayed at start, and its de-duplication marks live for cdr.dedupeRetentionSec.
+ * replayed at start, and its de-duplication marks live for cdr.dedupeRetentionSec; with
+ * redis.waitReplicas, CDRs and API session writes wait for replicas on connections of their own.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +41,41 @@ describe('app CDR settings', () => {
       const ttl = await redis.pTTL('mbtest:cdr:seen:cdr-1');
       expect(ttl).toBeGreaterThan(590_000);
       expect(ttl).toBeLessThanOrEqual(600_000);
+    } finally {
+      await app.stop();
+      await redis.close();
+    }
+  });
+
+  it('with redis.waitReplicas and no replica: CDRs land once but stay in the spool, API writes say MaskBridge-Replicated 0, the call path unaffected', async () => {
+    server ??= await RedisServer.start();
+    const spoolFile = join(mkdtempSync(join(tmpdir(), 'mb-app-cdr-')), 'spool.jsonl');
+    writeSpool(spoolFile, [cdr(11), cdr(12)]);
+    const config = loadConfig({
+      files: ['config/default.json', 'config/test.json'],
+      overrides: {
+        drachtio: { port: await freePort() },
+        redis: { url: server.url, waitReplicas: 1, waitTimeoutMs: 50 },
+        cdr: { spoolFile },
+        api: { enabled: true, port: await freePort() },
+      },
+    });
+    const app = createApp(config, { log: pino({ level: 'silent' }) });
+    const redis = createClient({ url: server.url });
+    await redis.connect();
+    try {
+      await app.start();
+      await until(async () => (await redis.xRange('mbtest:cdr', '-', '+')).filter((e) => ['cdr-11', 'cdr-12'].includes(e.message.id as string)).length === 2, 5000);
+      await new Promise((r) => setTimeout(r, 500)); // resent meanwhile: nothing added twice
+      expect((await redis.xRange('mbtest:cdr', '-', '+')).filter((e) => ['cdr-11', 'cdr-12'].includes(e.message.id as string)).length).toBe(2);
+      expect(app.health().cdrBacklog).toBe(2);
+      const created = await app.api!.inject({
+        method: 'POST', url: '/v1/sessions', headers: config.api.token ? { authorization: `Bearer ${config.api.token}` } : {},
+        payload: { id: 'order-w', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', ttlSeconds: 600 },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      expect(created.headers['maskbridge-replicated']).toBe('0');
+      expect(await app.store.lookup('+912240001000', '+919812341234')).toMatchObject({ kind: 'found' });
     } finally {
       await app.stop();
       await redis.close();

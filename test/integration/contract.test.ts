@@ -49,6 +49,15 @@ describe('sessions written with plain redis-cli commands (docs/redis-contract.md
     expect(await store.lookup(V, B)).toMatchObject({ kind: 'closed', why: 'closed' });
   });
 
+  it('durability: the close, then WAIT on the same connection (no replica here: 0 after the timeout)', async () => {
+    runRedisCli(server.port, docExample('create'));
+    const t0 = Date.now();
+    const out = runRedisCli(server.port, docExample('durable-close')).trim().split('\n');
+    expect(out.at(-1)).toBe('0');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
+    expect(await store.lookup(V, A)).toMatchObject({ kind: 'closed', why: 'closed' });
+  });
+
   it('expiry: a session stops connecting at expires_at, even while its keys remain', async () => {
     const soon = String(Date.now() + 300);
     runRedisCli(server.port, docExample('create'), { '4102444800000': soon });

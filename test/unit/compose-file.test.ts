@@ -68,11 +68,12 @@ describe('docker/docker-compose.yml', () => {
     for (const f of files('docker')) expect(readFileSync(f, 'utf8'), f).not.toMatch(/change-me|cymru|ClueCon/);
   });
 
-  it('uses nothing only Compose v2 knows: no top-level name, no !reset/!override, no include; profiles (docker-compose 1.28+) only for monitoring', () => {
+  it('uses nothing only Compose v2 knows: no top-level name, no !reset/!override, no include; profiles (docker-compose 1.28+) only for monitoring and sentinel', () => {
     expect(Object.keys(stack.raw).filter((k) => !k.startsWith('x-')).sort()).toEqual(['networks', 'services', 'volumes']);
     expect(stack.text).not.toMatch(/!reset|!override/);
     for (const s of services) {
-      expect(s.raw.profiles, s.name).toEqual(MONITORING.includes(s.name) ? ['monitoring'] : undefined);
+      if (MONITORING.includes(s.name)) expect(s.raw.profiles, s.name).toEqual(['monitoring']);
+      else if (s.raw.profiles !== undefined) expect(s.raw.profiles, s.name).toEqual(['sentinel']);
       expect(s.raw.develop, s.name).toBeUndefined();
       if (isRecord(s.raw.depends_on)) {
         for (const dep of Object.values(s.raw.depends_on)) expect(Object.keys(dep as object)).toEqual(['condition']);
@@ -135,6 +136,30 @@ describe('docker/docker-compose.yml', () => {
     expect(fs.MB_FS_ESL_ACL).toBe(`${mb.MB_MEDIA_ESL_ADVERTISE_ADDRESS}/32`);
     expect(stack.services.freeswitch!.addresses).toEqual([fs.MB_FS_SIP_IP]);
     expect(stack.services.drachtio!.entrypoint?.join(' ')).toContain(`sip:${stack.services.drachtio!.addresses[0]}:5060;`);
+  });
+
+  it('profile sentinel: 1 primary, 1 replica of it, 3 sentinels watching it by name, each with its own state volume', () => {
+    const inProfile = services.filter((s) => Array.isArray(s.raw.profiles)).map((s) => s.name).sort();
+    expect(inProfile).toEqual(['redis-primary', 'redis-replica', 'redis-sentinel-1', 'redis-sentinel-2', 'redis-sentinel-3']);
+    // Without the profile, the stack is what it was: maskbridge depends on the plain redis only.
+    expect(Object.keys(stack.services.maskbridge!.raw.depends_on as object).sort()).toEqual(['drachtio', 'freeswitch', 'redis']);
+    const primary = stack.services['redis-primary']!;
+    const replica = stack.services['redis-replica']!;
+    expect(primary.raw.image).toBe(stack.services.redis!.raw.image);
+    expect(primary.command).toEqual(['sh', '/etc/maskbridge-redis/data-node.sh', '--replica-announce-ip', 'redis-primary']);
+    expect(replica.command).toEqual(['sh', '/etc/maskbridge-redis/data-node.sh', '--replica-announce-ip', 'redis-replica', '--replicaof', 'redis-primary', '6379']);
+    const dataNode = readFileSync('docker/redis/data-node.sh', 'utf8');
+    expect(dataNode).toContain('"$dir/users.acl,$dir/replication.acl"');
+    expect(dataNode).toContain('--masteruser replication --masterauth "$REDIS_REPLICATION_PASSWORD"');
+    const sentinelSh = readFileSync('docker/redis/sentinel.sh', 'utf8');
+    expect(sentinelSh).toContain('sentinel monitor mymaster redis-primary 6379 2');
+    expect(sentinelSh).toContain('sentinel auth-user mymaster sentinel');
+    const acl = readFileSync('docker/redis/replication.acl', 'utf8');
+    expect(acl).toMatch(/^user replication on /m);
+    expect(acl).toMatch(/^user sentinel on /m);
+    const stateVolumes = [1, 2, 3].map((i) => stack.services[`redis-sentinel-${i}`]!.volumes.find((m) => m.target === '/data')?.source);
+    expect(new Set(stateVolumes).size).toBe(3);
+    expect(stack.services.maskbridge!.environment).toMatchObject({ MB_REDIS_SENTINELS: '', MB_REDIS_SENTINEL_PASSWORD: '', MB_REDIS_WAIT_REPLICAS: '0' });
   });
 
   it('docker/.env.example lists every required variable, the secrets empty', () => {

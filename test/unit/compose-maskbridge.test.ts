@@ -31,6 +31,17 @@ describe("maskbridge's Compose environment", () => {
     expect(c.media.recording.dir).toBe('/recordings');
   });
 
+  it('with the sentinel profile\'s settings, follows the sentinels with the data nodes\' credentials', () => {
+    const env = readCompose({
+      ...example, REDIS_SENTINELS: 'redis-sentinel-1:26379,redis-sentinel-2:26379,redis-sentinel-3:26379', SENTINEL_PASSWORD: 'sentinel-pw', REDIS_WAIT_REPLICAS: '1',
+    }).services.maskbridge!.environment;
+    const c = loadConfig({ env, files: configFilesFromEnv(env) });
+    expect(c.redis).toMatchObject({
+      url: `redis://maskbridge:${example.REDIS_MASKBRIDGE_PASSWORD}@redis:6379`, sentinelName: 'mymaster', sentinelPassword: 'sentinel-pw', waitReplicas: 1,
+      sentinels: ['redis-sentinel-1:26379', 'redis-sentinel-2:26379', 'redis-sentinel-3:26379'],
+    });
+  });
+
   it('remapped for this host: peers where they were started, own ports and paths in the test folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mb-compose-'));
     const stack = readCompose(example);
