@@ -76,6 +76,8 @@ export function checkWebhookUrl(url: string): string | null {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http or https URL';
   if (u.hostname === '') return 'has no host';
+  // The contract's check (library.lua webhook_url) refuses white space; say so here first.
+  if (/\s/.test(url)) return 'must not contain white space';
   return null;
 }
 

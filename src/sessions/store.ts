@@ -15,6 +15,7 @@ import type { SessionDirection } from './contract.js';
 import { checkTimeZone, parseWindows } from './windows.js';
 import { StoreHealth } from './health.js';
 import { fromReply, NotFoundError, SessionInputError } from './errors.js';
+import { checkWebhookUrl } from '../events/events.js';
 import { fcall } from './library.js';
 import { runScript, StoreUnavailableError, withDeadline, type Redis } from './redis.js';
 
@@ -358,20 +359,6 @@ export function validateNewSession(s: NewSession, now: number): void {
   validateOptions(s);
 }
 
-/** Why `url` cannot receive webhooks (http or https, an absolute URL of at most 2048 characters), or null. */
-export function webhookUrlProblem(url: string): string | null {
-  if (url.length > 2048) return 'must be at most 2048 characters';
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'is not an absolute URL';
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http or https URL';
-  if (/\s/.test(url)) return 'must not contain white space';
-  return null;
-}
-
 /** The checks the Redis functions cannot make (time zones, window syntax); also for updates. */
 export function validateOptions(o: SessionOptions): void {
   try {
@@ -385,7 +372,7 @@ export function validateOptions(o: SessionOptions): void {
     throw new SessionInputError('tz', (err as Error).message);
   }
   if (o.webhookUrl) {
-    const problem = webhookUrlProblem(o.webhookUrl);
+    const problem = checkWebhookUrl(o.webhookUrl);
     if (problem) throw new SessionInputError('webhookUrl', problem);
   }
   for (const [field, max] of [['maxDurationSec', 86400], ['ringTimeoutSec', 600]] as const) {
