@@ -5,7 +5,7 @@
 import { mapCalleeFailure } from '../policy/decide.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
 import type { CallParties } from '../sip/identify.js';
-import { OutboundFailure, type CallLeg } from '../sip/port.js';
+import { OutboundFailure, type CallLeg, type OutboundRequest } from '../sip/port.js';
 import { isGatewayFailure } from '../sip/gateways.js';
 import { buildOutboundRequest } from '../sip/scrub.js';
 import type { CallSession, CallState } from './call-session.js';
@@ -29,19 +29,22 @@ export function placeCall(
     return call.fail(488, 'Not Acceptable Here', 'rejected-body', '');
   }
   call.line('debug', 'calling the other party', () => ({ direction: call.direction, callee: fmt(peer), media: call.mediaMode }));
-  viaGateway(call, parties, peer, sdp, candidates, 0, { onProgress, onAnswer, withoutSession: opts.withoutSession === true });
+  viaGateway(call, parties, peer, sdp, candidates, 0, { onProgress, onAnswer, withoutSession: opts.withoutSession === true }, first);
   call.deps.callEvents?.initiated(call.callId, call.direction);
 }
 
-/** The INVITE through `candidates[i]`; a gateway failing it without ringing hands it to the next (src/sip/gateways.ts). */
+/**
+ * `req` (built for `candidates[i]`) through that gateway; a gateway failing it without ringing
+ * hands the call to the next (src/sip/gateways.ts), with the request built again for it.
+ */
 function viaGateway(
   call: CallSession, parties: CallParties, peer: string, sdp: string, candidates: string[], i: number,
   how: { onProgress: (status: number, sdp: string | undefined) => void; onAnswer: (legB: CallLeg) => Promise<void>; withoutSession: boolean },
+  req: OutboundRequest,
 ): void {
   const { onProgress, onAnswer } = how;
   const { policy, sip, fmt, gateways, callEvents: events } = call.deps;
   const gateway = candidates[i] as string;
-  const req = buildOutboundRequest({ ...policy.outbound, gateway, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
   let rang = false;
   const attempt = sip.dial(req, {
     onProgress: (status, body) => {
@@ -85,7 +88,8 @@ function viaGateway(
         gateways.failed(gateway, `INVITE answered ${status}`);
         if (i + 1 < candidates.length) {
           call.line('warn', 'outbound gateway failed the call; trying the next', () => ({ gateway, status, next: candidates[i + 1] }));
-          return viaGateway(call, parties, peer, sdp, candidates, i + 1, how);
+          const next = buildOutboundRequest({ ...policy.outbound, gateway: candidates[i + 1] as string, virtualNumber: parties.virtualNumber, peer }, { sdp }, [parties.caller]);
+          return viaGateway(call, parties, peer, sdp, candidates, i + 1, how, next);
         }
       } else {
         gateways.answered(gateway);

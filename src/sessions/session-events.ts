@@ -21,15 +21,22 @@ export interface SessionEventsOptions {
   timeoutMs: number;
 }
 
+/**
+ * How long the mark outlives the last instance with webhooks on: an outage of every instance
+ * shorter than this loses no session event; a deployment that turns webhooks off stops filling
+ * the (uncapped) outbox within it.
+ */
+export const EVENTS_ON_TTL_MS = 3_600_000;
+
 export class SessionEvents {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
 
   constructor(private readonly redis: Redis, private readonly opts: SessionEventsOptions, private readonly log: Logger) {}
 
-  get keys(): { on: string; expiries: string; stream: string } {
+  get keys(): { on: string; expiries: string } {
     const p = this.opts.prefix;
-    return { on: `${p}events:on`, expiries: `${p}expiries`, stream: `${p}events` };
+    return { on: `${p}events:on`, expiries: `${p}expiries` };
   }
 
   /** Turns the session events on in Redis (idempotent) and starts the sweep. */
@@ -55,7 +62,7 @@ export class SessionEvents {
   async pass(): Promise<number> {
     let expired = 0;
     try {
-      await withDeadline(this.redis.set(this.keys.on, '1'), this.opts.timeoutMs);
+      await withDeadline(this.redis.set(this.keys.on, '1', { PX: EVENTS_ON_TTL_MS }), this.opts.timeoutMs);
       const batch = this.opts.batch ?? 500;
       for (let i = 0; i < (this.opts.maxBatches ?? 20); i++) {
         const reply = (await withDeadline(fcall(this.redis, 'mb_expire_due', [this.keys.expiries], [String(batch)]), this.opts.timeoutMs)) as string[];

@@ -36,7 +36,6 @@ export class GatewayPool {
     private readonly opts: GatewayPoolOptions,
     private readonly ping: ((gateway: string, timeoutMs: number) => Promise<number | null>) | null,
     private readonly log: Logger,
-    private readonly onChange: (h: GatewayHealth) => void = () => undefined,
   ) {
     if (gateways.length === 0) throw new Error('at least one outbound gateway is needed');
     this.state = gateways.map((gateway) => ({ gateway, up: true, failures: 0 }));
@@ -58,7 +57,6 @@ export class GatewayPool {
     if (g.up && g.failures >= (this.opts.downAfter ?? 2)) {
       g.up = false;
       this.log.warn({ gateway, why }, 'outbound gateway down: calls go to the others first');
-      this.onChange({ ...g });
     }
   }
 
@@ -69,7 +67,6 @@ export class GatewayPool {
     if (!g.up) {
       g.up = true;
       this.log.info({ gateway }, 'outbound gateway up again');
-      this.onChange({ ...g });
     }
   }
 

@@ -36,6 +36,8 @@ describe('session events', () => {
 
   it('session.closed carries the session\'s own URL, the participants apart from the payload, and a stable id', async () => {
     await sweeper().pass();
+    // The mark lapses an hour after the last sweep: webhooks turned off stop filling the outbox.
+    expect(await db.redis.pTTL('mb:events:on')).toBeGreaterThan(3_500_000);
     await store.create({ id: 'o1', virtualNumber: V, a: A, b: B, expiresAt: Date.now() + 60_000, webhookUrl: 'https://backend.example/hooks/o1' });
     await store.close('o1');
     await store.close('o1'); // closing again announces nothing
