@@ -16,9 +16,10 @@ import { SessionStore } from '../../src/sessions/store.js';
 
 type Pair = [virtualNumber: string, caller: string];
 interface Job { url: string; pairs: Pair[]; perSec: number; startAt: number }
-interface Done { latUs: number[]; late: number; notFound: number; seconds: number }
+interface Done { latUs: number[]; late: number; notFound: number; failed: number; seconds: number }
 
-export interface PacedResult { latUs: Float64Array; late: number; notFound: number; seconds: number }
+/** failed: lookups that got no answer within the store's deadline (10 s) or an error. */
+export interface PacedResult { latUs: Float64Array; late: number; notFound: number; failed: number; seconds: number }
 
 /** Looks up every pair once, at `perSec` in all, from `procs` child processes started together. */
 export async function pacedLookups(url: string, pairs: Pair[], opts: { perSec: number; procs: number }): Promise<PacedResult> {
@@ -38,6 +39,7 @@ export async function pacedLookups(url: string, pairs: Pair[], opts: { perSec: n
     latUs: Float64Array.from(results.flatMap((r) => r.latUs)),
     late: results.reduce((n, r) => n + r.late, 0),
     notFound: results.reduce((n, r) => n + r.notFound, 0),
+    failed: results.reduce((n, r) => n + r.failed, 0),
     seconds: Math.max(...results.map((r) => r.seconds)),
   };
 }
@@ -52,6 +54,7 @@ async function child(job: Job): Promise<Done> {
   const pending: Array<Promise<void>> = [];
   let late = 0;
   let notFound = 0;
+  let failed = 0;
   const start = performance.now();
   for (let sent = 0; sent < job.pairs.length;) {
     const due = Math.min(job.pairs.length, Math.floor(((performance.now() - start) / 1000) * job.perSec) + 1);
@@ -64,6 +67,9 @@ async function child(job: Job): Promise<Done> {
       pending.push(store.lookup(v, caller).then((r) => {
         latUs[i] = (performance.now() - t0) * 1000;
         if (r.kind !== 'found') notFound++;
+      }, () => {
+        latUs[i] = (performance.now() - t0) * 1000;
+        failed++;
       }));
     }
     await new Promise((r) => setTimeout(r, 1));
@@ -71,7 +77,7 @@ async function child(job: Job): Promise<Done> {
   await Promise.all(pending);
   const seconds = (performance.now() - start) / 1000;
   await redis.close();
-  return { latUs, late, notFound, seconds };
+  return { latUs, late, notFound, failed, seconds };
 }
 
 if (process.argv.includes('--paced-lookup-child')) {
