@@ -83,7 +83,7 @@ end
 -- unknown_caller is anything but 'reject' dedicates V to itself for callers with no session on V.
 -- Undeclared keys, like allocation's (standalone Redis only).
 local function claims_unknown(value)
-  return value ~= nil and value ~= '' and value ~= 'reject'
+  return type(value) == 'string' and value ~= '' and value ~= 'reject'
 end
 
 -- The open, unexpired session on V that set unknown_caller and holds V's slot, if it is not `id`;
