@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PoolStore } from '../../src/sessions/pools.js';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { PoolExhaustedError, SessionInputError, SessionStore, UnknownCallerTakenError } from '../../src/sessions/store.js';
+import { docExample, runRedisCli } from '../helpers/doc-examples.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 const V = '+912240001000';
@@ -148,6 +149,14 @@ describe('mb_allocate', () => {
     const again = await store.allocate({ id: 'p5', pool: 'city', a: '+919800000005', b: '+919800000006', expiresAt: inAnHour(), unknownCaller: 'connect-a' });
     expect(again.virtualNumber).toBe(first.virtualNumber);
     expect(await slot(first.virtualNumber)).toBe('p5');
+  });
+});
+
+describe('the documented example (docs/redis-contract.md)', () => {
+  it('creates a session that V is dedicated to, and an unknown caller on V finds it', async () => {
+    const out = runRedisCli(server.port, docExample('unknown-caller')).trim().split('\n');
+    expect(out).toEqual(['ok', '+912240004000', 'order-4001']);
+    expect(await store.lookup('+912240004000', C)).toMatchObject({ kind: 'unknown', dedicated: { id: 'order-4001', unknownCaller: 'connect-b' } });
   });
 });
 
