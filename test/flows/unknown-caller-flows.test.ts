@@ -96,6 +96,20 @@ describe('connect-b / connect-a', () => {
     expect(h.cdr.records[0]).toMatchObject({ direction: 'b->a', disposition: 'answered' });
   });
 
+  it('closing the session hangs up the connected unknown caller (the live-call registry, as pub/sub does)', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'order-u15', unknownCaller: 'connect-b' });
+    const call = h.sip.invite(inviteFrom(C));
+    await dialed(h);
+    const legB = h.sip.dials[0]!.answer();
+    await until(() => call.leg !== null, 3000, 5);
+    expect(h.registry.sessionClosed('order-u15')).toBe(1);
+    await ended(h);
+    expect(call.leg!.hangups).toBe(1);
+    expect(legB.hangups).toBe(1);
+    expect(h.cdr.records[0]).toMatchObject({ sessionId: 'order-u15', disposition: 'unknown-caller-connected', endedBy: 'session-closed' });
+  });
+
   it('a session closed while the participant rang never connects (the re-check at answer)', async () => {
     const h = createHarness();
     const s = h.sessions.add({ id: 'order-u5', unknownCaller: 'connect-b' });
