@@ -71,11 +71,16 @@ export const liveCallKeys = (prefix: string): LiveCallKeys => ({
   hangupChannel: `${prefix}hangup`,
 });
 
-/** KEYS: calls, instance-calls:{me}, instances. ARGV: call id, entry JSON, me, server. */
+/**
+ * KEYS: calls, instance-calls:{me}, instances, instance:{me}. ARGV: call id, entry JSON, me,
+ * server, heartbeat PX. The heartbeat is written with the entry: an instance is never listed
+ * with a call and without a heartbeat (its first beat may not have reached Redis yet).
+ */
 const REGISTER_SCRIPT = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[5])
 return 1`;
 
 /** KEYS: calls, instance-calls:{me}. ARGV: call id. */
@@ -163,8 +168,9 @@ export class LiveCallRegistry implements LiveCallSink {
 
   connected(call: LiveCall, lost?: Omit<LostCallData, 'server'>): void {
     const entry: LiveCallEntry = { ...call, instance: this.instanceId, ...(lost ? { lost: { ...lost, server: this.opts.server ?? '' } } : {}) };
-    const keys = [this.keys.calls, this.keys.instanceCalls(this.instanceId), this.keys.instances];
-    this.bounded(runScript(this.redis, REGISTER_SCRIPT, keys, [call.callId, JSON.stringify(entry), this.instanceId, this.opts.server ?? '']), 'register');
+    const keys = [this.keys.calls, this.keys.instanceCalls(this.instanceId), this.keys.instances, this.keys.instance(this.instanceId)];
+    const args = [call.callId, JSON.stringify(entry), this.instanceId, this.opts.server ?? '', String(this.opts.heartbeatMs * 3), String(Date.now())];
+    this.bounded(runScript(this.redis, REGISTER_SCRIPT, keys, args), 'register');
   }
 
   ended(callId: string): void {

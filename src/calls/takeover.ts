@@ -10,7 +10,9 @@
  * Bound: the dead instance's heartbeat lapses at most 3 beats after its last one, and the next
  * sweep (every beat) finds it: both parties get their BYE at most 4 beats after the instance died
  * (8 s with the default calls.heartbeatMs of 2000), plus one BYE round trip (docs/operations.md,
- * "App-instance failure").
+ * "App-instance failure"). A survivor sweeps only after 3 beats of Redis and drachtio-server
+ * being up (at start, after an outage), so that instances whose heartbeats lapsed with an
+ * outage have beaten again before anyone looks.
  */
 import type { Cdr, CdrSink } from '../cdr/cdr.js';
 import type { Logger } from '../log/logger.js';
@@ -53,6 +55,8 @@ export class LostCallSweeper {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private stopped = false;
+  /** Since when Redis and drachtio-server have been up without a break (null: not now). */
+  private readySince: number | null = null;
 
   constructor(private readonly deps: TakeoverDeps, private readonly opts: TakeoverOptions) {}
 
@@ -76,7 +80,16 @@ export class LostCallSweeper {
    */
   sweep(): Promise<number> {
     if (this.running || this.stopped) return this.running ?? Promise.resolve(0);
-    if (this.deps.ready && !this.deps.ready()) return Promise.resolve(0);
+    // After start, and after an outage of Redis or drachtio-server, the other instances may not
+    // have beaten again yet (their heartbeats lapsed with the outage): no sweep until 3 beats of
+    // readiness have passed, or live instances would be taken for dead and their calls cut.
+    if (this.deps.ready && !this.deps.ready()) {
+      this.readySince = null;
+      return Promise.resolve(0);
+    }
+    const now = this.deps.now();
+    this.readySince ??= now;
+    if (now - this.readySince < this.opts.heartbeatMs * 3) return Promise.resolve(0);
     this.running = this.sweepOnce()
       .catch((err: Error) => {
         this.deps.log.warn({ err: err.message }, 'lost-instance sweep failed; trying again at the next beat');

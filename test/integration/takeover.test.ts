@@ -43,14 +43,20 @@ class Cdrs {
   }
 }
 
-function survivor(id: string, opts: { server?: string } = {}) {
+/** A survivor whose Redis and drachtio-server have been up for longer than its 3-beat grace (unless `fresh`). */
+function survivor(id: string, opts: { server?: string; fresh?: boolean } = {}) {
   const sip = new FakeSip();
   const cdr = new Cdrs();
+  const clock = { at: Date.now(), up: true };
   const sweeper = new LostCallSweeper(
-    { redis: db.redis, keys, sip, cdr, log, now: Date.now },
-    { instanceId: id, server: opts.server ?? SERVER, heartbeatMs: 60_000, timeoutMs: 1000, byeTimeoutMs: 1000 },
+    { redis: db.redis, keys, sip, cdr, log, now: () => clock.at, ready: () => clock.up },
+    { instanceId: id, server: opts.server ?? SERVER, heartbeatMs: 1000, timeoutMs: 1000, byeTimeoutMs: 1000 },
   );
-  return { sip, cdr, sweeper };
+  if (!opts.fresh) {
+    void sweeper.sweep(); // ready from now
+    clock.at += 3000;
+  }
+  return { sip, cdr, sweeper, clock };
 }
 
 /** An instance with `n` connected calls whose heartbeat then stops, as after a kill -9. */
@@ -138,6 +144,31 @@ describe('takeover of a dead instance\'s calls', () => {
     const self = survivor('dead-5'); // an instance never takes its own calls
     expect(await self.sweeper.sweep()).toBe(0);
     expect(await db.redis.hLen(keys.calls)).toBe(1);
+  });
+
+  it('sweeps only once Redis and drachtio-server have been up for 3 beats, at start and after an outage', async () => {
+    await deadInstance('dead-8', 2);
+    await until(async () => (await db.redis.exists(keys.instance('dead-8'))) === 0, 2000);
+    const s = survivor('alive-8', { fresh: true });
+    expect(await s.sweeper.sweep()).toBe(0); // just started: the others may not have beaten yet
+    s.clock.at += 2999;
+    expect(await s.sweeper.sweep()).toBe(0);
+    s.clock.up = false; // an outage: every instance's heartbeat may lapse with it
+    s.clock.at += 10_000;
+    expect(await s.sweeper.sweep()).toBe(0);
+    s.clock.up = true;
+    expect(await s.sweeper.sweep()).toBe(0);
+    s.clock.at += 3000;
+    expect(await s.sweeper.sweep()).toBe(2);
+  });
+
+  it('a call registered before the instance\'s first heartbeat reached Redis is not taken for a dead instance\'s', async () => {
+    const reg = new LiveCallRegistry(db.redis, 'mb:', 'young-9', log, { heartbeatMs: 1000, timeoutMs: 1000, server: SERVER });
+    reg.connected(call(9), { dialogs: dialogsOf(9), media: 'none', slidingTtl: false }); // no start(): no beat yet
+    await until(async () => (await db.redis.hLen(keys.calls)) === 1, 2000);
+    const s = survivor('alive-9');
+    expect(await s.sweeper.sweep()).toBe(0);
+    expect(s.sip.byes).toEqual([]);
   });
 
   it('a call that ended normally leaves nothing to take over', async () => {
