@@ -10,7 +10,7 @@
  * Bound: the dead instance's heartbeat lapses at most 3 beats after its last one, and the next
  * sweep (every beat) finds it: both parties get their BYE at most 4 beats after the instance died
  * (8 s with the default calls.heartbeatMs of 2000), plus one BYE round trip (docs/operations.md,
- * "App-instance failure"). A survivor sweeps only after 3 beats of Redis and drachtio-server
+ * "Several instances and app-instance failure"). A survivor sweeps only after 3 beats of Redis and drachtio-server
  * being up (at start, after an outage), so that instances whose heartbeats lapsed with an
  * outage have beaten again before anyone looks.
  */

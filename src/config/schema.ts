@@ -350,7 +350,7 @@ export const schema = {
       format: String, default: '', env: 'MB_CALLS_INSTANCE_ID',
     },
     heartbeatMs: {
-      doc: 'How often this instance says it is alive in Redis (mb:instance:{id}, which lapses after 3 beats) and looks for instances that stopped: the connected calls of one that stopped are hung up (BYE to both parties, CDR ended_by instance-lost) within about 4 beats (docs/operations.md, "App-instance failure")',
+      doc: 'How often this instance says it is alive in Redis (mb:instance:{id}, which lapses after 3 beats) and looks for instances that stopped: the connected calls of one that stopped are hung up (BYE to both parties, CDR ended_by instance-lost) within about 4 beats (docs/operations.md, "Several instances and app-instance failure")',
       format: 'heartbeat-ms', default: 2000, env: 'MB_CALLS_HEARTBEAT_MS',
     },
     closeSweepSec: {
