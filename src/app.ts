@@ -252,7 +252,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       let takeoverStarted = false;
       srf.on('connect', (_err: Error, hostport: string) => {
         drachtioConnected = true;
-        // Dialogs can be ended only once connected: the first sweep (this instance's own leftovers too) waits for it.
+        // Dialogs can be ended only through drachtio-server: the sweeps start once it is connected (src/calls/takeover.ts).
         if (!takeoverStarted) {
           takeoverStarted = true;
           takeover.start();
