@@ -62,7 +62,9 @@ export interface Cdr {
   finalStatus: number;
   disposition: Disposition;
   /** Who ended an answered call. */
-  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator' | '';
+  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator'
+    /** The instance holding the call died; another hung both parties up (src/calls/takeover.ts). */
+    | 'instance-lost' | '';
   media: 'none' | 'anchored' | 'signalling-only-fallback';
   recording: { path: string; durationSec: number; bytes: number; failed: boolean; error?: string } | null;
   /** Media quality (anchored calls that were bridged); null or absent otherwise. */
