@@ -35,6 +35,12 @@ const ANSWER_WAIT_MS = 5000;
 export class CallSession {
   /** The keyed hash of the Call-ID (never the raw one: carriers put numbers in it). */
   readonly callId: string;
+  /**
+   * The id of this call's CDR, known from the start: a connected call's registry entry carries it,
+   * so that a survivor that takes the call over (src/calls/takeover.ts) writes its CDR under the
+   * same id, and whichever of the two CDRs reaches the stream second is dropped as a resend.
+   */
+  readonly cdrId = randomUUID();
   private state: CallState = 'routing';
   readonly callLog: CallLog;
   private readonly startedAt: number;
@@ -268,7 +274,7 @@ export class CallSession {
     this.deps.liveCalls?.connected({
       callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
       startedAt: new Date(this.startedAt).toISOString(), answeredAt: new Date(this.answeredAt).toISOString(),
-    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl });
+    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl, cdrId: this.cdrId });
     return true;
   }
 
@@ -397,7 +403,7 @@ export class CallSession {
 function buildCdr(call: CallSession, end: Pick<Cdr, 'finalStatus' | 'disposition' | 'endedBy' | 'endedAt' | 'recording' | 'quality'>): Cdr {
   const r = call.record;
   return {
-    id: randomUUID(),
+    id: call.cdrId,
     ...r,
     ...end,
     durationSec: r.answeredAt === null ? 0 : Math.round((end.endedAt - r.answeredAt) / 1000),

@@ -42,6 +42,12 @@ export interface LostCallData {
   media: Cdr['media'];
   /** The session's TTL slides from the end of its last answered call (the survivor refreshes it). */
   slidingTtl: boolean;
+  /**
+   * The id the call's own CDR will have: the survivor writes under it, so an instance that was
+   * only cut off from Redis (taken for dead, its calls ended) cannot add a second CDR later.
+   * Absent in entries written before 0.3.
+   */
+  cdrId?: string;
 }
 
 /** A registry entry as stored. */

@@ -4,8 +4,9 @@
  * (one Lua script: each call goes to exactly one survivor), sends BYE in each of the call's
  * dialogs through drachtio-server (which keeps the dialogs of an application whose connection
  * dropped, and sends a BYE named by dialog id for whichever application asks), and writes the
- * call's CDR with ended_by `instance-lost`, under an id made from the call id, so that even a
- * second write of it lands once (the CDR stream's de-duplication mark).
+ * call's CDR with ended_by `instance-lost`, under the id the call's own CDR would have had, so
+ * that a second write of it, or a late CDR from an instance that was only cut off from Redis,
+ * lands once (the CDR stream's de-duplication mark).
  *
  * Bound: the dead instance's heartbeat lapses at most 3 beats after its last one, and the next
  * sweep (every beat) finds it: both parties get their BYE at most 4 beats after the instance died
@@ -25,8 +26,12 @@ import { claimCalls, type LiveCallEntry, type LiveCallKeys } from './live-calls.
 /** Calls claimed per script call. */
 const CLAIM_BATCH = 50;
 
-/** The CDR id of a call ended by a survivor: the same whoever writes it, so it lands once. */
-export const lostCdrId = (callId: string): string => `instance-lost-${callId}`;
+/**
+ * The CDR id of a call ended by a survivor: the id the call's own instance gave it (in the
+ * registry entry), so that CDR and this one land once between them; for an entry without one, an
+ * id made from the call id, the same whichever survivor writes it.
+ */
+export const lostCdrId = (entry: Pick<LiveCallEntry, 'callId' | 'lost'>): string => entry.lost?.cdrId ?? `instance-lost-${entry.callId}`;
 
 export interface TakeoverOptions {
   instanceId: string;
@@ -127,7 +132,7 @@ export class LostCallSweeper {
     const answeredAt = Date.parse(entry.answeredAt);
     const startedAt = Date.parse(entry.startedAt);
     const cdr: Cdr = {
-      id: lostCdrId(entry.callId),
+      id: lostCdrId(entry),
       callId: entry.callId,
       sessionId: entry.sessionId,
       virtualNumber: entry.virtualNumber,

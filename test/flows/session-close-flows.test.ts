@@ -173,6 +173,10 @@ describe('the live-call registry', () => {
     const { call } = await connectedCall(h);
     expect(told).toHaveLength(1);
     const [, lost] = told[0]!;
-    expect(lost).toEqual({ dialogs: [call.leg!.dialogId, h.sip.dials[0]!.leg!.dialogId], media: 'none', slidingTtl: false });
+    expect(lost).toEqual({ dialogs: [call.leg!.dialogId, h.sip.dials[0]!.leg!.dialogId], media: 'none', slidingTtl: false, cdrId: expect.any(String) });
+    // The entry carries the id the call's own CDR gets: a survivor's CDR for it is the same record.
+    call.leg!.remoteHangup();
+    await soon(() => h.cdr.records.length === 1);
+    expect(h.cdr.records[0]!.id).toBe(lost!.cdrId);
   });
 });

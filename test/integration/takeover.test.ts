@@ -24,6 +24,8 @@ const call = (n: number, sessionId = 'order-1'): LiveCall => ({
   callId: n.toString(16).padStart(32, '0'), instance: '', sessionId, virtualNumber: '+912240001000', direction: 'a->b',
   startedAt: new Date(T0 - 65_000).toISOString(), answeredAt: new Date(T0 - 60_000).toISOString(),
 });
+/** The id the call's own CDR was to have (its registry entry carries it). */
+const cdrIdOf = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const dialogsOf = (n: number) => [`call-${n}@carrier.example;uas`, `b-${n}@127.0.0.1;from-tag=t${n}`];
 
 class FakeSip {
@@ -60,10 +62,10 @@ function survivor(id: string, opts: { server?: string; fresh?: boolean } = {}) {
 }
 
 /** An instance with `n` connected calls whose heartbeat then stops, as after a kill -9. */
-async function deadInstance(id: string, n: number, first = 0): Promise<void> {
+async function deadInstance(id: string, n: number, first = 0, opts: { legacy?: boolean } = {}): Promise<void> {
   const reg = new LiveCallRegistry(db.redis, 'mb:', id, log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
   reg.start();
-  for (let i = first; i < first + n; i++) reg.connected(call(i), { dialogs: dialogsOf(i), media: 'none', slidingTtl: false });
+  for (let i = first; i < first + n; i++) reg.connected(call(i), { dialogs: dialogsOf(i), media: 'none', slidingTtl: false, ...(opts.legacy ? {} : { cdrId: cdrIdOf(i) }) });
   await until(async () => (await db.redis.hLen(keys.calls)) >= n, 2000);
   clearInterval((reg as unknown as { timer: NodeJS.Timeout }).timer); // it dies: no more beats
 }
@@ -84,7 +86,7 @@ describe('takeover of a dead instance\'s calls', () => {
     expect(s.cdr.written).toHaveLength(2);
     const c = s.cdr.written.find((x) => x.callId === call(0).callId)!;
     expect(c).toMatchObject({
-      id: lostCdrId(call(0).callId), sessionId: 'order-1', virtualNumber: '+912240001000', direction: 'a->b', disposition: 'answered',
+      id: cdrIdOf(0), sessionId: 'order-1', virtualNumber: '+912240001000', direction: 'a->b', disposition: 'answered',
       endedBy: 'instance-lost', finalStatus: 200, media: 'none', recording: null,
     });
     expect(c.durationSec).toBeGreaterThanOrEqual(60);
@@ -133,7 +135,29 @@ describe('takeover of a dead instance\'s calls', () => {
     await stream.write([{ ...lost, endedAt: lost.endedAt + 5 }]);
     const entries = await db.redis.xRange('mb:cdr', '-', '+');
     expect(entries).toHaveLength(1);
-    expect(entries[0]!.message).toMatchObject({ id: lostCdrId(call(0).callId), ended_by: 'instance-lost', disposition: 'answered' });
+    expect(entries[0]!.message).toMatchObject({ id: cdrIdOf(0), ended_by: 'instance-lost', disposition: 'answered' });
+  });
+
+  it('an instance that was only cut off from Redis (taken for dead) cannot add a second CDR: its own has the same id', async () => {
+    const stream = new RedisCdrStream(db.redis, { streamKey: 'mb:cdr', maxLen: 0, retentionMs: 60_000, timeoutMs: 1000 });
+    await deadInstance('cut-off', 1);
+    await until(async () => (await db.redis.exists(keys.instance('cut-off'))) === 0, 2000);
+    const s = survivor('alive-cut');
+    await s.sweeper.sweep();
+    await stream.write(s.cdr.written);
+    // Back in touch, the instance ends the call it still thinks it holds and writes that call's CDR.
+    await stream.write([{ ...s.cdr.written[0]!, id: cdrIdOf(0), endedBy: 'caller', endedAt: s.cdr.written[0]!.endedAt + 4000 }]);
+    const entries = await db.redis.xRange('mb:cdr', '-', '+');
+    expect(entries.map((e) => e.message.ended_by)).toEqual(['instance-lost']);
+  });
+
+  it('an entry written without the CDR id (before 0.3) gets one made from the call id, the same for every survivor', async () => {
+    await deadInstance('dead-legacy', 1, 0, { legacy: true });
+    await until(async () => (await db.redis.exists(keys.instance('dead-legacy'))) === 0, 2000);
+    const s = survivor('alive-legacy');
+    await s.sweeper.sweep();
+    expect(s.cdr.written.map((c) => c.id)).toEqual([lostCdrId({ callId: call(0).callId })]);
+    expect(lostCdrId({ callId: call(0).callId })).toBe(`instance-lost-${call(0).callId}`);
   });
 
   it('leaves alone the calls of an instance on another drachtio-server, and its own', async () => {
