@@ -59,7 +59,7 @@ export interface Cdr {
   finalStatus: number;
   disposition: Disposition;
   /** Who ended an answered call. */
-  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator' | '';
+  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator' | 'media-lost' | '';
   media: 'none' | 'anchored' | 'signalling-only-fallback';
   recording: { path: string; durationSec: number; bytes: number; failed: boolean; error?: string } | null;
   /** Media quality (anchored calls that were bridged); null or absent otherwise. */
