@@ -173,7 +173,7 @@ class FsServer implements MediaServer {
   private stopped = false;
 
   constructor(
-    private readonly mrf: Mrf,
+    private readonly mrf: Pick<Mrf, 'connect'>,
     readonly addr: MediaServerAddress,
     private readonly listen: EslListen,
     private readonly log: Logger,
@@ -318,8 +318,8 @@ class FsServer implements MediaServer {
 export class FsMediaPool implements MediaPool {
   private readonly servers: FsServer[];
 
-  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger, commandTimeoutMs: number) {
-    const mrf = new Mrf(srf);
+  /** `mrf`: drachtio-fsmrf over `srf` (tests give a fake with the same connect()). */
+  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger, commandTimeoutMs: number, mrf: Pick<Mrf, 'connect'> = new Mrf(srf)) {
     this.servers = addresses.map((a, i) => new FsServer(mrf, a, { ...listen, port: listen.port ? listen.port + i : 0 }, log, commandTimeoutMs));
   }
 
