@@ -368,6 +368,8 @@ export class CallSession {
       this.line('error', 'teardown failed; writing the CDR all the same', () => ({ err: this.deps.fmt((err as Error).message) }));
     }
     const status = this.callerAnswered ? 200 : finalStatus;
+    // A caller with no session on V, connected by V's dedicated session: the CDR says so.
+    if (disposition === 'answered' && this.direction.startsWith('unknown->')) disposition = 'unknown-caller-connected';
     const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, ...media });
     this.deps.cdr.write(cdr);
     if (this.answeredAt !== null) this.deps.liveCalls?.ended(this.callId);
