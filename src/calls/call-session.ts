@@ -210,11 +210,6 @@ export class CallSession {
     }
   }
 
-  /** One tracked media channel (channels() with one entry). */
-  async endpoint(server: MediaServer, remoteSdp?: string): Promise<MediaEndpoint | null> {
-    return (await this.channels(server, [remoteSdp]))?.eps[0] ?? null;
-  }
-
   /** A channel of the call was dropped by its media server (it died, stalled, or hung the channel up): the call has no media. */
   private onMediaLost(cause: string): void {
     if (this.state === 'ended') return;
@@ -310,7 +305,7 @@ export class CallSession {
   async rejectWithTreatment(status: number, reason: string, announcement: string, disposition: Disposition): Promise<void> {
     const server = announcement ? this.deps.media?.pool.pick() : null;
     if (server) {
-      const ep = await this.endpoint(server, this.inviteSdp);
+      const ep = (await this.channels(server, [this.inviteSdp]))?.eps[0];
       if (!ep || this.isOver()) return;
       this.call.progress(183, ep.localSdp);
       await ep.play(announcement).catch((err: Error) => this.line('warn', 'announcement failed', () => ({ err: err.message })));
