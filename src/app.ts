@@ -17,8 +17,10 @@ import { Durability } from './sessions/durability.js';
 import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { CloseWatch } from './calls/close-watch.js';
 import { LiveCallRegistry, LiveCalls } from './calls/live-calls.js';
+import { LostCallSweeper } from './calls/takeover.js';
 import { libraryVersion, loadLibrary } from './sessions/library.js';
 import { PoolStore } from './sessions/pools.js';
 import { DataLifecycle } from './lifecycle/data.js';
@@ -61,6 +63,8 @@ const STORE_PROBE_MS = 1000;
 export const STOP_STEP_MS = 2000;
 /** Scrapes within this long of the last read of the pools' counts get the same values (docs/observability.md). */
 export const POOL_STATS_MAX_AGE_MS = 15_000;
+/** Longest wait for the answer to a BYE a survivor sends in a dead instance's dialog (then it counts as sent). */
+export const TAKEOVER_BYE_TIMEOUT_MS = 4000;
 
 export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger(config.log);
@@ -106,7 +110,15 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     : new NoopEventSink();
   const registry = new CallRegistry(log);
   const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
-  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4, observe: metrics.observeRedis });
+  // The drachtio-server this instance's dialogs are on: survivors end the calls of a dead instance through the same server.
+  const drachtioServer = `${config.drachtio.host}:${config.drachtio.port}`;
+  // The registry knows this process by the instance id and a tag of its own: after a crash and a
+  // restart under the same id (a container's hostname and pid 1), the calls of the life that died
+  // are another instance's, taken over like any other's (src/calls/takeover.ts).
+  const registryId = `${instanceId}/${randomBytes(4).toString('hex')}`;
+  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, registryId, log, {
+    heartbeatMs: config.calls.heartbeatMs, timeoutMs: config.redis.commandTimeoutMs * 4, server: drachtioServer, observe: metrics.observeRedis,
+  });
   const lifecycle = new DataLifecycle(redis, store, {
     cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
     recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,
@@ -139,6 +151,11 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         config.media.commandTimeoutMs,
       )
     : null;
+  // The calls of instances that died are hung up from here (src/calls/takeover.ts).
+  const takeover = new LostCallSweeper(
+    { redis, keys: liveCalls.keys, sip, cdr, sessions: store, log, now: Date.now, ready: () => drachtioConnected && storeUp() },
+    { instanceId: registryId, server: drachtioServer, heartbeatMs: config.calls.heartbeatMs, timeoutMs: config.redis.commandTimeoutMs * 4, byeTimeoutMs: TAKEOVER_BYE_TIMEOUT_MS },
+  );
   let drachtioConnected = false;
   let probe: NodeJS.Timeout | null = null;
   const probeStore = async (): Promise<void> => {
@@ -233,8 +250,14 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         });
       }
       let drachtioErrorLogged = false;
+      let takeoverStarted = false;
       srf.on('connect', (_err: Error, hostport: string) => {
         drachtioConnected = true;
+        // Dialogs can be ended only through drachtio-server: the sweeps start once it is connected (src/calls/takeover.ts).
+        if (!takeoverStarted) {
+          takeoverStarted = true;
+          takeover.start();
+        }
         drachtioErrorLogged = false;
         log.info({ hostport }, 'connected to drachtio-server');
       });
@@ -274,6 +297,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       if (probe) clearInterval(probe);
       await registry.drain(config.calls.drainTimeoutSec * 1000);
       await closeWatch.stop();
+      await takeover.stop();
       await liveCalls.stop();
       lifecycle.stop();
       callDeps.gateways.stop();

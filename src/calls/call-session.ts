@@ -267,10 +267,12 @@ export class CallSession {
         this.endConnected('max-duration');
       }, this.maxDurationMs));
     }
+    // With what another instance needs to end the call if this one dies (src/calls/takeover.ts).
+    const dialogs = [legA.dialogId, legB.dialogId, ...(this.media?.dialogIds() ?? [])].filter((d): d is string => typeof d === 'string');
     this.deps.liveCalls?.connected({
       callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
       startedAt: new Date(this.startedAt).toISOString(), answeredAt: new Date(this.answeredAt).toISOString(),
-    });
+    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl });
     return true;
   }
 
