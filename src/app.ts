@@ -183,6 +183,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     media: pool?.health() ?? [],
   });
   metrics.bindHealth(health);
+  metrics.bindGateways(() => callDeps.gateways.health());
   // Pool gauges: read at scrape time, at most every POOL_STATS_MAX_AGE_MS, never waiting longer than the management deadline.
   metrics.bindPools(() => pools.stateCounts(), { maxAgeMs: POOL_STATS_MAX_AGE_MS, timeoutMs: config.redis.commandTimeoutMs * 4 });
   // The API's session writes (and their WAIT) on apiRedis; reads and everything else as before.

@@ -71,12 +71,15 @@ export async function dialAnchored(
 ): Promise<void> {
   const media = call.deps.media as MediaSettings;
   call.mediaMode = 'anchored';
-  // Both channels are requested at once (endpoint() never rejects, and releases a channel that
-  // arrives after the call ended, whichever of the two failed).
-  const pendingA = answeredBy ? Promise.resolve(answeredBy) : call.endpoint(server, call.inviteSdp);
-  const pendingB = call.endpoint(server);
-  const epA = await pendingA;
-  if (!epA || call.isOver()) return;
+  // Both channels at once, on one server (they are bridged there): channels() tries the next
+  // healthy server when this one fails either (it died or stalled), and releases a channel that
+  // arrives after the call ended. A caller already answered from a channel (the PIN prompt) keeps
+  // it: the callee's channel must then be on that server.
+  const got = answeredBy
+    ? await call.channels(server, [undefined], true).then((r) => r && { server: r.server, eps: [answeredBy, ...r.eps] })
+    : await call.channels(server, [call.inviteSdp, undefined]);
+  if (!got || call.isOver()) return;
+  const [epA, epB] = got.eps as [MediaEndpoint, MediaEndpoint];
   // A delayed offer gets ringing without early media: the server's SDP is an offer then, which
   // only goes to the caller in the 200. Otherwise: the media server's own SDP (scrubbed all the
   // same, so no path sends the caller unscrubbed SDP) and ringback on it.
@@ -86,8 +89,6 @@ export async function dialAnchored(
     if (!answeredBy) call.progress(183, scrubSdp(epA.localSdp, [peer]));
     epA.startLoop(media.ringback);
   }
-  const epB = await pendingB;
-  if (!epB || call.isOver()) return;
 
   placeCall(call, parties, peer, epB.localSdp, () => undefined, async (legB) => {
     await Promise.all([epB.modify(legB.remoteSdp), delayed ? undefined : epA.stopPlayback().catch(() => undefined)]);

@@ -55,10 +55,45 @@ export class CallMedia {
     }
     this.endpoints.push(ep);
     ep.onEnded((cause) => {
+      if (!this.endpoints.includes(ep)) return; // given back by channels(): no longer the call's
       this.lost.add(ep);
       this.ctx.onLost(cause);
     });
     return ep;
+  }
+
+  /**
+   * One channel per entry of `sdps` (the party's SDP, or none for an offer), all on one server
+   * (channels are bridged on the server that holds them): on `first`, or, when one cannot be
+   * created there (the server died or stalled, or refused), on the next healthy server, each
+   * server once (`onlyFirst`: no other, for a call that holds a channel on `first` already).
+   * Null when the call ended meanwhile (nothing held); rejects with the last error when no server could.
+   */
+  async channels(first: MediaServer, sdps: ReadonlyArray<string | undefined>, onlyFirst = false): Promise<{ server: MediaServer; eps: MediaEndpoint[] } | null> {
+    const tried = new Set<MediaServer>();
+    let server: MediaServer | null = first;
+    let lastErr: unknown = null;
+    while (server) {
+      tried.add(server);
+      const on: MediaServer = server;
+      const results = await Promise.allSettled(sdps.map((sdp) => this.endpoint(on, sdp)));
+      const eps = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!failed && eps.length === sdps.length) return { server: on, eps };
+      // Give back what this server did create: released, and no longer the call's.
+      for (const ep of eps) {
+        this.endpoints.splice(this.endpoints.indexOf(ep), 1);
+        void ep.release();
+      }
+      if (!failed || this.ctx.isOver()) return null;
+      lastErr = failed.reason;
+      server = onlyFirst ? null : this.ctx.media.pool.pick(tried);
+      const next = server;
+      this.ctx.callLog.line('warn', next ? 'media channel failed; trying another media server' : 'media channel failed; no other media server to try', () => ({
+        server: on.name, ...(next ? { next: next.name } : {}), err: this.ctx.fmt((failed.reason as Error).message),
+      }));
+    }
+    throw lastErr;
   }
 
   /** The SIP dialog ids of the channels held (for the live-call registry: a survivor can end them). */

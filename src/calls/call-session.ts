@@ -199,13 +199,16 @@ export class CallSession {
     }
   }
 
-  /** Creates a tracked media channel; fails the call (503) if the server cannot. */
-  async endpoint(server: MediaServer, remoteSdp?: string): Promise<MediaEndpoint | null> {
+  /**
+   * Tracked media channels, one per entry of `sdps`, on `server` or (when it fails them) on
+   * another healthy one (CallMedia.channels; `onlyThis`: not on another); fails the call (503) when no server can.
+   */
+  async channels(server: MediaServer, sdps: ReadonlyArray<string | undefined>, onlyThis = false): Promise<{ server: MediaServer; eps: MediaEndpoint[] } | null> {
     this.media ??= new CallMedia({
       media: this.deps.media as MediaSettings, callLog: this.callLog, fmt: this.deps.fmt, isOver: () => this.isOver(), onLost: (cause) => this.onMediaLost(cause),
     });
     try {
-      return await this.media.endpoint(server, remoteSdp);
+      return await this.media.channels(server, sdps, onlyThis);
     } catch (err) {
       this.line('error', 'media channel failed', () => ({ err: this.deps.fmt((err as Error).message), server: server.name }));
       this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
@@ -213,11 +216,12 @@ export class CallSession {
     }
   }
 
+  /** A channel of the call was dropped by its media server (it died, stalled, or hung the channel up): the call has no media. */
   private onMediaLost(cause: string): void {
     if (this.state === 'ended') return;
     this.line('error', 'media server dropped a channel; ending the call', () => ({ cause }));
-    if (this.state === 'connected') this.endConnected('error');
-    else this.fail(503, 'Service Unavailable', 'media-unavailable', 'error');
+    if (this.state === 'connected') this.endConnected('media-lost');
+    else this.fail(503, 'Service Unavailable', 'media-unavailable', 'media-lost');
   }
 
   /** The INVITE towards the other party is out (src/calls/dial.ts): CANCEL possible; ring timeout armed, once (`retry`: the next gateway). */
@@ -309,7 +313,7 @@ export class CallSession {
   async rejectWithTreatment(status: number, reason: string, announcement: string, disposition: Disposition): Promise<void> {
     const server = announcement ? this.deps.media?.pool.pick() : null;
     if (server) {
-      const ep = await this.endpoint(server, this.inviteSdp);
+      const ep = (await this.channels(server, [this.inviteSdp]))?.eps[0];
       if (!ep || this.isOver()) return;
       this.call.progress(183, ep.localSdp);
       await ep.play(announcement).catch((err: Error) => this.line('warn', 'announcement failed', () => ({ err: err.message })));

@@ -14,10 +14,13 @@ import type { CallSession } from './call-session.js';
 export async function runPinPrompt(call: CallSession, parties: CallParties): Promise<void> {
   const media = call.deps.media as MediaSettings;
   const { unknownCaller, closedSession, recordByDefault } = call.deps.policy.decision;
-  const server = media.pool.pick();
-  if (!server) return call.rejectWithTreatment(unknownCaller.status, unknownCaller.reason, '', 'unknown-caller');
-  const ep = await call.endpoint(server, call.inviteSdp);
-  if (!ep || call.isOver()) return;
+  const first = media.pool.pick();
+  if (!first) return call.rejectWithTreatment(unknownCaller.status, unknownCaller.reason, '', 'unknown-caller');
+  // The prompt's channel, on `first` or another healthy server; the call stays on that one.
+  const got = await call.channels(first, [call.inviteSdp]);
+  if (!got || call.isOver()) return;
+  const { server } = got;
+  const ep = got.eps[0]!;
   call.enterIvr();
   // The channel may drop, or shutdown come, while the 200 is on its way: the call's teardown then
   // waits for it and hangs the caller up (answerCaller returns null).

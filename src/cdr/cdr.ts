@@ -64,7 +64,9 @@ export interface Cdr {
   /** Who ended an answered call. */
   endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator'
     /** The instance holding the call died; another hung both parties up (src/calls/takeover.ts). */
-    | 'instance-lost' | '';
+    | 'instance-lost'
+    /** The media server dropped the call's channel (it died, stopped answering, or hung it up). */
+    | 'media-lost' | '';
   media: 'none' | 'anchored' | 'signalling-only-fallback';
   recording: { path: string; durationSec: number; bytes: number; failed: boolean; error?: string } | null;
   /** Media quality (anchored calls that were bridged); null or absent otherwise. */

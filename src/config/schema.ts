@@ -445,7 +445,7 @@ export const schema = {
       format: ['auto', 'none', 'anchor'], default: 'auto', env: 'MB_MEDIA_MODE',
     },
     commandTimeoutMs: {
-      doc: 'Longest wait for the media server to answer one command (create, modify, bridge, record, release); past it a call being set up fails with 503, and a call being torn down goes on without it',
+      doc: 'Longest wait for the media server to answer one command (create, modify, bridge, record, release); past it the server is out of rotation until it answers, a call being set up is tried on another healthy media server (503 when none can), and a call being torn down goes on without it',
       format: 'count', default: 5000, env: 'MB_MEDIA_COMMAND_TIMEOUT_MS',
     },
     servers: {

@@ -10,9 +10,19 @@ import { pickLeastLoaded } from '../policy/media.js';
 import { DeadlineError, withDeadline } from '../util/deadline.js';
 import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer, type RtpQuality } from './port.js';
 import { parseChannelDump, rtpQualityFromVariables } from './quality.js';
+import { ServerWatch } from './server-watch.js';
 
-/** How often a media server that missed a deadline is asked whether it answers again. */
-const PROBE_MS = 2000;
+/**
+ * Keep-alive of each media server's control connection (src/media/server-watch.ts): `api status`
+ * every PING_MS, answered within PING_TIMEOUT_MS (or media.commandTimeoutMs when shorter), else
+ * the server is out of rotation until it answers; after DEAD_AFTER_MS without any answer its
+ * calls are ended (they have no media) and it is reconnected. docs/operations.md, "Media server failure".
+ */
+export const PING_MS = 1000;
+export const PING_TIMEOUT_MS = 2000;
+export const DEAD_AFTER_MS = 10_000;
+/** Longest wait for a (re)connection to a media server: a host that accepts TCP and never says hello cannot hold it. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Where FreeSWITCH connects back to this app (drachtio-fsmrf's outbound event socket). */
 export interface EslListen {
@@ -69,15 +79,21 @@ class FsEndpoint implements MediaEndpoint {
     // (CHANNEL_CALLSTATE HANGUP, with its Hangup-Cause), or the channel's outbound event socket
     // closed (esl::end, no cause) while the channel may still be up on FreeSWITCH. Say which, and
     // hang the second kind up over SIP: release() does nothing once this has run.
-    ep.on('destroy', (evt?: { reason?: string }) => {
-      if (this.released) return;
-      this.released = true;
-      this.onRelease();
-      const cause = evt?.reason ?? 'event socket closed';
-      this.log.warn({ channel: ep.uuid, cause }, 'media server ended a channel');
-      if (!evt?.reason) void Promise.resolve().then(() => ep.dialog?.destroy()).catch(() => undefined);
-      for (const cb of this.endedCbs) cb(cause);
-    });
+    ep.on('destroy', (evt?: { reason?: string }) => this.lose(evt?.reason ?? 'event socket closed', !evt?.reason));
+  }
+
+  /**
+   * The channel is gone (FreeSWITCH hung it up, its event socket closed, or its server stopped
+   * answering): tell the call once. `hangUp`: FreeSWITCH did not end it itself, so its SIP
+   * dialog with drachtio is ended here (a BYE; nothing waits for the answer).
+   */
+  lose(cause: string, hangUp: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease();
+    this.log.warn({ channel: this.ep.uuid, cause }, 'media server ended a channel');
+    if (hangUp) void Promise.resolve().then(() => this.ep.dialog?.destroy()).catch(() => undefined);
+    for (const cb of this.endedCbs) cb(cause);
   }
 
   get id(): string {
@@ -151,14 +167,18 @@ class FsEndpoint implements MediaEndpoint {
 /** One FreeSWITCH server: connection, health, and the endpoints this app holds on it. */
 class FsServer implements MediaServer {
   ms: Mrf.MediaServer | null = null;
-  healthy = false;
   active = 0;
+  private watch: ServerWatch | null = null;
+  /** The channels held on this server now (ended with the server when it dies). */
+  private readonly endpoints = new Set<FsEndpoint>();
+  /** Channel creations under way: rejected at once when the server goes away. */
+  private readonly creating = new Set<(err: Error) => void>();
   private attempt = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
-    private readonly mrf: Mrf,
+    private readonly mrf: Pick<Mrf, 'connect'>,
     readonly addr: MediaServerAddress,
     private readonly listen: EslListen,
     private readonly log: Logger,
@@ -166,41 +186,27 @@ class FsServer implements MediaServer {
     private readonly timeoutMs: number,
   ) {}
 
+  /** Connected, and answering its keep-alives and commands. */
+  get healthy(): boolean {
+    return this.ms !== null && this.watch !== null && this.watch.isHealthy;
+  }
+
   /**
    * Bounds one command to this server. A server whose connection is up but which stops
    * answering (stalled, SIGSTOP, overloaded) is taken out of rotation at the first miss, and
-   * probed until it answers again.
+   * back at its next answer (src/media/server-watch.ts).
    */
   readonly bounded = async <T>(what: string, work: Promise<T>, ms = this.timeoutMs): Promise<T> => {
     try {
-      return await withDeadline(work, ms);
+      const value = await withDeadline(work, ms);
+      this.watch?.answered();
+      return value;
     } catch (err) {
-      if (err instanceof DeadlineError && ms === this.timeoutMs) this.stalled(what);
+      if (err instanceof DeadlineError && ms === this.timeoutMs) this.watch?.missed(what);
       if (err instanceof DeadlineError) throw new MediaError(`media server ${this.name} did not answer ${what} within ${ms} ms`);
       throw err;
     }
   };
-
-  private stalled(what: string): void {
-    if (!this.healthy || this.stopped) return;
-    this.healthy = false;
-    this.log.error({ server: this.name, what }, 'media server did not answer in time; out of rotation until it answers again');
-    const probe = (): void => {
-      if (this.stopped || !this.ms) return;
-      withDeadline(this.ms.api('status'), this.timeoutMs).then(
-        () => {
-          if (this.stopped || !this.ms) return;
-          this.healthy = true;
-          this.log.info({ server: this.name }, 'media server answers again');
-        },
-        () => {
-          const t = setTimeout(probe, PROBE_MS);
-          t.unref();
-        },
-      );
-    };
-    probe();
-  }
 
   get name(): string {
     return `${this.addr.host}:${this.addr.port}`;
@@ -208,31 +214,56 @@ class FsServer implements MediaServer {
 
   connect(): void {
     if (this.stopped) return;
-    this.mrf
-      .connect({
-        address: this.addr.host,
-        port: this.addr.port,
-        secret: this.addr.secret,
-        listenAddress: this.listen.address,
-        // Each server gets its own listener; a fixed port is only usable with one server.
-        ...(this.listen.port ? { listenPort: this.listen.port } : {}),
-        ...(this.listen.advertise ? { advertisedAddress: this.listen.advertise } : {}),
-      })
+    const connecting = this.mrf.connect({
+      address: this.addr.host,
+      port: this.addr.port,
+      secret: this.addr.secret,
+      listenAddress: this.listen.address,
+      // Each server gets its own listener; a fixed port is only usable with one server.
+      ...(this.listen.port ? { listenPort: this.listen.port } : {}),
+      ...(this.listen.advertise ? { advertisedAddress: this.listen.advertise } : {}),
+    });
+    withDeadline(connecting, CONNECT_TIMEOUT_MS)
       .then((ms) => {
+        if (this.stopped) return void ms.disconnect();
         disableNagle(ms);
         this.ms = ms;
-        this.healthy = true;
         this.attempt = 0;
+        this.watch = new ServerWatch(() => Promise.resolve().then(() => ms.api('status')), {
+          pingMs: PING_MS, pingTimeoutMs: Math.min(PING_TIMEOUT_MS, this.timeoutMs), deadAfterMs: DEAD_AFTER_MS,
+        }, {
+          down: (why) => this.log.error({ server: this.name, why }, 'media server did not answer in time; out of rotation until it answers again'),
+          up: () => this.log.info({ server: this.name }, 'media server answers again'),
+          dead: (silentMs) => this.dead(silentMs),
+        });
+        this.watch.start();
         this.log.info({ server: this.name }, 'media server connected');
         ms.on('error', (err) => this.log.warn({ server: this.name, err: err.message }, 'media server error'));
-        ms.on('end', () => this.lost('event socket closed'));
+        ms.on('end', () => {
+          if (this.ms === ms) this.lost('event socket closed');
+        });
       })
-      .catch((err: Error) => this.lost(err.message));
+      .catch((err: Error) => {
+        // A connection that completes after its deadline is nobody's.
+        connecting.then((late) => late.disconnect(), () => undefined);
+        this.lost(err.message);
+      });
+  }
+
+  /** Nothing answered for DEAD_AFTER_MS: the calls here have no media. End them, and reconnect. */
+  private dead(silentMs: number): void {
+    this.log.error({ server: this.name, silentMs, calls: this.endpoints.size }, 'media server has not answered; ending its calls and reconnecting');
+    for (const ep of [...this.endpoints]) ep.lose('media server not answering', true);
+    this.lost(`no answer for ${silentMs} ms`);
   }
 
   private lost(why: string): void {
-    if (this.healthy || this.attempt === 0) this.log.error({ server: this.name, err: why }, 'media server unavailable; reconnecting');
-    this.healthy = false;
+    const wasUp = this.healthy;
+    if (wasUp || this.attempt === 0) this.log.error({ server: this.name, err: why, calls: this.endpoints.size }, 'media server unavailable; reconnecting');
+    this.watch?.stop();
+    this.watch = null;
+    const gone = new MediaError(`media server ${this.name} went away (${why})`);
+    for (const reject of [...this.creating]) reject(gone);
     try {
       this.ms?.disconnect();
     } catch {
@@ -254,23 +285,32 @@ class FsServer implements MediaServer {
     this.active++;
     let ep: Mrf.Endpoint;
     const creating = ms.createEndpoint(remoteSdp ? { remoteSdp, codecs: ['PCMU', 'PCMA'] } : {});
+    let abort!: (err: Error) => void;
+    const aborted = new Promise<never>((_, reject) => (abort = reject));
+    this.creating.add(abort);
     try {
-      ep = await this.bounded('create channel', creating);
+      ep = await this.bounded('create channel', Promise.race([creating, aborted]));
     } catch (err) {
       this.active--;
-      // A channel that arrives after the deadline is nobody's: hang it up.
+      // A channel that arrives after the deadline (or after its server went away) is nobody's: hang it up.
       creating.then((late) => void late.destroy().catch(() => undefined), () => undefined);
       throw new MediaError(`cannot create a channel on ${this.name}: ${(err as Error).message}`);
+    } finally {
+      this.creating.delete(abort);
     }
     let counted = true;
-    return new FsEndpoint(ep, this.log, this.bounded, () => {
+    const wrapped: FsEndpoint = new FsEndpoint(ep, this.log, this.bounded, () => {
       if (counted) this.active--;
       counted = false;
+      this.endpoints.delete(wrapped);
     });
+    this.endpoints.add(wrapped);
+    return wrapped;
   }
 
   stop(): void {
     this.stopped = true;
+    this.watch?.stop();
     if (this.timer) clearTimeout(this.timer);
     try {
       this.ms?.disconnect();
@@ -283,8 +323,8 @@ class FsServer implements MediaServer {
 export class FsMediaPool implements MediaPool {
   private readonly servers: FsServer[];
 
-  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger, commandTimeoutMs: number) {
-    const mrf = new Mrf(srf);
+  /** `mrf`: drachtio-fsmrf over `srf` (tests give a fake with the same connect()). */
+  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger, commandTimeoutMs: number, mrf: Pick<Mrf, 'connect'> = new Mrf(srf)) {
     this.servers = addresses.map((a, i) => new FsServer(mrf, a, { ...listen, port: listen.port ? listen.port + i : 0 }, log, commandTimeoutMs));
   }
 
@@ -297,10 +337,10 @@ export class FsMediaPool implements MediaPool {
   }
 
   /** Least-loaded healthy server (src/policy/media.ts). */
-  pick(): MediaServer | null {
+  pick(exclude?: ReadonlySet<MediaServer>): MediaServer | null {
     const loads = this.servers.map((s) => ({
       server: s,
-      healthy: s.healthy && s.ms !== null,
+      healthy: s.healthy && !exclude?.has(s),
       active: s.active,
       currentSessions: s.ms?.currentSessions ?? 0,
       maxSessions: s.ms?.maxSessions ?? 0,

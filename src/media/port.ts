@@ -54,8 +54,8 @@ export interface MediaServer {
 }
 
 export interface MediaPool {
-  /** The least-loaded healthy server, or null when none is healthy. */
-  pick(): MediaServer | null;
+  /** The least-loaded healthy server (other than those in `exclude`: a call's servers that failed it), or null when none is healthy. */
+  pick(exclude?: ReadonlySet<MediaServer>): MediaServer | null;
 }
 
 export class MediaError extends Error {

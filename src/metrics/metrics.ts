@@ -60,6 +60,7 @@ export class Metrics {
   readonly redisUp: Gauge;
   readonly drachtioConnected: Gauge;
   readonly mediaServerUp: Gauge<'server'>;
+  readonly gatewayUp: Gauge<'gateway'>;
   // pools (read from Redis at scrape time, cached)
   readonly poolNumbers: Gauge<'pool' | 'state'>;
   readonly poolUtilisation: Gauge<'pool'>;
@@ -87,6 +88,7 @@ export class Metrics {
   readonly concurrencyRejections: Counter<'scope'>;
 
   private health: (() => HealthView) | null = null;
+  private gateways: (() => ReadonlyArray<{ gateway: string; up: boolean }>) | null = null;
   private pools: CachedPoll<PoolCounts[]> | null = null;
   private readonly redisChildren = new Map<string, { seconds: ReturnType<Histogram<'command'>['labels']>; errors: ReturnType<Counter<'command'>['labels']> }>();
 
@@ -96,6 +98,7 @@ export class Metrics {
     // Getters, not `this`, inside collect(): prom-client calls them with the metric as `this`.
     const health = () => this.health?.() ?? null;
     const pools = () => this.pools;
+    const gateways = () => this.gateways?.() ?? null;
 
     this.buildInfo = new Gauge({ name: 'maskbridge_build_info', help: 'Always 1; the labels say which maskbridge and Node.js run', labelNames: ['version', 'node_version'], registers });
     this.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
@@ -144,6 +147,16 @@ export class Metrics {
         if (!h) return;
         this.reset();
         for (const m of h.media) this.set({ server: m.server }, m.healthy ? 1 : 0);
+      },
+    });
+
+    this.gatewayUp = new Gauge({
+      name: 'maskbridge_gateway_up', help: '1 while the outbound gateway (host[:port]) is up (answers OPTIONS pings and INVITEs), else 0', labelNames: ['gateway'], registers,
+      collect() {
+        const g = gateways();
+        if (!g) return;
+        this.reset();
+        for (const { gateway, up } of g) this.set({ gateway }, up ? 1 : 0);
       },
     });
 
@@ -210,6 +223,11 @@ export class Metrics {
   /** The connectivity gauges read this at each scrape. */
   bindHealth(health: () => HealthView): void {
     this.health = health;
+  }
+
+  /** maskbridge_gateway_up reads this at each scrape (src/sip/gateways.ts, GatewayPool.health). */
+  bindGateways(gateways: () => ReadonlyArray<{ gateway: string; up: boolean }>): void {
+    this.gateways = gateways;
   }
 
   /**

@@ -43,7 +43,7 @@ describe('a channel the media server drops mid-call', () => {
     await within(2000, () => h.cdr.records.length === 1);
     expect(call.leg!.hangups).toBe(1);
     expect(legB.hangups).toBe(1);
-    expect(h.cdr.records[0]).toMatchObject({ sessionId: 't3', disposition: 'answered', endedBy: 'error' });
+    expect(h.cdr.records[0]).toMatchObject({ sessionId: 't3', disposition: 'answered', endedBy: 'media-lost' });
     expect(h.fs.ops).not.toContain('record-stop ep1');
     expect(h.registry.size).toBe(0);
     // The log says why FreeSWITCH ended it (its Hangup-Cause), to find the cause of a drop under load.

@@ -137,7 +137,7 @@ export class FakeMediaServer implements MediaServer {
 
 export class FakeMediaPool implements MediaPool {
   constructor(readonly servers: FakeMediaServer[]) {}
-  pick(): MediaServer | null {
-    return this.servers.find((s) => s.healthy) ?? null;
+  pick(exclude?: ReadonlySet<MediaServer>): MediaServer | null {
+    return this.servers.find((s) => s.healthy && !exclude?.has(s)) ?? null;
   }
 }

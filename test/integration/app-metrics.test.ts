@@ -55,6 +55,7 @@ describe('the app at /metrics', () => {
     expect(m.value('maskbridge_redis_up')).toBe(1);
     expect(m.value('maskbridge_drachtio_connected')).toBe(0);
     expect(m.samples.filter((s) => s.name === 'maskbridge_media_server_up')).toEqual([]); // media.mode none
+    expect(m.value('maskbridge_gateway_up', { gateway: '127.0.0.1:5070' })).toBe(1); // config/test.json's gateway, no ping answered or missed yet
     expect(m.value('maskbridge_pool_numbers', { pool: 'city', state: 'active' })).toBe(3);
     expect(m.value('maskbridge_pool_numbers', { pool: 'city', state: 'quarantined' })).toBe(1);
     expect(m.value('maskbridge_pool_utilisation_ratio', { pool: 'city' })).toBeCloseTo(0.25);

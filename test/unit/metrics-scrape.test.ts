@@ -7,6 +7,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { buildApi, type ApiDeps } from '../../src/api/server.js';
 import { Metrics, type PoolCounts } from '../../src/metrics/metrics.js';
+import { GatewayPool } from '../../src/sip/gateways.js';
 import { A, inviteFrom } from '../helpers/harness.js';
 import { connectAnchored, mediaHarness, soon } from '../helpers/media-harness.js';
 import { parseExposition } from '../helpers/exposition.js';
@@ -24,6 +25,7 @@ export const METRIC_FAMILIES: Record<string, 'counter' | 'gauge' | 'histogram'> 
   maskbridge_redis_up: 'gauge',
   maskbridge_drachtio_connected: 'gauge',
   maskbridge_media_server_up: 'gauge',
+  maskbridge_gateway_up: 'gauge',
   maskbridge_pool_numbers: 'gauge',
   maskbridge_pool_utilisation_ratio: 'gauge',
   maskbridge_webhook_deliveries_total: 'counter',
@@ -141,6 +143,28 @@ describe('GET /metrics', () => {
     expect(m.value('maskbridge_drachtio_connected')).toBe(1);
     expect(m.value('maskbridge_media_server_up', { server: '10.0.0.3:8021' })).toBe(0);
     expect(m.value('maskbridge_media_server_up', { server: '10.0.0.4:8021' })).toBeUndefined();
+  });
+
+  it('has one maskbridge_gateway_up per outbound gateway, following its OPTIONS pings: 0 after two unanswered in a row, 1 at the next answer', async () => {
+    const metrics = new Metrics();
+    const answering = new Map([['sbc1.example:5060', true], ['sbc2.example:5060', true]]);
+    const gateways = new GatewayPool([...answering.keys()], { pingMs: 0, pingTimeoutMs: 100 }, async (gw) => (answering.get(gw) ? 200 : null), pino({ level: 'silent' }));
+    metrics.bindGateways(() => gateways.health());
+    let m = await scrape(metrics);
+    expect(m.value('maskbridge_gateway_up', { gateway: 'sbc1.example:5060' })).toBe(1);
+    expect(m.value('maskbridge_gateway_up', { gateway: 'sbc2.example:5060' })).toBe(1);
+    answering.set('sbc2.example:5060', false);
+    await gateways.pingAll();
+    m = await scrape(metrics);
+    expect(m.value('maskbridge_gateway_up', { gateway: 'sbc2.example:5060' })).toBe(1); // one miss is not down
+    await gateways.pingAll();
+    m = await scrape(metrics);
+    expect(m.value('maskbridge_gateway_up', { gateway: 'sbc1.example:5060' })).toBe(1);
+    expect(m.value('maskbridge_gateway_up', { gateway: 'sbc2.example:5060' })).toBe(0);
+    answering.set('sbc2.example:5060', true);
+    await gateways.pingAll();
+    m = await scrape(metrics);
+    expect(m.value('maskbridge_gateway_up', { gateway: 'sbc2.example:5060' })).toBe(1);
   });
 
   it('reads the pools at most every maxAgeMs; a read that hangs ends the scrape at the deadline, keeps the last values and counts an error', async () => {

@@ -11,8 +11,8 @@ export const xml = (name: string, body: string) =>
 export const send = (msg: string, attrs: boolean | string = false) =>
   `  <send${typeof attrs === 'string' ? attrs : attrs ? ' retrans="500"' : ''}>\n    <![CDATA[\n${msg.trim().split('\n').map((l) => `      ${l.trim()}`).join('\n')}\n\n    ]]>\n  </send>`;
 
-const reply = (status: string, extra = '') =>
-  send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`);
+const reply = (status: string, extra = '', attrs: string | false = false) =>
+  send(`SIP/2.0 ${status}\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n${extra}Content-Length: 0`, attrs);
 
 /** From/To of the trunk caller. [caller] comes from -key caller. */
 const CALLER_FROM = 'From: "Alice Customer" <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
@@ -153,6 +153,8 @@ export type UacPlan = (
       updateOffer?: boolean;
       /** Once answered, send a re-INVITE without SDP (a session refresh), expect an offer, ACK with the answer. */
       refreshWithoutSdp?: boolean;
+      /** With hangup 'caller': a BYE from maskbridge within talkMs is answered instead (the call was cut); either way the call passes. */
+      byeFirst?: boolean;
     }
   | {
       outcome: 'reject';
@@ -232,7 +234,11 @@ Content-Length: 0`), true));
       parts.push(`  <recv response="${plan.referExpect}"/>`);
       cseq++;
     }
-    if (plan.hangup === 'caller') {
+    if (plan.hangup === 'caller' && plan.byeFirst) {
+      // Labels 9 (talk time over: our BYE) and 10 (done).
+      parts.push(`  <recv request="BYE" timeout="${plan.talkMs ?? 500}" ontimeout="9"/>`, reply('200 OK', '', ' next="10"'));
+      parts.push(`  <label id="9"/>`, send(callerInDialog('BYE', cseq, 'Content-Length: 0'), true), `  <recv response="200"/>`, `  <label id="10"/>`);
+    } else if (plan.hangup === 'caller') {
       parts.push(`  <pause milliseconds="${plan.talkMs ?? 500}"/>`);
       parts.push(send(callerInDialog('BYE', cseq, 'Content-Length: 0'), true));
       parts.push(`  <recv response="200"/>`);

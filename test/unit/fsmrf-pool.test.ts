@@ -1,0 +1,156 @@
+/**
+ * src/media/fsmrf.ts over a fake of drachtio-fsmrf (its connect(), MediaServer and Endpoint
+ * events as lib/mediaserver.js and lib/endpoint.js emit them): a channel creation under way is
+ * failed at once when its server's control connection closes; a server that answers nothing
+ * for DEAD_AFTER_MS has its channels ended and is reconnected; health and pick follow.
+ */
+import { EventEmitter } from 'node:events';
+import type Mrf from 'drachtio-fsmrf';
+import type Srf from 'drachtio-srf';
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEAD_AFTER_MS, FsMediaPool, PING_MS } from '../../src/media/fsmrf.js';
+import { MediaError } from '../../src/media/port.js';
+
+class FakeEndpoint extends EventEmitter {
+  readonly local = { sdp: 'v=0\r\n', mediaIp: '127.0.0.50', mediaPort: '20000' };
+  readonly remote = { sdp: '' };
+  byes = 0;
+  readonly dialog = { destroy: async () => void this.byes++ };
+  constructor(readonly uuid: string) {
+    super();
+  }
+  async destroy(): Promise<void> {
+    this.emit('destroy', { reason: 'NORMAL_CLEARING' });
+  }
+}
+
+class FakeMediaServer extends EventEmitter {
+  conn = null;
+  maxSessions = 0;
+  currentSessions = 0;
+  cpuIdle = 100;
+  disconnected = 0;
+  /** api('status') answers while true. */
+  answering = true;
+  readonly pendingCreates: Array<{ resolve: (ep: FakeEndpoint) => void; reject: (err: Error) => void }> = [];
+  async api(): Promise<string> {
+    if (!this.answering) return new Promise<string>(() => undefined);
+    return 'UP 0 years';
+  }
+  createEndpoint(): Promise<FakeEndpoint> {
+    return new Promise((resolve, reject) => this.pendingCreates.push({ resolve, reject }));
+  }
+  disconnect(): void {
+    this.disconnected++;
+  }
+}
+
+function pool(servers = 2, commandTimeoutMs = 5000) {
+  const connected: FakeMediaServer[] = [];
+  const mrf = {
+    connect: vi.fn(async () => {
+      const ms = new FakeMediaServer();
+      connected.push(ms);
+      return ms as unknown as Mrf.MediaServer;
+    }),
+  };
+  const addresses = Array.from({ length: servers }, (_, i) => ({ host: '127.0.0.1', port: 8021 + i, secret: 's' }));
+  const p = new FsMediaPool({} as Srf, addresses, { address: '127.0.0.1', port: 0, advertise: '' }, pino({ level: 'silent' }), commandTimeoutMs, mrf);
+  return { p, mrf, connected };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('FsMediaPool', () => {
+  it('a channel creation under way fails at once when its server\'s control connection closes; the server leaves the rotation', async () => {
+    const { p, connected } = pool();
+    p.start();
+    await settle();
+    expect(p.health().map((h) => h.healthy)).toEqual([true, true]);
+    const server = p.pick()!;
+    const creating = server.createEndpoint('v=0\r\n');
+    const outcome = creating.then(() => 'created', (err: Error) => err);
+    await settle();
+    const t0 = Date.now();
+    connected[0]!.emit('end'); // kill -9: the socket closes
+    const err = await outcome;
+    expect(err).toBeInstanceOf(MediaError);
+    expect((err as Error).message).toMatch(/went away/);
+    expect(Date.now() - t0).toBeLessThan(100); // not media.commandTimeoutMs later
+    expect(p.health()).toEqual([
+      { server: '127.0.0.1:8021', healthy: false, active: 0 },
+      { server: '127.0.0.1:8022', healthy: true, active: 0 },
+    ]);
+    expect(p.pick()?.name).toBe('127.0.0.1:8022');
+    // A channel that still arrives from the dead server is hung up, nobody's.
+    const late = new FakeEndpoint('late');
+    let hungUp = false;
+    late.destroy = async () => void (hungUp = true);
+    connected[0]!.pendingCreates[0]!.resolve(late);
+    await settle();
+    expect(hungUp).toBe(true);
+    p.stop();
+  });
+
+  it('pick() skips the servers a call already tried', async () => {
+    const { p } = pool();
+    p.start();
+    await settle();
+    const first = p.pick()!;
+    expect(p.pick(new Set([first]))?.name).not.toBe(first.name);
+    expect(p.pick(new Set([first, p.pick(new Set([first]))!]))).toBeNull();
+    p.stop();
+  });
+
+  it('a channel whose event socket closes ends its call once, and its SIP dialog gets a BYE', async () => {
+    const { p, connected } = pool(1);
+    p.start();
+    await settle();
+    const creating = p.pick()!.createEndpoint();
+    await settle();
+    const fep = new FakeEndpoint('u1');
+    connected[0]!.pendingCreates[0]!.resolve(fep);
+    const ep = await creating;
+    const causes: string[] = [];
+    ep.onEnded((c) => causes.push(c));
+    fep.emit('destroy'); // esl::end on its outbound connection: no Hangup-Cause
+    fep.emit('destroy');
+    expect(causes).toEqual(['event socket closed']);
+    await settle();
+    expect(fep.byes).toBe(1);
+    expect(p.health()[0]!.active).toBe(0);
+    p.stop();
+  });
+
+  it(`a server that answers nothing for DEAD_AFTER_MS (${DEAD_AFTER_MS} ms) is out of rotation within ${PING_MS} ms + its ping deadline, then has its calls ended and is reconnected`, async () => {
+    vi.useFakeTimers();
+    const { p, mrf, connected } = pool(1, 1000);
+    p.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const creating = p.pick()!.createEndpoint();
+    await vi.advanceTimersByTimeAsync(0);
+    const fep = new FakeEndpoint('u2');
+    connected[0]!.pendingCreates[0]!.resolve(fep);
+    const ep = await creating;
+    const causes: string[] = [];
+    ep.onEnded((c) => causes.push(c));
+    connected[0]!.answering = false; // SIGSTOP: the sockets stay open
+    await vi.advanceTimersByTimeAsync(PING_MS + 1000);
+    expect(p.health()[0]!.healthy).toBe(false);
+    expect(p.pick()).toBeNull();
+    expect(causes).toEqual([]); // out of rotation, but its call goes on for now
+    await vi.advanceTimersByTimeAsync(DEAD_AFTER_MS - PING_MS - 1000 + PING_MS);
+    expect(causes).toEqual(['media server not answering']);
+    expect(fep.byes).toBe(1);
+    expect(connected[0]!.disconnected).toBe(1);
+    await vi.advanceTimersByTimeAsync(600); // reconnect backoff 0.5 s
+    expect(mrf.connect).toHaveBeenCalledTimes(2);
+    expect(p.health()[0]!.healthy).toBe(true);
+    p.stop();
+  });
+});
