@@ -209,4 +209,14 @@ describe('a store marked key layout 1 (written before 0.3)', () => {
     await fcall(redis, 'mb_erase', [`mb:party:${A}`], []);
     expect(await redis.keys('mb:route:*')).toEqual([]);
   });
+
+  it('after SET mb:schema 2 (every instance upgraded), new sessions get no routes; the older ones keep theirs and are found', async () => {
+    await redis.set('mb:schema', '1');
+    await store.create({ id: 'old', virtualNumber: V, a: A, b: B, expiresAt: inAnHour() });
+    await redis.set('mb:schema', '2');
+    await store.create({ id: 'new', virtualNumber: V2, a: A, b: C, expiresAt: inAnHour() });
+    expect((await redis.keys('mb:route:*')).sort()).toEqual([`mb:route:${V}:${A}`, `mb:route:${V}:${B}`]);
+    expect(await store.lookup(V, B)).toMatchObject({ kind: 'found', session: { id: 'old' } });
+    expect(await store.lookup(V2, C)).toMatchObject({ kind: 'found', session: { id: 'new' } });
+  });
 });
