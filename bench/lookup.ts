@@ -1,11 +1,12 @@
 /**
  * Session lookup path against a real redis-server on loopback: SessionStore.lookup (one EVALSHA
- * round trip plus parsing) next to a plain GET of the same route key, in the same run.
+ * round trip plus parsing) next to a plain HGET of the same participant index entry (what the
+ * script reads first), in the same run.
  *
  *   npx tsx bench/lookup.ts        (BENCH_LOOKUP_SCALE=0.2 for a quick run)
  *
  * Sequential: one request in flight, latency per request. Concurrent: N requests in flight
- * (closed loop), throughput. Lookup and GET phases alternate so drift hits both alike.
+ * (closed loop), throughput. Lookup and HGET phases alternate so drift hits both alike.
  * Every phase is bounded by a request count and a time limit.
  */
 import type { Redis } from '../src/sessions/redis.js';
@@ -44,7 +45,7 @@ async function phase(redis: Redis, total: number, concurrency: number, op: Op): 
   return { ops: loop.ops, seconds: loop.seconds, latencyUs: summarize(loop.latUs), nodeCpuUs: cpu / loop.ops, redisCpuUs: redisCpu / loop.ops };
 }
 
-header('lookup: SessionStore.lookup vs GET, real redis-server on loopback');
+header('lookup: SessionStore.lookup vs HGET, real redis-server on loopback');
 await withRedis(COMMAND_TIMEOUT_MS, async (redis) => {
   const store = await seedSessions(redis, SESSIONS, { timeoutMs: COMMAND_TIMEOUT_MS });
   let wrong = 0;
@@ -53,7 +54,7 @@ await withRedis(COMMAND_TIMEOUT_MS, async (redis) => {
     if (r.kind !== 'found' || r.peer !== peer(i % SESSIONS)) wrong++;
   };
   const get: Op = async (i) => {
-    const id = await redis.get(store.keys.route(V, caller(i % SESSIONS)));
+    const id = await redis.hGet(store.keys.party(caller(i % SESSIONS)), V);
     if (id !== `bench-${i % SESSIONS}`) wrong++;
   };
 
@@ -74,35 +75,35 @@ await withRedis(COMMAND_TIMEOUT_MS, async (redis) => {
   const sl = summarize(seq.lookup);
   const sg = summarize(seq.get);
   const keys = ['mean', 'p50', 'p90', 'p99', 'p999'] as const;
-  console.log(`### Sequential (1 in flight, ${int(sl.n)} lookups and ${int(sg.n)} GETs, ${SEQ_BLOCKS} alternating blocks), latency in µs\n`);
+  console.log(`### Sequential (1 in flight, ${int(sl.n)} lookups and ${int(sg.n)} HGETs, ${SEQ_BLOCKS} alternating blocks), latency in µs\n`);
   console.log(table(['op', 'n', 'mean', 'p50', 'p90', 'p99', 'p99.9', 'max'], [
     ['lookup', int(sl.n), ...summaryCells(sl, [...keys, 'max'])],
-    ['GET', int(sg.n), ...summaryCells(sg, [...keys, 'max'])],
-    ['lookup/GET', '', ...ratioCells(sl, sg, keys), ''],
+    ['HGET', int(sg.n), ...summaryCells(sg, [...keys, 'max'])],
+    ['lookup/HGET', '', ...ratioCells(sl, sg, keys), ''],
   ]));
 
-  // (b) Throughput with N in flight: rounds alternate lookup and GET; median round reported.
+  // (b) Throughput with N in flight: rounds alternate lookup and HGET; median round reported.
   const rows: string[][] = [];
   let bestLookupRate = 0;
   const rate = (p: Phase) => p.ops / p.seconds;
   const mid = (ps: Phase[]) => [...ps].sort((x, y) => rate(x) - rate(y))[Math.floor(ps.length / 2)] as Phase;
   for (const c of CONCURRENCY) {
-    const runs: Record<'lookup' | 'GET', Phase[]> = { lookup: [], GET: [] };
+    const runs: Record<'lookup' | 'HGET', Phase[]> = { lookup: [], HGET: [] };
     for (let r = 0; r < CONC_ROUNDS; r++) {
       runs.lookup.push(await phase(redis, CONC_OPS, c, lookup));
-      runs.GET.push(await phase(redis, CONC_OPS, c, get));
+      runs.HGET.push(await phase(redis, CONC_OPS, c, get));
     }
     const lr = median(runs.lookup.map(rate));
-    const gr = median(runs.GET.map(rate));
+    const gr = median(runs.HGET.map(rate));
     bestLookupRate = Math.max(bestLookupRate, lr);
-    for (const [name, ps, m] of [['lookup', runs.lookup, lr], ['GET', runs.GET, gr]] as const) {
+    for (const [name, ps, m] of [['lookup', runs.lookup, lr], ['HGET', runs.HGET, gr]] as const) {
       const p = mid(ps);
       const rates = ps.map(rate);
       rows.push([name, String(c), int(p.ops), int(m), `${int(Math.min(...rates))}–${int(Math.max(...rates))}`,
         ...summaryCells(p.latencyUs, ['p50', 'p99', 'p999']), num(p.nodeCpuUs), num(p.redisCpuUs)]);
     }
-    const [ml, mg] = [mid(runs.lookup), mid(runs.GET)];
-    rows.push(['lookup/GET', String(c), '', ratio(lr, gr), '', ...ratioCells(ml.latencyUs, mg.latencyUs, ['p50', 'p99']), '',
+    const [ml, mg] = [mid(runs.lookup), mid(runs.HGET)];
+    rows.push(['lookup/HGET', String(c), '', ratio(lr, gr), '', ...ratioCells(ml.latencyUs, mg.latencyUs, ['p50', 'p99']), '',
       ratio(ml.nodeCpuUs, mg.nodeCpuUs), ratio(ml.redisCpuUs, mg.redisCpuUs)]);
   }
   console.log(`\n### Concurrent (closed loop, ${CONC_ROUNDS} alternating rounds of up to ${int(CONC_OPS)} requests each; median round)\n`);
@@ -113,6 +114,6 @@ await withRedis(COMMAND_TIMEOUT_MS, async (redis) => {
     ['>= 20,000 lookups/s', `${int(bestLookupRate)} lookups/s (best median over in-flight ${CONCURRENCY.join('/')})`, verdict(bestLookupRate >= 20_000)],
     ['p99 < 1 ms (sequential)', `${num(sl.p99)} µs`, verdict(sl.p99 < 1000)],
   ]));
-  console.log(`\nwrong answers: ${wrong} (every lookup must find its session, every GET its id)`);
+  console.log(`\nwrong answers: ${wrong} (every lookup must find its session, every HGET its id)`);
   if (wrong > 0) process.exitCode = 1;
 });

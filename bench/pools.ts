@@ -3,11 +3,13 @@
  * 1,000,000 open sessions (allocated by mb_allocate), then, at that size and in the same run:
  * allocations/s (FCALL mb_allocate, as a backend calls it) with latency percentiles, lookups/s
  * (SessionStore.lookup, the INVITE path) with latency percentiles, and Redis memory per session,
- * every key included (session hash, two routes, the participants' index entries, pool keys).
+ * every key included (session hash, the participants' index entries, pool keys; key layout 2
+ * writes no route keys).
  *
  *   npx tsx bench/pools.ts      env: BENCH_POOL_SESSIONS (1000000), BENCH_POOL_NUMBERS (10000),
  *                               BENCH_POOL_IN_FLIGHT (4 per client, 4 clients, while measuring),
- *                               BENCH_POOL_PACED_PROCS (4: processes sending the paced lookups)
+ *                               BENCH_POOL_PACED_PROCS (4: processes sending the paced lookups),
+ *                               BENCH_POOL_MEASURE (50000 allocations, twice as many lookups)
  *
  * Participants: 20,000 drivers with 50 sessions each, and 500,000 customers with 2 each, so
  * every allocation must find a number free for a driver holding 50 of them.
@@ -26,7 +28,7 @@ const CLIENTS = 4;
 const FILL_IN_FLIGHT = 64; // per client, for the fill
 /** Per client while measuring: 16 requests in flight in all, so latency is Redis's and not a queue's. */
 const IN_FLIGHT = envNum('BENCH_POOL_IN_FLIGHT', 4);
-const MEASURE = 50_000;
+const MEASURE = envNum('BENCH_POOL_MEASURE', 50_000);
 /** Load-generator processes for the paced lookups. */
 const PACED_PROCS = envNum('BENCH_POOL_PACED_PROCS', 4);
 const EXP = String(Date.now() + 24 * 3600_000);
@@ -97,13 +99,14 @@ await withRedis(10_000, async (redis, server, onExit) => {
   const parts = { session: 0, routes: 0, customer: 0, driver: 0 };
   for (let k = 0; k < 1000; k++) {
     const i = (k * 997) % SESSIONS;
-    const v = vs[k % vs.length] === undefined ? '' : await redis.hGet(`mb:session:f-${i}`, 'v');
+    const v = await redis.hGet(`mb:session:f-${i}`, 'v');
     parts.session += Number(await redis.memoryUsage(`mb:session:f-${i}`));
-    parts.routes += Number(await redis.memoryUsage(`mb:route:${v}:${customer(i)}`)) + Number(await redis.memoryUsage(`mb:route:${v}:${driver(i)}`));
+    for (const who of [customer(i), driver(i)]) parts.routes += Number(await redis.memoryUsage(`mb:route:${v}:${who}`) ?? 0); // 0: layout 2
     parts.customer += Number(await redis.memoryUsage(`mb:party:${customer(i)}`)) / Math.ceil(SESSIONS / 500_000);
     parts.driver += Number(await redis.memoryUsage(`mb:party:${driver(i)}`)) / Math.ceil(SESSIONS / 20_000);
   }
-  console.log(`\nMEMORY USAGE per session (bytes, mean of 1,000): session hash ${int(parts.session / 1000)}, two routes ${int(parts.routes / 1000)}, customer index ${int(parts.customer / 1000)}, driver index ${int(parts.driver / 1000)}`);
+  const keyspace = /^db0:(.*)$/m.exec(await redis.info('keyspace'))?.[1]?.trim() ?? '';
+  console.log(`\nMEMORY USAGE per session (bytes, mean of 1,000): session hash ${int(parts.session / 1000)}, route keys ${int(parts.routes / 1000)}, customer index ${int(parts.customer / 1000)}, driver index ${int(parts.driver / 1000)}; keyspace ${keyspace}`);
   console.log(`\nrefused during the measured allocations: ${alloc.failed}; lookups not found: ${lookups.failed} (paced: ${paced.notFound} not found, ${paced.failed} failed, ${paced.late} sent over 2 ms late)`);
   if (alloc.failed > MEASURE / 100 || lookups.failed > 0 || paced.notFound > 0 || paced.failed > 0) process.exitCode = 1;
 });

@@ -10,7 +10,7 @@ import { RedisCdrSink } from './cdr/redis-sink.js';
 import type { AppConfig } from './config/types.js';
 import { createLogger, numberFormatter, type Logger } from './log/logger.js';
 import { Metrics } from './metrics/metrics.js';
-import { SCHEMA_VERSION } from './sessions/contract.js';
+import { SCHEMA_VERSION, SCHEMA_VERSION_ROUTES } from './sessions/contract.js';
 import { connectInBackground, createRedis, redisOptions, withDeadline, type Redis } from './sessions/redis.js';
 import { StoreHealth } from './sessions/health.js';
 import { Durability } from './sessions/durability.js';
@@ -223,11 +223,15 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     withDeadline(loadLibrary(redis), config.redis.commandTimeoutMs * 10)
       .then((outcome) => log.info({ outcome, version: libraryVersion() }, 'redis functions library maskbridge checked'))
       .catch((err: Error) => log.error({ err: err.message }, 'redis functions library not loaded: session create, close and pools fail until it is (maskbridge contract load)'));
-    // Schema marker: written if absent, checked if present.
+    // Key layout marker: written if absent, checked if present (docs/redis-contract.md, "Key layout").
     redis.set(store.keys.schema, SCHEMA_VERSION, { NX: true })
       .then(() => redis.get(store.keys.schema))
       .then((v) => {
-        if (v !== SCHEMA_VERSION) log.error({ found: v, expected: SCHEMA_VERSION }, 'redis holds another session contract version');
+        if (v === SCHEMA_VERSION_ROUTES) {
+          log.warn({ found: v, expected: SCHEMA_VERSION }, `redis holds key layout ${v}: the functions also write route keys (for maskbridge before 0.3); once every instance runs this version, SET ${store.keys.schema} ${SCHEMA_VERSION}`);
+        } else if (v !== SCHEMA_VERSION) {
+          log.error({ found: v, expected: SCHEMA_VERSION }, 'redis holds another session contract version');
+        }
       })
       .catch((err: Error) => log.warn({ err: err.message }, 'schema check failed'));
     void cdr.flush();

@@ -1,13 +1,13 @@
 /**
- * Redis session contract v2 (docs/redis-contract.md is the reference for backends). The keys
- * maskbridge reads on a call are v1's; v2 adds the participant index, pools and the functions
- * that write them all (src/sessions/library.lua).
+ * Redis session contract v2 (docs/redis-contract.md is the reference for backends): the
+ * functions that write sessions and pools (src/sessions/library.lua), and the keys maskbridge
+ * reads on a call: the participant index first, then v1's route key.
  *
- *   {prefix}schema                      STRING "1"    (the key layout; v2 only adds keys and fields)
+ *   {prefix}schema                      STRING "2"    (key layout 2: no route keys; "1": the functions write them too)
  *   {prefix}session:{id}                HASH   v a b status expires_at [created_at closed_at record label
  *                                               whisper_a whisper_b pool direction ttl_sec max_expires_at meta idem]
- *   {prefix}route:{V}:{caller}          STRING {id}       (one per direction: caller = a, caller = b)
- *   {prefix}party:{number}              HASH   V -> {id} of the participant's latest session on V
+ *   {prefix}party:{number}              HASH   V -> {id} of the participant's latest session on V (how calls find it)
+ *   {prefix}route:{V}:{caller}          STRING {id}       (v1: sessions written with plain commands; one per participant)
  *   {prefix}unknown:{V}                 STRING {id}       (the open session V's unknown callers get: unknown_caller)
  *   {prefix}pool:{name}                 HASH   pool settings; :numbers HASH V -> state; :active SET (+ :active:{cc})
  *   {prefix}numbers                     HASH   V -> pool
@@ -24,7 +24,10 @@ import { checkTimeZone, parseWindows, type CallWindow } from './windows.js';
 const E164_SHAPE = /^\+[1-9]\d{6,14}$/;
 const isE164Shape = (v: string | undefined): v is string => v !== undefined && E164_SHAPE.test(v);
 
-export const SCHEMA_VERSION = '1';
+/** The key layout this version writes on a new store (docs/redis-contract.md, "Key layout"). */
+export const SCHEMA_VERSION = '2';
+/** The layout of a store written before: readable; the functions keep writing route keys on it. */
+export const SCHEMA_VERSION_ROUTES = '1';
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface Keys {
@@ -236,14 +239,17 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
 }
 
 /**
- * What the lookup script returns: [] (no route), ["!wrongtype"], [id, [field, value, ...]], or on
- * a miss with V dedicated to a session's unknown callers ["!unknown", id, [field, value, ...]].
+ * What the lookup script returns: [] (nothing), ['!wrongtype', 'party' | 'route'], one or two
+ * candidates [source, id, [field, value, ...] | 0, ...] with source 'party' (the participant
+ * index's entry for V) or 'route' (a v1 route key), or on a miss with V dedicated to a session's
+ * unknown callers ['!unknown', id, [field, value, ...]].
  */
 export type RawLookupReply = unknown[];
 
 /**
- * Interprets one lookup round trip for (virtualNumber, caller) at time `now`.
- * Anything inconsistent is `malformed` and never connects anyone.
+ * Interprets one lookup round trip for (virtualNumber, caller) at time `now`: the index's session
+ * unless it is not open and a route names one that is. Anything inconsistent is `malformed` and
+ * never connects anyone.
  */
 export function interpretLookup(
   k: Keys,
@@ -252,15 +258,25 @@ export function interpretLookup(
   reply: RawLookupReply,
   now: number,
 ): LookupResult {
-  const routeKey = k.route(virtualNumber, caller);
   if (!Array.isArray(reply) || reply.length === 0) return { kind: 'unknown' };
   if (reply[0] === '!unknown') return dedicatedSession(k, virtualNumber, caller, reply[1], reply[2], now);
-  const [id, flat] = reply;
-  if (id === '!wrongtype') return { kind: 'malformed', key: routeKey, problem: 'route key is not a string' };
-  if (typeof id !== 'string' || !SESSION_ID_PATTERN.test(id)) {
-    return { kind: 'malformed', key: routeKey, problem: 'route value is not a session id' };
+  const keyOf = (source: unknown) => (source === 'party' ? k.party(caller) : k.route(virtualNumber, caller));
+  if (reply[0] === '!wrongtype') {
+    return { kind: 'malformed', key: keyOf(reply[1]), problem: reply[1] === 'party' ? 'participant index is not a hash' : 'route key is not a string' };
   }
-  return resolveSession(k, routeKey, virtualNumber, id, flat, now, (s) => (s.a === caller ? 'a' : s.b === caller ? 'b' : null));
+  const results: LookupResult[] = [];
+  for (let i = 0; i + 3 <= reply.length; i += 3) {
+    const [source, id, flat] = reply.slice(i, i + 3);
+    const key = keyOf(source);
+    if (typeof id !== 'string' || !SESSION_ID_PATTERN.test(id)) {
+      results.push({ kind: 'malformed', key, problem: `${source === 'party' ? 'participant index entry' : 'route value'} is not a session id` });
+      continue;
+    }
+    const r = resolveSession(k, key, virtualNumber, id, flat, now, (s) => (s.a === caller ? 'a' : s.b === caller ? 'b' : null));
+    if (r.kind === 'found') return r;
+    results.push(r);
+  }
+  return results[0] ?? { kind: 'unknown' };
 }
 
 /**
@@ -280,7 +296,7 @@ function dedicatedSession(k: Keys, virtualNumber: string, caller: string, id: un
   }
   const t = unknownCallerOf(s);
   if (s.virtualNumber !== virtualNumber || s.status !== 'open' || s.expiresAt <= now || t.kind === 'reject') return { kind: 'unknown' };
-  // Never the caller to themselves (a participant has a route; this is for a route gone missing).
+  // Never the caller to themselves (a participant has an index entry or a route; this is for one gone missing).
   if (t.kind === 'connect' && s[t.to] === caller) return { kind: 'unknown' };
   return { kind: 'unknown', dedicated: s };
 }
@@ -332,24 +348,53 @@ function resolveSession(
 }
 
 /**
- * The lookup: one round trip. KEYS[1] = route key, KEYS[2] = V's unknown-caller slot (read only
- * on a miss), ARGV[1] = session key prefix.
+ * The lookup: one round trip. KEYS[1] = the caller's index {prefix}party:{caller}, KEYS[2] = the
+ * v1 route {prefix}route:{V}:{caller}, KEYS[3] = V's unknown-caller slot (read only on a miss);
+ * ARGV = session key prefix, V, caller, now (epoch ms). The index's entry for V names the
+ * session, unless that session is gone or no longer the caller's on V (a stale entry: ignored).
+ * Only when it is not open and unexpired is the route read too: a v1 session written with plain
+ * commands, which has no index entry. Neither: a miss.
  */
 export const LOOKUP_SCRIPT = `
-local ok, id = pcall(redis.call, 'GET', KEYS[1])
-if not ok then return {'!wrongtype'} end
-if not id then
-  -- A miss: the session V is dedicated to for unknown callers, if any (same round trip).
-  if not KEYS[2] then return {} end
-  local okU, u = pcall(redis.call, 'GET', KEYS[2])
-  if not okU or not u then return {} end
-  local okH, hu = pcall(redis.call, 'HGETALL', ARGV[1] .. u)
-  if not okH then return {} end
-  return {'!unknown', u, hu}
+local function session(id)
+  local ok, h = pcall(redis.call, 'HGETALL', ARGV[1] .. id)
+  if not ok then return 0 end
+  return h
 end
-local ok2, h = pcall(redis.call, 'HGETALL', ARGV[1] .. id)
-if not ok2 then return {id, 0} end
-return {id, h}
+local out = {}
+local ok, id = pcall(redis.call, 'HGET', KEYS[1], ARGV[2])
+if not ok then return {'!wrongtype', 'party'} end
+if id then
+  local h = session(id)
+  if h == 0 then return {'party', id, 0} end
+  local v, mine, open, exp = nil, false, false, 0
+  for i = 1, #h - 1, 2 do
+    local k = h[i]
+    if k == 'v' then v = h[i + 1]
+    elseif k == 'a' or k == 'b' then mine = mine or h[i + 1] == ARGV[3]
+    elseif k == 'status' then open = h[i + 1] == 'open'
+    elseif k == 'expires_at' then exp = tonumber(h[i + 1]) or 0 end
+  end
+  if v == ARGV[2] and mine then
+    if open and exp > tonumber(ARGV[4]) then return {'party', id, h} end
+    out = {'party', id, h}
+  end
+end
+local ok2, rid = pcall(redis.call, 'GET', KEYS[2])
+if not ok2 then
+  if #out > 0 then return out end
+  return {'!wrongtype', 'route'}
+end
+if rid and rid ~= out[2] then
+  table.insert(out, 'route'); table.insert(out, rid); table.insert(out, session(rid))
+end
+if #out > 0 or not KEYS[3] then return out end
+-- A miss: the session V is dedicated to for unknown callers, if any (same round trip).
+local okU, u = pcall(redis.call, 'GET', KEYS[3])
+if not okU or not u then return {} end
+local okH, hu = pcall(redis.call, 'HGETALL', ARGV[1] .. u)
+if not okH then return {} end
+return {'!unknown', u, hu}
 `;
 
 /** The PIN lookup: one round trip. KEYS[1] = PIN key, ARGV[1] = session key prefix. */

@@ -7,14 +7,15 @@ local function usable(p, v, f, cool_ms, now)
   if claims_unknown(f.unknown_caller) and unknown_holder(p, v, nil, now) then return false end
   local sticky = false
   for _, side in ipairs({ { f.a, f.b }, { f.b, f.a } }) do
-    local h = holder(p, p .. 'route:' .. v .. ':' .. side[1])
-    if live(h, v, now) then return false end
-    if h and h.v == v then
-      local other = (h.a == side[1]) and h.b or h.a
-      if other == side[2] then
-        sticky = true
-      elseif cool_ms > 0 and ((h.status == 'closed' and h.closed) or h.exp or 0) + cool_ms > now then
-        return false
+    for _, h in ipairs(holders(p, v, side[1])) do
+      if live(h, v, side[1], now) then return false end
+      if not h.malformed and on(h, v, side[1]) then
+        local other = (h.a == side[1]) and h.b or h.a
+        if other == side[2] then
+          sticky = true
+        elseif cool_ms > 0 and ((h.status == 'closed' and h.closed) or h.exp or 0) + cool_ms > now then
+          return false
+        end
       end
     end
   end
@@ -45,7 +46,7 @@ local function pick(p, set, pool, f, cfg, now, skip)
 end
 
 -- FCALL mb_allocate 3 session party(a) party(b) pool retain_ms idem geo field value ...
--- (picks V inside: the route and pool keys it reads are not declared)
+-- (picks V inside: the pool keys, the other index entries and the v1 routes it reads are not declared)
 local function mb_allocate(keys, args)
   local p, id = session_key(keys[1])
   if not p then return { 'invalid', 'id', 'KEYS[1] is not {prefix}session:{id}' } end

@@ -2,8 +2,11 @@
 -- Contract v2: the session and pool operations, as one Redis Functions library (Redis 7+).
 -- docs/redis-contract.md is the reference; src/sessions/library.ts loads this file.
 -- Every function takes the session (or pool, or participant) key it works on as KEYS[1] and
--- finds the key prefix in it; the keys it reaches from there (routes, the session a route points
--- to, pool sets) are standalone-Redis only: Redis Cluster is out of scope.
+-- finds the key prefix in it; the keys it reaches from there (the session an index entry or a
+-- route names, pool sets) are standalone-Redis only: Redis Cluster is out of scope.
+-- Key layout 2 ({prefix}schema): a session is found through its participants' index
+-- {prefix}party:{number} (V -> id); route keys {prefix}route:{V}:{caller} are v1's, read for
+-- sessions written with plain commands, and written too only on a store still marked layout 1.
 -- The version maskbridge compares to decide whether to load: 2.0.0 plus a digest of this file,
 -- so any change to it is loaded by the next start.
 local VERSION = '2.0.0+--[[DIGEST]]'
@@ -65,18 +68,34 @@ local function pool_settings(p, name)
   return { select = h[1], cool_ms = (tonumber(h[2]) or 0) * 1000, geo = h[3] or 'none', fallback = h[4] or 'any' }
 end
 
--- The session a route points to, as far as conflicts need it; nil when the route is absent.
-local function holder(p, route)
-  local ok, id = pcall(redis.call, 'GET', route)
-  if not ok then return { malformed = true } end
-  if not id then return nil end
+local function session_of(p, id)
   local h = redis.call('HMGET', p .. 'session:' .. id, 'status', 'expires_at', 'v', 'a', 'b', 'closed_at', 'pool')
   return { id = id, status = h[1], exp = tonumber(h[2]), v = h[3], a = h[4], b = h[5], closed = tonumber(h[6]), pool = h[7] }
 end
 
--- Open, unexpired and on V: a route held by anything else is stale, and may be taken over.
-local function live(s, v, now)
-  return s ~= nil and (s.malformed or (s.status == 'open' and s.exp ~= nil and s.exp > now and s.v == v))
+-- The sessions that claim (V, who), as far as conflicts, stickiness and cool-off need them: the
+-- one who's index names for V, then the one a route key names, if another (a v1 session written
+-- with plain commands, or a route written on a layout-1 store). A key of the wrong type is
+-- { malformed }: a conflict, never taken over.
+local function holders(p, v, who)
+  local out = {}
+  local ok, id = pcall(redis.call, 'HGET', p .. 'party:' .. who, v)
+  if not ok then table.insert(out, { malformed = true, key = p .. 'party:' .. who }) elseif id then table.insert(out, session_of(p, id)) end
+  local route = p .. 'route:' .. v .. ':' .. who
+  local ok2, rid = pcall(redis.call, 'GET', route)
+  if not ok2 then table.insert(out, { malformed = true, key = route }) elseif rid and rid ~= id then table.insert(out, session_of(p, rid)) end
+  return out
+end
+
+-- Whether session s is who's on V at all (a claim naming a session on another V, or without who,
+-- or gone, is stale).
+local function on(s, v, who)
+  return s.v == v and (s.a == who or s.b == who)
+end
+
+-- Open, unexpired, on V and who's: a claim on anything else is stale, and may be taken over.
+local function live(s, v, who, now)
+  return s.malformed or (s.status == 'open' and s.exp ~= nil and s.exp > now and on(s, v, who))
 end
 
 -- Unknown-caller slots, {prefix}unknown:{V} -> session id (docs/redis-contract.md): a session whose
@@ -113,6 +132,15 @@ end
 local function extend_to(key, at)
   local t = redis.call('PEXPIRETIME', key)
   if t >= 0 and t < at then redis.call('PEXPIREAT', key, at) end
+end
+
+-- The route key of (V, who) if there is one naming session id (a v1 session's, or one written on
+-- a layout-1 store); nil otherwise.
+local function route_of(p, v, who, id)
+  local route = p .. 'route:' .. v .. ':' .. who
+  local ok, got = pcall(redis.call, 'GET', route)
+  if ok and got == id then return route end
+  return nil
 end
 
 -- Events for maskbridge's webhooks (docs/webhooks.md) go to the stream {prefix}events, only
@@ -192,6 +220,53 @@ local function existing(key, idem, v)
   return { 'exists' }
 end
 
+-- The key layout ({prefix}schema): '2' on a new store (this library writes it); '1' on a store
+-- written before (maskbridge before 0.3 reads route keys only), where the functions also write
+-- the routes until the operator sets '2' (docs/redis-contract.md, "Key layout").
+local function writes_routes(p)
+  local layout = redis.call('GET', p .. 'schema')
+  if not layout then redis.call('SET', p .. 'schema', '2') end
+  return layout == '1'
+end
+
+-- A few entries of an index, drawn at random, are checked each time one is written: an entry
+-- whose session is gone (past its retention) or is no longer who's on that V is removed. Stale
+-- entries are also replaced on the same V, so an index holds about its kept sessions (at most
+-- about twice as many entries, in expectation), however long the participant stays active.
+local PRUNE = 2
+local function prune(p, key, who, keep)
+  local some = redis.call('HRANDFIELD', key, PRUNE, 'WITHVALUES')
+  for i = 1, #some - 1, 2 do
+    local v, id = some[i], some[i + 1]
+    if v ~= keep then
+      local ok, h = pcall(redis.call, 'HMGET', p .. 'session:' .. id, 'v', 'a', 'b')
+      if ok and not on({ v = h[1], a = h[2], b = h[3] }, v, who) then redis.call('HDEL', key, v) end
+    end
+  end
+end
+
+-- The index {prefix}party:{who} names id for V. It lives as long as the longest-kept of its
+-- sessions: its expiry only ever moves later (here, and as extend, touch and close's cool-off
+-- move a session's), so it never goes before a session it names.
+local function index_add(p, who, v, id, pxat)
+  local key = p .. 'party:' .. who
+  local t = redis.call('PEXPIRETIME', key) -- -2: none yet; -1: written before 0.3, without expiry
+  redis.call('HSET', key, v, id)
+  prune(p, key, who, v)
+  if t == -1 then
+    -- From now on it lives as long as its longest-kept session (kept for good if one is).
+    local all = redis.call('HGETALL', key)
+    for i = 2, #all, 2 do
+      local at = redis.call('PEXPIRETIME', p .. 'session:' .. all[i])
+      if at == -1 then return end
+      if at > pxat then pxat = at end
+    end
+    redis.call('PEXPIREAT', key, pxat)
+  elseif t == -2 or t < pxat then
+    redis.call('PEXPIREAT', key, pxat)
+  end
+end
+
 local function write_session(p, id, v, f, fields, retain, idem, pool)
   local pxat = tonumber(f.expires_at) + retain
   local key = p .. 'session:' .. id
@@ -200,15 +275,12 @@ local function write_session(p, id, v, f, fields, retain, idem, pool)
   if pool then table.insert(fields, 'pool'); table.insert(fields, pool) end
   redis.call('HSET', key, unpack(fields))
   redis.call('PEXPIREAT', key, pxat)
+  local routes = writes_routes(p)
   for _, who in ipairs({ f.a, f.b }) do
-    redis.call('SET', p .. 'route:' .. v .. ':' .. who, id, 'PXAT', pxat)
-    local party = p .. 'party:' .. who
-    redis.call('HSET', party, v, id)
-    local t = redis.call('PEXPIRETIME', party)
-    if t ~= -1 and t < pxat then redis.call('PEXPIREAT', party, pxat) end
+    if routes then redis.call('SET', p .. 'route:' .. v .. ':' .. who, id, 'PXAT', pxat) end
+    index_add(p, who, v, id, pxat)
   end
   if claims_unknown(f.unknown_caller) then redis.call('SET', p .. 'unknown:' .. v, id, 'PXAT', pxat) end
-  redis.call('SET', p .. 'schema', '1', 'NX')
   index_expiry(p, id, f.expires_at)
   return { 'ok', v }
 end
@@ -220,6 +292,7 @@ local function retain_of(s)
 end
 
 -- FCALL mb_create 5 session route(V,a) route(V,b) party(a) party(b) retain_ms idem field value ...
+-- (the routes are read, for v1 sessions, and written only on a layout-1 store)
 local function mb_create(keys, args)
   local p, id = session_key(keys[1])
   if not p then return { 'invalid', 'id', 'KEYS[1] is not {prefix}session:{id}' } end
@@ -241,9 +314,10 @@ local function mb_create(keys, args)
     local state = redis.call('HGET', p .. 'pool:' .. pool .. ':numbers', f.v)
     if state == 'draining' or state == 'quarantined' then return { 'unavailable', f.v, state } end
   end
-  for i = 2, 3 do
-    local h = holder(p, keys[i])
-    if live(h, f.v, now) and h.id ~= id then return { 'conflict', h.id or keys[i] } end
+  for _, who in ipairs({ f.a, f.b }) do
+    for _, h in ipairs(holders(p, f.v, who)) do
+      if live(h, f.v, who, now) and h.id ~= id then return { 'conflict', h.id or h.key } end
+    end
   end
   if claims_unknown(f.unknown_caller) then
     local other = unknown_holder(p, f.v, id, now)
@@ -265,12 +339,15 @@ local function mb_close(keys, args)
     emit(p, 'session.closed', 'session.closed:' .. id .. ':' .. now, id, h[6], { virtual_number = h[1], closed_at = now, reason = 'closed' }, { a = h[2], b = h[3] })
   end
   release_unknown(p, id, h[1])
-  -- Routes live at least through the pool's cool-off, which reads them.
+  -- The index entries (and any routes) live at least through the pool's cool-off, which reads them.
   local cfg = pool_settings(p, h[5])
   if cfg and cfg.cool_ms > 0 and h[2] and h[3] then
     extend_to(keys[1], now + cfg.cool_ms)
-    extend_to(p .. 'route:' .. h[1] .. ':' .. h[2], now + cfg.cool_ms)
-    extend_to(p .. 'route:' .. h[1] .. ':' .. h[3], now + cfg.cool_ms)
+    for _, who in ipairs({ h[2], h[3] }) do
+      extend_to(p .. 'party:' .. who, now + cfg.cool_ms)
+      local route = route_of(p, h[1], who, id)
+      if route then extend_to(route, now + cfg.cool_ms) end
+    end
   end
   redis.call('PUBLISH', p .. 'session-closed', id)
   return { 'closed', id }
@@ -280,8 +357,8 @@ local function extend_keys(p, key, h, pxat)
   redis.call('PEXPIREAT', key, pxat)
   extend_unknown(p, string.match(key, 'session:(.+)$'), h[1], pxat)
   for _, who in ipairs({ h[2], h[3] }) do
-    local route = p .. 'route:' .. h[1] .. ':' .. who
-    if redis.call('GET', route) == string.match(key, 'session:(.+)$') then redis.call('PEXPIREAT', route, pxat) end
+    local route = route_of(p, h[1], who, string.match(key, 'session:(.+)$'))
+    if route then redis.call('PEXPIREAT', route, pxat) end
     extend_to(p .. 'party:' .. who, pxat)
   end
 end
@@ -356,53 +433,6 @@ local function mb_touch(keys, args)
   return { 'ok', tostring(want) }
 end
 
--- FCALL_RO mb_sessions 1 party(P): the participant's open sessions, as id, V pairs.
-local function mb_sessions(keys, args)
-  local p, who = string.match(keys[1] or '', '^(.-)party:(.+)$')
-  if not p then return redis.error_reply('KEYS[1] is not {prefix}party:{number}') end
-  local now, out = now_ms(), {}
-  local all = redis.call('HGETALL', keys[1])
-  for i = 1, #all - 1, 2 do
-    local v, id = all[i], all[i + 1]
-    local h = redis.call('HMGET', p .. 'session:' .. id, 'status', 'expires_at', 'v', 'a', 'b')
-    if h[1] == 'open' and (tonumber(h[2]) or 0) > now and h[3] == v and (h[4] == who or h[5] == who) then
-      table.insert(out, id); table.insert(out, v)
-    end
-  end
-  return out
-end
-
--- FCALL mb_erase 1 party(P): erases a participant (privacy laws): every session in their index,
--- open or not, with its routes and the other participant's index entry; their index. Live calls
--- of those sessions are hung up (published as closed). Replies 'ok', then the session ids.
-local function mb_erase(keys, args)
-  local p, who = string.match(keys[1] or '', '^(.-)party:(.+)$')
-  if not p or not is_e164(who) then return { 'invalid', 'number', 'KEYS[1] is not {prefix}party:{E.164 number}' } end
-  local out = { 'ok' }
-  local all = redis.call('HGETALL', keys[1])
-  for i = 1, #all - 1, 2 do
-    local id = all[i + 1]
-    local key = p .. 'session:' .. id
-    local h = redis.call('HMGET', key, 'v', 'a', 'b')
-    if h[1] and (h[2] == who or h[3] == who) then
-      for _, party in ipairs({ h[2], h[3] }) do
-        local route = p .. 'route:' .. h[1] .. ':' .. party
-        if redis.call('GET', route) == id then redis.call('DEL', route) end
-        if party ~= who and redis.call('HGET', p .. 'party:' .. party, h[1]) == id then redis.call('HDEL', p .. 'party:' .. party, h[1]) end
-      end
-      local url = redis.call('HGET', key, 'webhook_url')
-      release_unknown(p, id, h[1])
-      redis.call('DEL', key)
-      redis.call('ZREM', p .. 'expiries', id)
-      redis.call('PUBLISH', p .. 'session-closed', id)
-      emit(p, 'session.closed', 'session.closed:' .. id .. ':erased', id, url, { virtual_number = h[1], reason = 'erased' }, nil)
-      table.insert(out, id)
-    end
-  end
-  redis.call('DEL', keys[1])
-  return out
-end
-
 local function mb_version() return VERSION end
 
 redis.register_function{ function_name = 'mb_version', callback = mb_version, flags = { 'no-writes' } }
@@ -411,5 +441,3 @@ redis.register_function('mb_close', mb_close)
 redis.register_function('mb_extend', mb_extend)
 redis.register_function('mb_update', mb_update)
 redis.register_function('mb_touch', mb_touch)
-redis.register_function{ function_name = 'mb_sessions', callback = mb_sessions, flags = { 'no-writes' } }
-redis.register_function('mb_erase', mb_erase)

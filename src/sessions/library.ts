@@ -1,6 +1,6 @@
 /**
  * Contract v2's operations live in Redis as the Functions library `maskbridge`
- * (src/sessions/library.lua; docs/redis-contract.md). Functions are named, persisted and
+ * (src/sessions/library.lua and the parts appended to it; docs/redis-contract.md). Functions are named, persisted and
  * replicated: loaded once, they survive a restart and a failover, and any language calls them
  * with FCALL. maskbridge loads the library at start (and `maskbridge contract load` does), only
  * when Redis holds another version, so loading is idempotent.
@@ -20,8 +20,8 @@ let source: string | undefined;
 /** The library's Lua source, with the table of E.164 country calling codes filled in. */
 export function librarySource(): string {
   if (source === undefined) {
-    // One library in three files (each small enough to read): the second uses the first's helpers.
-    const lua = ['./library.lua', './library-pools.lua', './library-calls.lua'].map((f) => readFileSync(new URL(f, import.meta.url), 'utf8')).join('\n');
+    // One library in four files (each small enough to read): the others use the first's helpers.
+    const lua = ['./library.lua', './library-pools.lua', './library-calls.lua', './library-parties.lua'].map((f) => readFileSync(new URL(f, import.meta.url), 'utf8')).join('\n');
     const codes = [...new Set([...getCountries().map((c) => getCountryCallingCode(c)), ...NON_GEOGRAPHIC])].sort();
     const digest = createHash('sha256').update(lua).digest('hex').slice(0, 12);
     source = lua.replace('--[[CC]]', codes.map((c) => `['${c}'] = true`).join(', ')).replace('--[[DIGEST]]', digest);

@@ -144,8 +144,9 @@ export class SessionStore implements SessionLookup {
   }
 
   async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
-    const reply = await this.callPath('lookup', LOOKUP_SCRIPT, [this.keys.route(virtualNumber, caller), this.keys.unknown(virtualNumber)]);
-    return interpretLookup(this.keys, virtualNumber, caller, reply, this.now());
+    const k = this.keys;
+    const reply = await this.callPath('lookup', LOOKUP_SCRIPT, [k.party(caller), k.route(virtualNumber, caller), k.unknown(virtualNumber)], [virtualNumber, caller, String(this.now())]);
+    return interpretLookup(k, virtualNumber, caller, reply, this.now());
   }
 
   async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {
@@ -177,8 +178,8 @@ export class SessionStore implements SessionLookup {
   }
 
   /** One lookup script round trip within the call-path deadline; any failure is StoreUnavailableError. */
-  private callPath(command: string, script: string, keys: string[]): Promise<unknown[]> {
-    return this.onCallPath(command, runScript(this.redis, script, keys, [this.keys.sessionPrefix]) as Promise<unknown[]>);
+  private callPath(command: string, script: string, keys: string[], args: string[] = []): Promise<unknown[]> {
+    return this.onCallPath(command, runScript(this.redis, script, keys, [this.keys.sessionPrefix, ...args]) as Promise<unknown[]>);
   }
 
   private async onCallPath<T>(command: string, work: Promise<T>): Promise<T> {

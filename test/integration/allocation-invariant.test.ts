@@ -106,8 +106,10 @@ describe('allocation under concurrency', () => {
     expect(outcomes.ok + outcomes.refused).toBe(CREATES);
     expect(outcomes.ok).toBeGreaterThan(CREATES / 2);
 
-    // The whole keyspace: every open, unexpired session's pairs are unique, and its routes point to it.
+    // The whole keyspace: every open, unexpired session's pairs are unique, each participant's
+    // index names it for its V (the lookup finds it), and there is no route key (key layout 2).
     const c = clients[0] as Redis;
+    const store = new SessionStore(c, 'mb:', 5000);
     const pairs = new Map<string, string>();
     let open = 0;
     for await (const batch of c.scanIterator({ MATCH: 'mb:session:*', COUNT: 1000 })) {
@@ -120,11 +122,13 @@ describe('allocation under concurrency', () => {
           const pair = `${who}@${h.v}`;
           expect(pairs.get(pair), `${pair} held by ${pairs.get(pair)} and ${id}`).toBeUndefined();
           pairs.set(pair, id);
-          expect(await c.get(`mb:route:${h.v}:${who}`)).toBe(id);
+          expect(await c.hGet(`mb:party:${who}`, h.v as string), `${pair}`).toBe(id);
+          expect(await store.lookup(h.v as string, who as string)).toMatchObject({ kind: 'found', session: { id } });
         }
       }
     }
     expect(open).toBeGreaterThan(100);
+    expect(await c.keys('mb:route:*')).toEqual([]);
     console.info(`[invariant] ${outcomes.ok} created, ${outcomes.refused} refused, ${open} open at the end`);
   }, 120_000);
 });

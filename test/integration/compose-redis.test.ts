@@ -95,8 +95,8 @@ describe('Redis of the Compose stack', () => {
     expect(await store.recheck('order-acl')).toBe('open');
     expect(await store.lookupByPin(V, '123456')).toEqual({ kind: 'unknown' });
     expect(await store.close('order-acl')).toBe(true);
-    expect(await redis.set('mb:schema', '1', { NX: true })).toBeNull();
-    expect(await redis.get('mb:schema')).toBe('1');
+    expect(await redis.set('mb:schema', '2', { NX: true })).toBeNull(); // written by the create (key layout 2)
+    expect(await redis.get('mb:schema')).toBe('2');
     expect(await redis.ping()).toBe('PONG');
     const sink = new RedisCdrSink(redis, { streamKey: 'mb:cdr', maxLen: 1000, spoolFile: join(dir, 'spool.jsonl') }, log);
     sink.write(cdr(1));

@@ -39,7 +39,8 @@ describe('sessions written with plain redis-cli commands (docs/redis-contract.md
     expect(await store.lookup(V, B)).toMatchObject({ kind: 'found', callerRole: 'b', peer: A });
     expect(await store.lookup(V, '+919800000001')).toEqual({ kind: 'unknown' });
     expect(await store.lookup('+912240009999', A)).toEqual({ kind: 'unknown' });
-    expect(await redis.get('mb:schema')).toBe('1');
+    expect(await redis.get('mb:schema')).toBe('2'); // key layout 2: found through the participant index, no route keys
+    expect(await redis.keys('mb:route:*')).toEqual([]);
   });
 
   it('close: the session stops connecting at once, with the closed treatment', async () => {
@@ -142,9 +143,10 @@ describe('SessionStore (the TypeScript side of the same contract)', () => {
     const s = await store.create({ ...base, expiresAt: Date.now() + 60_000, record: false, label: 'order 2001' });
     expect(s).toMatchObject({ status: 'open', record: false, label: 'order 2001' });
     expect(await redis.hGet('mb:session:order-2001', 'v')).toBe(V);
-    expect(await redis.get(`mb:route:${V}:${A}`)).toBe('order-2001');
-    expect(await redis.get(`mb:route:${V}:${B}`)).toBe('order-2001');
-    expect(await redis.pTTL(`mb:route:${V}:${A}`)).toBeGreaterThan(60_000);
+    expect(await redis.hGet(`mb:party:${A}`, V)).toBe('order-2001');
+    expect(await redis.hGet(`mb:party:${B}`, V)).toBe('order-2001');
+    expect(await redis.pTTL(`mb:party:${A}`)).toBeGreaterThan(60_000);
+    expect(await redis.exists([`mb:route:${V}:${A}`, `mb:route:${V}:${B}`])).toBe(0);
     expect(await store.lookup(V, B)).toMatchObject({ kind: 'found', peer: A });
   });
 

@@ -172,7 +172,9 @@ describe('session model', () => {
     expect((await store.get('sl'))?.expiresAt).toBe(now + 70_000);
     await store.touch('sl', now + 50_000);
     expect((await store.get('sl'))?.expiresAt).toBe(now + 90_000);
-    expect(await redis.pExpireTime('mb:route:' + IN1 + ':' + CUST)).toBeGreaterThanOrEqual(now + 90_000);
+    expect(await redis.pExpireTime('mb:session:sl')).toBeGreaterThanOrEqual(now + 90_000);
+    expect(await redis.pExpireTime('mb:party:' + CUST)).toBeGreaterThanOrEqual(now + 90_000);
+    expect(await redis.pExpireTime('mb:party:' + D1)).toBeGreaterThanOrEqual(now + 90_000);
   });
 
   it('stores windows in a time zone and per-session limits; refuses a bad zone or window naming the field', async () => {

@@ -48,13 +48,24 @@ describe('create', () => {
     ['expired', { v: V, status: 'open', expires_at: String(Date.now() - 1) }],
     ['on another virtual number', { v: V2, status: 'open', expires_at: String(inAnHour()) }],
     ['gone', null],
+    ['without this participant', { v: V, status: 'open', expires_at: String(inAnHour()), a: '+919800000002' }],
   ] as const) {
-    it(`takes over a route whose session is ${what}: a stale route is never a conflict`, async () => {
+    it(`takes over a v1 route whose session is ${what}: a stale route is never a conflict`, async () => {
       await redis.set(`mb:route:${V}:${A}`, 'old');
-      if (stale) await redis.hSet('mb:session:old', stale);
+      if (stale) await redis.hSet('mb:session:old', { a: A, b: '+919800000001', ...stale });
       const s = await store.create({ id: 'o3', virtualNumber: V, a: A, b: B, expiresAt: inAnHour() });
       expect(s.id).toBe('o3');
-      expect(await redis.get(`mb:route:${V}:${A}`)).toBe('o3');
+      expect(await redis.hGet(`mb:party:${A}`, V)).toBe('o3');
+      expect(await store.lookup(V, A)).toMatchObject({ kind: 'found', session: { id: 'o3' } });
+    });
+
+    it(`takes over an index entry whose session is ${what}: a stale entry is never a conflict`, async () => {
+      await redis.hSet(`mb:party:${A}`, V, 'old');
+      if (stale) await redis.hSet('mb:session:old', { a: A, b: '+919800000001', ...stale });
+      const s = await store.create({ id: 'o3', virtualNumber: V, a: A, b: B, expiresAt: inAnHour() });
+      expect(s.id).toBe('o3');
+      expect(await redis.hGet(`mb:party:${A}`, V)).toBe('o3');
+      expect(await store.lookup(V, A)).toMatchObject({ kind: 'found', session: { id: 'o3' } });
     });
   }
 });

@@ -63,7 +63,7 @@ describe('mb_create', () => {
     expect(err).toBeInstanceOf(UnknownCallerTakenError);
     expect((err as UnknownCallerTakenError).otherSessionId).toBe('o1');
     expect((err as Error).message).toContain('open session o1');
-    expect(await redis.exists(['mb:session:o2', `mb:route:${V}:${A2}`])).toBe(0);
+    expect(await redis.exists(['mb:session:o2', `mb:party:${A2}`])).toBe(0);
     expect(await slot()).toBe('o1');
     // Without the option, another session on V is fine; on another V, so is the option.
     await store.create({ id: 'o3', virtualNumber: V, a: A2, b: B2, expiresAt: inAnHour() });
@@ -169,13 +169,14 @@ describe('the lookup', () => {
     expect(r).toMatchObject({ kind: 'unknown', dedicated: { id: 'o1', b: B } });
     const stats = String(await redis.sendCommand(['INFO', 'commandstats']));
     const calls = [...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter(([, c]) => c !== 'config' && c !== 'info').map(([, c, n]) => `${c}=${n}`);
-    // One EVALSHA from the client; inside it the route GET (a miss), the slot GET and the session HGETALL.
-    expect(calls.sort()).toEqual(['evalsha=1', 'get=2', 'hgetall=1']);
-    // A hit never reads the slot.
+    // One EVALSHA from the client; inside it the index HGET and the v1 route GET (both misses), the slot GET and the session HGETALL.
+    expect(calls.sort()).toEqual(['evalsha=1', 'get=2', 'hget=1', 'hgetall=1']);
+    // A hit never reads the slot (nor, found through the index, the v1 route: no GET at all).
     await redis.sendCommand(['CONFIG', 'RESETSTAT']);
     expect(await store.lookup(V, A)).toMatchObject({ kind: 'found', callerRole: 'a' });
     const hit = String(await redis.sendCommand(['INFO', 'commandstats']));
-    expect(hit).toMatch(/cmdstat_get:calls=1,/);
+    expect(hit).toMatch(/cmdstat_hget:calls=1,/);
+    expect(hit).not.toMatch(/cmdstat_get:/);
   });
 
   it('no slot, a closed or an expired holder: plain unknown (the global treatment)', async () => {
