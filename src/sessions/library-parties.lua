@@ -26,11 +26,15 @@ local function mb_erase(keys, args)
   if not p or not is_e164(who) then return { 'invalid', 'number', 'KEYS[1] is not {prefix}party:{E.164 number}' } end
   local out = { 'ok' }
   local all = redis.call('HGETALL', keys[1])
+  local seen = {}
   for i = 1, #all - 1, 2 do
-    local id = all[i + 1]
-    local key = p .. 'session:' .. id
-    local h = redis.call('HMGET', key, 'v', 'a', 'b')
-    if h[1] and (h[2] == who or h[3] == who) then
+    -- The session the index names on V, then those it replaced there (prev_a / prev_b).
+    local id, hops = all[i + 1], 0
+    while id and not seen[id] and hops < 10000 do
+      seen[id], hops = true, hops + 1
+      local key = p .. 'session:' .. id
+      local h = redis.call('HMGET', key, 'v', 'a', 'b', 'prev_a', 'prev_b')
+      if not (h[1] and (h[2] == who or h[3] == who)) then break end
       for _, party in ipairs({ h[2], h[3] }) do
         local route = route_of(p, h[1], party, id)
         if route then redis.call('DEL', route) end
@@ -43,6 +47,7 @@ local function mb_erase(keys, args)
       redis.call('PUBLISH', p .. 'session-closed', id)
       emit(p, 'session.closed', 'session.closed:' .. id .. ':erased', id, url, { virtual_number = h[1], reason = 'erased' }, nil)
       table.insert(out, id)
+      if h[2] == who then id = h[4] else id = h[5] end
     end
   end
   redis.call('DEL', keys[1])

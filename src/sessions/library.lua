@@ -247,10 +247,16 @@ end
 
 -- The index {prefix}party:{who} names id for V. It lives as long as the longest-kept of its
 -- sessions: its expiry only ever moves later (here, and as extend, touch and close's cool-off
--- move a session's), so it never goes before a session it names.
-local function index_add(p, who, v, id, pxat)
+-- move a session's), so it never goes before a session it names. The session it replaces on V
+-- (closed or expired, still kept) is named in the new one's prev_{role}, so that erasing the
+-- participant still finds it.
+local function index_add(p, who, role, v, id, pxat)
   local key = p .. 'party:' .. who
   local t = redis.call('PEXPIRETIME', key) -- -2: none yet; -1: written before 0.3, without expiry
+  local before = redis.call('HGET', key, v)
+  if before and before ~= id and redis.call('EXISTS', p .. 'session:' .. before) == 1 then
+    redis.call('HSET', p .. 'session:' .. id, 'prev_' .. role, before)
+  end
   redis.call('HSET', key, v, id)
   prune(p, key, who, v)
   if t == -1 then
@@ -276,9 +282,9 @@ local function write_session(p, id, v, f, fields, retain, idem, pool)
   redis.call('HSET', key, unpack(fields))
   redis.call('PEXPIREAT', key, pxat)
   local routes = writes_routes(p)
-  for _, who in ipairs({ f.a, f.b }) do
+  for role, who in pairs({ a = f.a, b = f.b }) do
     if routes then redis.call('SET', p .. 'route:' .. v .. ':' .. who, id, 'PXAT', pxat) end
-    index_add(p, who, v, id, pxat)
+    index_add(p, who, role, v, id, pxat)
   end
   if claims_unknown(f.unknown_caller) then redis.call('SET', p .. 'unknown:' .. v, id, 'PXAT', pxat) end
   index_expiry(p, id, f.expires_at)

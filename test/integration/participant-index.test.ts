@@ -220,3 +220,22 @@ describe('a store marked key layout 1 (written before 0.3)', () => {
     expect(await store.lookup(V2, C)).toMatchObject({ kind: 'found', session: { id: 'new' } });
   });
 });
+
+describe('erasing a participant', () => {
+  it('also erases their older sessions on a V whose index entry a newer session took (prev_a / prev_b)', async () => {
+    // Three orders of the same pair on V, one after another (sticky allocation gives this), and one of B with C.
+    await store.create({ id: 'e1', virtualNumber: V, a: A, b: B, expiresAt: inAnHour() });
+    await store.close('e1');
+    await store.create({ id: 'e2', virtualNumber: V, a: B, b: A, expiresAt: inAnHour() }); // roles swapped
+    await store.close('e2');
+    await store.create({ id: 'e3', virtualNumber: V, a: A, b: B, expiresAt: inAnHour() });
+    await store.create({ id: 'other', virtualNumber: V2, a: B, b: C, expiresAt: inAnHour() });
+    expect(await redis.hGet('mb:party:' + A, V)).toBe('e3'); // the index names only the latest
+    expect((await store.erase(A)).sort()).toEqual(['e1', 'e2', 'e3']);
+    for (const id of ['e1', 'e2', 'e3']) expect(await redis.exists(`mb:session:${id}`)).toBe(0);
+    expect(await redis.exists('mb:session:other')).toBe(1);
+    expect(await redis.hGet('mb:party:' + B, V)).toBeNull();
+    // Erasing B now finds only B's own remaining session.
+    expect(await store.erase(B)).toEqual(['other']);
+  });
+});
