@@ -6,8 +6,8 @@
  *   MB_E2E_DRACHTIO_BIN=/opt/drachtio/bin/drachtio npx tsx bench/sipp-load.ts
  *   env: BENCH_SIPP_CALLS (3000), BENCH_SIPP_RATES (100,300), BENCH_SIPP_HOLD_MS (1000),
  *        BENCH_SIPP_ROUNDS (2: the targets in order, then in reverse), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
- *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; also maskbridge+webhooks, and maskbridge@REV: maskbridge built from
- *        git revision REV, bench/lib/revision.ts; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
+ *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; also maskbridge+webhooks, and maskbridge@REV, maskbridge+webhooks@REV:
+ *        maskbridge built from git revision REV, bench/lib/revision.ts; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
  *        BENCH_DRACHTIO_LOGLEVEL (info: drachtio-server logs every SIP message; notice logs none of them),
  *        BENCH_WIRE_TRACE=1 (times each INVITE inside the B2BUA process: bench/lib/wire-trace.ts),
  *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
@@ -60,9 +60,11 @@ const pin = (pid: number | null, role: keyof typeof CPU_OF, notes: string[]): vo
 
 /** 'bare+get': the bare B2BUA plus one Redis GET per INVITE (bench/bare-b2bua.ts), the floor of a B2BUA that asks Redis. */
 /** 'maskbridge+webhooks': webhooks on, every call's events delivered to a receiver in this process. */
-/** 'maskbridge@REV': maskbridge as git revision REV had it (bench/lib/revision.ts), started by that revision's own bench/lib/maskbridge-media.ts. */
-type Target = 'bare' | 'bare+get' | 'maskbridge' | 'maskbridge+webhooks' | `maskbridge@${string}`;
-const isTarget = (t: string): t is Target => ['bare', 'bare+get', 'maskbridge', 'maskbridge+webhooks'].includes(t) || /^maskbridge@[\w./~^-]+$/.test(t);
+/** 'maskbridge@REV', 'maskbridge+webhooks@REV': as git revision REV had it (bench/lib/revision.ts), started by REV's own bench/lib/maskbridge-media.ts. */
+type Target = 'bare' | 'bare+get' | 'maskbridge' | 'maskbridge+webhooks' | `maskbridge@${string}` | `maskbridge+webhooks@${string}`;
+const isTarget = (t: string): t is Target => /^(bare|bare\+get|maskbridge(\+webhooks)?(@[\w./~^-]+)?)$/.test(t);
+/** The revision of a maskbridge@REV target, or null. */
+const revOf = (t: Target): string | null => (/@(.+)$/.exec(t)?.[1] ?? null);
 const TARGETS = envList('BENCH_SIPP_TARGETS', 'bare,bare+get,maskbridge').map((t) => {
   if (!isTarget(t)) throw new Error(`BENCH_SIPP_TARGETS: unknown target "${t}"`);
   return t;
@@ -91,7 +93,7 @@ interface RunOptions {
   /** The webhook receiver (target maskbridge+webhooks) and its count of deliveries so far. */
   webhookUrl: string;
   delivered: () => number;
-  /** maskbridge@REV targets: REV's compiled tree. */
+  /** REV -> its compiled tree (maskbridge@REV targets). */
   revisions: Map<string, string>;
 }
 
@@ -110,11 +112,11 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
   const admin = drachtio.admin;
   const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
   const isMb = target.startsWith('maskbridge');
-  const webhookUrl = target === 'maskbridge+webhooks' ? opts.webhookUrl : undefined;
+  const webhookUrl = target.startsWith('maskbridge+webhooks') ? opts.webhookUrl : undefined;
   const server = !isMb
     ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V, ...(target === 'bare+get' ? { redisUrl: opts.redisUrl } : {}) }, nodeArgs)
     : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info', ...(webhookUrl ? { webhookUrl } : {}) },
-      nodeArgs, 20_000, opts.revisions.get(target));
+      nodeArgs, 20_000, opts.revisions.get(revOf(target) ?? ''));
   onExit(() => server.stop());
   pin(drachtioPid, 'drachtio', notes);
   pin(server.pid, 'server', notes);
@@ -205,11 +207,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mb-bench-sipp-'));
   const results = await withRedis(2000, async (redis, redisServer, onExit) => {
     const revisions = new Map<string, string>();
-    for (const t of TARGETS.filter((x) => x.startsWith('maskbridge@'))) {
-      const r = buildRevision(t.slice('maskbridge@'.length));
+    for (const rev of new Set(TARGETS.map(revOf).filter((r) => r !== null))) {
+      const r = buildRevision(rev);
       onExit(() => r.remove());
-      revisions.set(t, r.root);
-      console.log(`${t}: commit ${r.commit}`);
+      revisions.set(rev, r.root);
+      console.log(`maskbridge@${rev}: commit ${r.commit}`);
     }
     if (PIN) {
       const pinNotes: string[] = [];

@@ -126,7 +126,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
           keyPrefix: config.redis.keyPrefix, consumer: instanceId, defaultUrl: webhooks.defaultUrl, defaultUrlTrusted: webhooks.defaultUrlTrusted,
           secret: webhooks.secret, timeoutMs: webhooks.timeoutMs, retryBaseMs: webhooks.retryBaseMs, retryMaxMs: webhooks.retryMaxMs,
           maxAttempts: webhooks.maxAttempts, concurrency: webhooks.concurrency, claimMinIdleMs: webhooks.claimMinIdleMs,
-          redisTimeoutMs: config.redis.commandTimeoutMs * 4,
+          redisTimeoutMs: config.redis.commandTimeoutMs * 4, readLingerMs: 20,
         },
       }, webhookMetrics(metrics.registry), log)
     : null;

@@ -59,6 +59,8 @@ export interface DispatcherOptions {
   blockMs?: number;
   /** How often due retries are looked for. */
   pollMs?: number;
+  /** After a read that filled fewer slots than it could, wait this long before the next (more per read, fewer wakeups); 0 = none. */
+  readLingerMs?: number;
   /** How often the outbox depth gauge is refreshed. */
   depthMs?: number;
   /** [0, 1): the jitter's source (tests make it fixed). */
@@ -200,6 +202,8 @@ export class WebhookDispatcher {
         failures = 0;
         this.recovered();
         for (const e of entries) this.enqueue(e);
+        const linger = this.opts.readLingerMs ?? 0;
+        if (linger > 0 && entries.length > 0 && this.free() > 0) await sleep(linger);
       } catch (err) {
         if (!this.running) return;
         failures++;
