@@ -26,7 +26,8 @@ export interface Revision {
 /** Checks out and compiles `rev`; throws (naming it) when git or the build fails. */
 export function buildRevision(rev: string): Revision {
   const commit = git(['rev-parse', '--verify', `${rev}^{commit}`]);
-  const root = join(mkdtempSync(join(tmpdir(), 'mb-bench-rev-')), commit.slice(0, 12));
+  const parent = mkdtempSync(join(tmpdir(), 'mb-bench-rev-'));
+  const root = join(parent, commit.slice(0, 12));
   git(['worktree', 'add', '--detach', root, commit]);
   const remove = () => {
     try {
@@ -35,6 +36,7 @@ export function buildRevision(rev: string): Revision {
       rmSync(root, { recursive: true, force: true });
       git(['worktree', 'prune']);
     }
+    rmSync(parent, { recursive: true, force: true });
   };
   try {
     symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
