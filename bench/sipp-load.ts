@@ -6,7 +6,8 @@
  *   MB_E2E_DRACHTIO_BIN=/opt/drachtio/bin/drachtio npx tsx bench/sipp-load.ts
  *   env: BENCH_SIPP_CALLS (3000), BENCH_SIPP_RATES (100,300), BENCH_SIPP_HOLD_MS (1000),
  *        BENCH_SIPP_ROUNDS (2: the targets in order, then in reverse), BENCH_SIPP_CPU_PROF=1 (V8 profiles),
- *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; also maskbridge+webhooks; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
+ *        BENCH_SIPP_TARGETS (bare,bare+get,maskbridge; also maskbridge+webhooks, and maskbridge@REV, maskbridge+webhooks@REV:
+ *        maskbridge built from git revision REV, bench/lib/revision.ts; bare must be one of them), BENCH_SIPP_PIN=1 (pin processes to CPUs),
  *        BENCH_DRACHTIO_LOGLEVEL (info: drachtio-server logs every SIP message; notice logs none of them),
  *        BENCH_WIRE_TRACE=1 (times each INVITE inside the B2BUA process: bench/lib/wire-trace.ts),
  *        BENCH_SIPP_WARMUP (1000 calls at 100/s into each fresh B2BUA process before the measured run; 0 = none)
@@ -29,7 +30,8 @@ import { join } from 'node:path';
 import type { Redis } from '../src/sessions/redis.js';
 import { DRACHTIO_LOG_LEVELS, freeUdpPort, type DrachtioTarget, type StartOptions } from '../test/e2e/support/servers.js';
 import { caller, countBy, envFlag, envList, envNum, envOneOf, readCdrs, redisCpuUs, redisPid, seedSessions, V, withCleanup, withRedis, type OnExit } from './lib/harness.js';
-import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, sysctl, udpCounters, udpReceiveBuffer, watchRun, type RunWatch } from './lib/host.js';
+import { busyShare, counterDelta, cpuTimes, findPid, pinToCpu, processCpuUs, sysctl, udpCounters, udpReceiveBuffer, watchRun, type RunWatch } from './lib/host.js';
+import { buildRevision } from './lib/revision.js';
 import { int, kv, num, pooled, ratio, summarize, table, verdict } from './lib/report.js';
 import { spawnChild } from './lib/server-child.js';
 import { readLegSplit, readRttMs, readShortMessages, runSippPair, sipBench, uacScenario, uasScenario, writeInjectionFile } from './lib/sipp-load.js';
@@ -58,8 +60,15 @@ const pin = (pid: number | null, role: keyof typeof CPU_OF, notes: string[]): vo
 
 /** 'bare+get': the bare B2BUA plus one Redis GET per INVITE (bench/bare-b2bua.ts), the floor of a B2BUA that asks Redis. */
 /** 'maskbridge+webhooks': webhooks on, every call's events delivered to a receiver in this process. */
-type Target = 'bare' | 'bare+get' | 'maskbridge' | 'maskbridge+webhooks';
-const TARGETS = envList('BENCH_SIPP_TARGETS', 'bare,bare+get,maskbridge') as Target[];
+/** 'maskbridge@REV', 'maskbridge+webhooks@REV': as git revision REV had it (bench/lib/revision.ts), started by REV's own bench/lib/maskbridge-media.ts. */
+type Target = 'bare' | 'bare+get' | 'maskbridge' | 'maskbridge+webhooks' | `maskbridge@${string}` | `maskbridge+webhooks@${string}`;
+const isTarget = (t: string): t is Target => /^(bare|bare\+get|maskbridge(\+webhooks)?(@[\w./~^-]+)?)$/.test(t);
+/** The revision of a maskbridge@REV target, or null. */
+const revOf = (t: Target): string | null => (/@(.+)$/.exec(t)?.[1] ?? null);
+const TARGETS = envList('BENCH_SIPP_TARGETS', 'bare,bare+get,maskbridge').map((t) => {
+  if (!isTarget(t)) throw new Error(`BENCH_SIPP_TARGETS: unknown target "${t}"`);
+  return t;
+});
 
 /** Warm-up calls use callers and sessions of their own, so nothing measured was seen before. */
 const warmCaller = (i: number) => `+9198300${String(i).padStart(5, '0')}`;
@@ -84,6 +93,8 @@ interface RunOptions {
   /** The webhook receiver (target maskbridge+webhooks) and its count of deliveries so far. */
   webhookUrl: string;
   delivered: () => number;
+  /** REV -> its compiled tree (maskbridge@REV targets). */
+  revisions: Map<string, string>;
 }
 
 /** One run: a fresh drachtio-server and B2BUA, warmed up, then the measured sipp pair. */
@@ -101,10 +112,11 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
   const admin = drachtio.admin;
   const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
   const isMb = target.startsWith('maskbridge');
-  const webhookUrl = target === 'maskbridge+webhooks' ? opts.webhookUrl : undefined;
+  const webhookUrl = target.startsWith('maskbridge+webhooks') ? opts.webhookUrl : undefined;
   const server = !isMb
     ? await spawnChild('bench/bare-b2bua.ts', { admin, uas: `127.0.0.1:${gatewayPort}`, virtualNumber: V, ...(target === 'bare+get' ? { redisUrl: opts.redisUrl } : {}) }, nodeArgs)
-    : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info', ...(webhookUrl ? { webhookUrl } : {}) }, nodeArgs);
+    : await spawnChild('bench/lib/maskbridge-media.ts', { admin, redisUrl: opts.redisUrl, gateway: `127.0.0.1:${gatewayPort}`, dir, mode: 'none', logLevel: 'info', ...(webhookUrl ? { webhookUrl } : {}) },
+      nodeArgs, 20_000, opts.revisions.get(revOf(target) ?? ''));
   onExit(() => server.stop());
   pin(drachtioPid, 'drachtio', notes);
   pin(server.pid, 'server', notes);
@@ -123,7 +135,7 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
   const deliveredBefore = opts.delivered();
   server.resetTrace(); // the trace, if on, counts the measured calls only
 
-  const before = { udp: {} as Record<string, number>, cpu: [0, 0, 0], redisCpu: 0, rcvBuf: null as number | null };
+  const before = { udp: {} as Record<string, number>, cpu: [0, 0, 0], redisCpu: 0, rcvBuf: null as number | null, mainThread: 0 };
   const during: { watch?: RunWatch } = {};
   const run = await runSippPair({
     dir, target: sip, injection: opts.injection, calls: CALLS, rate, holdMs: HOLD_MS, slackSec: 30, uasGraceMs: 20_000, notes, onExit,
@@ -134,7 +146,7 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
         '-trace_rtt', '-rtt_freq', '1', '-trace_shortmsg', '-shortmessage_file', 'uac-short.log', '-error_file', 'uac-errors.log'],
     },
     beforeUac: async () => {
-      Object.assign(before, { udp: udpCounters(), cpu: cpuTimes(), redisCpu: await redisCpuUs(redis), rcvBuf: udpReceiveBuffer(drachtio.sip.port) });
+      Object.assign(before, { udp: udpCounters(), cpu: cpuTimes(), redisCpu: await redisCpuUs(redis), rcvBuf: udpReceiveBuffer(drachtio.sip.port), mainThread: processCpuUs(server.pid, server.pid) });
     },
     started: ({ uac, uas }) => {
       pin(uas, 'uas', notes);
@@ -144,6 +156,8 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
     },
   });
   const watched = (during.watch as RunWatch).stop();
+  // The B2BUA's main thread alone (its task id is its pid): the event loop that handles the calls.
+  const mainThreadUs = processCpuUs(server.pid, server.pid) - before.mainThread;
   const hostBusy = busyShare(before.cpu, cpuTimes());
   const redisCpu = (await redisCpuUs(redis)) - before.redisCpu;
   const udpErrors = counterDelta(before.udp, udpCounters(), ['InErrors', 'RcvbufErrors', 'SndbufErrors']);
@@ -178,7 +192,7 @@ async function measureRun(opts: RunOptions, onExit: OnExit) {
       return m ? Number(m[1]) : null;
     }),
     rtd: readRttMs(dir, 'uac'),
-    cpuPerCall: { server: per(cpu.server), drachtio: per(cpu.drachtio), redis: per(redisCpu), uac: per(cpu.uac), uas: per(cpu.uas) },
+    cpuPerCall: { server: per(cpu.server), serverMain: per(mainThreadUs), drachtio: per(cpu.drachtio), redis: per(redisCpu), uac: per(cpu.uac), uas: per(cpu.uas) },
     hostBusy, udp: watched.udp, udpErrors, drachtioRcvBuf: before.rcvBuf, cdrs, notes,
     inside: Object.keys(inside).length > 0 ? inside : null,
   };
@@ -191,7 +205,14 @@ async function main(): Promise<void> {
   console.log(`drachtio-server log level: ${DRACHTIO_LOG_LEVEL} (BENCH_DRACHTIO_LOGLEVEL)\n`);
   const { drachtio } = sip;
   const dir = mkdtempSync(join(tmpdir(), 'mb-bench-sipp-'));
-  const results = await withRedis(2000, async (redis, redisServer) => {
+  const results = await withRedis(2000, async (redis, redisServer, onExit) => {
+    const revisions = new Map<string, string>();
+    for (const rev of new Set(TARGETS.map(revOf).filter((r) => r !== null))) {
+      const r = buildRevision(rev);
+      onExit(() => r.remove());
+      revisions.set(rev, r.root);
+      console.log(`maskbridge@${rev}: commit ${r.commit}`);
+    }
     if (PIN) {
       const pinNotes: string[] = [];
       pin(redisPid(redisServer), 'redis', pinNotes);
@@ -220,7 +241,7 @@ async function main(): Promise<void> {
       for (let round = 1; round <= ROUNDS; round++) {
         // Alternate which goes first so drift does not always favour the same one.
         for (const target of round % 2 === 1 ? TARGETS : [...TARGETS].reverse()) {
-          const r = await withCleanup((onExit) => measureRun({ target, rate, round, dir, startDrachtio: drachtio.start, redisUrl: redisServer.url, redis, injection, warmInjection, webhookUrl, delivered: () => delivered }, onExit));
+          const r = await withCleanup((onExit) => measureRun({ target, rate, round, dir, startDrachtio: drachtio.start, redisUrl: redisServer.url, redis, injection, warmInjection, webhookUrl, delivered: () => delivered, revisions }, onExit));
           out.push(r);
           const a = summarize(r.toAnswer);
           console.log(`[run] ${target} @ ${rate}/s round ${round}: ${r.succeeded}/${r.attempted} ok, ${r.failedUac} failed, INVITE->200 p50 ${num(a.p50, 2)} ms p99 ${num(a.p99, 2)} ms`);
@@ -250,8 +271,8 @@ function report(results: RunResult[]): void {
   ));
   console.log('\n### Per run: CPU µs per call attempt, by process, while the load ran\n');
   console.log(table(
-    ['target', 'rate/s', 'round', 'B2BUA (node)', 'drachtio', 'redis', 'sipp uac', 'sipp uas'],
-    results.map((r) => [r.target, String(r.rate), String(r.round), ...(['server', 'drachtio', 'redis', 'uac', 'uas'] as const).map((k) => int(r.cpuPerCall[k]))]),
+    ['target', 'rate/s', 'round', 'B2BUA (node)', 'its main thread', 'drachtio', 'redis', 'sipp uac', 'sipp uas'],
+    results.map((r) => [r.target, String(r.rate), String(r.round), ...(['server', 'serverMain', 'drachtio', 'redis', 'uac', 'uas'] as const).map((k) => int(r.cpuPerCall[k]))]),
   ));
   console.log('\n### Per run: UDP (peak receive queue bytes / drops per socket; netns UDP error counters)\n');
   console.log(table(
@@ -291,20 +312,21 @@ function report(results: RunResult[]): void {
       return {
         ...p, inbound: summarize(rs.flatMap((r) => r.split.inbound)), answerBack: summarize(rs.flatMap((r) => r.split.answerBack)),
         cpu: rs.reduce((a, r) => a + r.cpuPerCall.server * r.attempted, 0) / Math.max(1, p.calls),
+        mainCpu: rs.reduce((a, r) => a + r.cpuPerCall.serverMain * r.attempted, 0) / Math.max(1, p.calls),
       };
     };
     const bare = pool('bare');
     for (const t of TARGETS) {
       const p = pool(t);
       rows.push([String(rate), t, int(p.calls), int(p.failed), ms(p.ringing.p50), ms(p.answer.p50), ms(p.answer.p90), ms(p.answer.p99),
-        `${ms(p.inbound.p50)} / ${ms(p.inbound.p99)}`, `${ms(p.answerBack.p50)} / ${ms(p.answerBack.p99)}`, int(p.cpu)]);
+        `${ms(p.inbound.p50)} / ${ms(p.inbound.p99)}`, `${ms(p.answerBack.p50)} / ${ms(p.answerBack.p99)}`, int(p.cpu), int(p.mainCpu)]);
     }
     for (const t of TARGETS.filter((x) => x !== 'bare')) {
       const p = pool(t);
       rows.push([String(rate), `${t} / bare`, '', '', ratio(p.ringing.p50, bare.ringing.p50), ratio(p.answer.p50, bare.answer.p50),
         ratio(p.answer.p90, bare.answer.p90), ratio(p.answer.p99, bare.answer.p99),
         `${ratio(p.inbound.p50, bare.inbound.p50)} / ${ratio(p.inbound.p99, bare.inbound.p99)}`,
-        `${ratio(p.answerBack.p50, bare.answerBack.p50)} / ${ratio(p.answerBack.p99, bare.answerBack.p99)}`, ratio(p.cpu, bare.cpu)]);
+        `${ratio(p.answerBack.p50, bare.answerBack.p50)} / ${ratio(p.answerBack.p99, bare.answerBack.p99)}`, ratio(p.cpu, bare.cpu), ratio(p.mainCpu, bare.mainCpu)]);
     }
     const mb = pool('maskbridge');
     const r50 = mb.answer.p50 / bare.answer.p50;
@@ -314,7 +336,7 @@ function report(results: RunResult[]): void {
     if (rate === 300) verdicts.push(['0 failed calls @ 300/s (maskbridge)', `${mb.failed} of ${mb.calls}`, verdict(mb.failed === 0 && mb.calls > 0)]);
   }
   console.log(table(['rate/s', 'target', 'calls', 'failed (uac+uas)', 'INVITE->180 p50', 'INVITE->200 p50', 'p90', 'p99',
-    'INVITE in: trunk->phone p50 / p99', '200 back: phone->trunk p50 / p99', 'B2BUA CPU µs/call'], rows));
+    'INVITE in: trunk->phone p50 / p99', '200 back: phone->trunk p50 / p99', 'B2BUA CPU µs/call', 'main thread µs/call'], rows));
   console.log('\n### Targets\n');
   console.log(table(['target', 'measured', 'verdict'], verdicts));
 }

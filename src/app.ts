@@ -31,7 +31,7 @@ import { hooksFromConfig } from './hooks/hooks.js';
 import { hookMetrics } from './hooks/hook-metrics.js';
 import type { EventSink } from './events/events.js';
 import { NoopEventSink, RedisEventSink } from './events/sink.js';
-import { WebhookDispatcher } from './events/dispatcher.js';
+import { DispatcherThread } from './events/dispatcher-thread.js';
 import { webhookMetrics } from './events/metrics.js';
 import { CallEvents } from './calls/call-events.js';
 import { SessionEvents } from './sessions/session-events.js';
@@ -129,12 +129,17 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const sessionEvents = webhooks.enabled
     ? new SessionEvents(redis, { prefix: config.redis.keyPrefix, everyMs: webhooks.expirySweepSec * 1000, timeoutMs: config.redis.commandTimeoutMs * 4 }, log)
     : null;
+  // Delivery runs in a worker thread with its own Redis clients (src/events/dispatcher-thread.ts): never on the calls' event loop.
   const dispatcher = webhooks.enabled
-    ? new WebhookDispatcher(redis, {
-        keyPrefix: config.redis.keyPrefix, consumer: instanceId, defaultUrl: webhooks.defaultUrl, defaultUrlTrusted: webhooks.defaultUrlTrusted,
-        secret: webhooks.secret, timeoutMs: webhooks.timeoutMs, retryBaseMs: webhooks.retryBaseMs, retryMaxMs: webhooks.retryMaxMs,
-        maxAttempts: webhooks.maxAttempts, concurrency: webhooks.concurrency, claimMinIdleMs: webhooks.claimMinIdleMs,
-        redisTimeoutMs: config.redis.commandTimeoutMs * 4,
+    ? new DispatcherThread({
+        redis: redisOptions(config.redis),
+        logLevel: log.level,
+        dispatcher: {
+          keyPrefix: config.redis.keyPrefix, consumer: instanceId, defaultUrl: webhooks.defaultUrl, defaultUrlTrusted: webhooks.defaultUrlTrusted,
+          secret: webhooks.secret, timeoutMs: webhooks.timeoutMs, retryBaseMs: webhooks.retryBaseMs, retryMaxMs: webhooks.retryMaxMs,
+          maxAttempts: webhooks.maxAttempts, concurrency: webhooks.concurrency, claimMinIdleMs: webhooks.claimMinIdleMs,
+          redisTimeoutMs: config.redis.commandTimeoutMs * 4, readLingerMs: 20,
+        },
       }, webhookMetrics(metrics.registry), log)
     : null;
   const liveCallsView = new LiveCalls(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs * 4);

@@ -4,6 +4,7 @@
  * prints "STATS {json}", then exits.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,17 +83,31 @@ export function childRuntime(): ChildRuntime {
 export const runtimeNote = (what: string): string =>
   `${what}: ${childRuntime() === 'compiled' ? 'tsc output under node (dist/, as npm start)' : 'TypeScript sources under tsx'} (BENCH_RUNTIME)`;
 
-/** Compiles the children and the sources they import into dist/ (tsconfig.bench.json). */
-export function buildChildren(): void {
-  if (childRuntime() !== 'compiled') return;
-  execFileSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.bench.json'], { cwd: repoRoot, stdio: 'inherit' });
+/**
+ * Compiles the children and the sources they import into `root`/dist (its tsconfig.bench.json),
+ * with the Redis functions' Lua next to them, as `npm run build` puts it.
+ */
+export function buildTree(root: string): void {
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.bench.json'], { cwd: root, stdio: 'inherit' });
+  const lua = join(root, 'src/sessions');
+  for (const f of readdirSync(lua).filter((f) => f.endsWith('.lua'))) {
+    if (existsSync(join(root, 'dist/src/sessions'))) copyFileSync(join(lua, f), join(root, 'dist/src/sessions', f));
+  }
 }
 
-/** Parent side: starts `script` (a .ts path relative to the repo root) with one JSON argument, waits for READY. */
-export async function spawnChild(script: string, config: unknown, nodeArgs: string[] = [], timeoutMs = 20_000): Promise<ChildHandle> {
-  const entry = childRuntime() === 'compiled' ? ['dist/' + script.replace(/\.ts$/, '.js')] : ['--import', 'tsx', script];
+/** Compiles this tree's children (BENCH_RUNTIME=compiled). */
+export function buildChildren(): void {
+  if (childRuntime() === 'compiled') buildTree(repoRoot);
+}
+
+/**
+ * Parent side: starts `script` (a .ts path relative to the repo root, or to `root`: another
+ * revision's tree, always compiled) with one JSON argument, waits for READY.
+ */
+export async function spawnChild(script: string, config: unknown, nodeArgs: string[] = [], timeoutMs = 20_000, root?: string): Promise<ChildHandle> {
+  const entry = childRuntime() === 'compiled' || root ? ['dist/' + script.replace(/\.ts$/, '.js')] : ['--import', 'tsx', script];
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...entry, JSON.stringify(config)], {
-    cwd: repoRoot,
+    cwd: root ?? repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -23,7 +23,7 @@ import { DeadlineError, runScript, withDeadline, type Redis } from '../sessions/
 import { postJson } from '../util/http-post.js';
 import { sign, SIGNATURE_HEADER } from '../util/signature.js';
 import { parseOutboxEntry, type OutboxEvent } from './events.js';
-import { CLAIM_DUE_SCRIPT, DEAD_SCRIPT, DONE_SCRIPT, fieldsOf, outboxKeys, RETRY_SCRIPT, WEBHOOK_GROUP, type DeadLetter, type OutboxKeys } from './outbox.js';
+import { CLAIM_DUE_SCRIPT, DEAD_SCRIPT, DONE_BATCH, DONE_SCRIPT, fieldsOf, outboxKeys, RETRY_SCRIPT, WEBHOOK_GROUP, type DeadLetter, type OutboxKeys } from './outbox.js';
 
 export interface WebhookMetrics {
   delivered: { inc(labels: { type: string }): void };
@@ -59,6 +59,8 @@ export interface DispatcherOptions {
   blockMs?: number;
   /** How often due retries are looked for. */
   pollMs?: number;
+  /** After a read that filled fewer slots than it could, wait this long before the next (more per read, fewer wakeups); 0 = none. */
+  readLingerMs?: number;
   /** How often the outbox depth gauge is refreshed. */
   depthMs?: number;
   /** [0, 1): the jitter's source (tests make it fixed). */
@@ -123,6 +125,8 @@ export class WebhookDispatcher {
   private lastDepth = 0;
   private lastPrune = Date.now();
   private failingSince: number | null = null;
+  /** Delivered entries waiting for their shared acknowledgement (done()). */
+  private doneBatch: { ids: string[]; settled: Promise<void> } | null = null;
 
   constructor(private readonly redis: Redis, private readonly opts: DispatcherOptions, private readonly metrics: WebhookMetrics, private readonly log: Logger) {
     this.keys = outboxKeys(opts.keyPrefix);
@@ -198,6 +202,8 @@ export class WebhookDispatcher {
         failures = 0;
         this.recovered();
         for (const e of entries) this.enqueue(e);
+        const linger = this.opts.readLingerMs ?? 0;
+        if (linger > 0 && entries.length > 0 && this.free() > 0) await sleep(linger);
       } catch (err) {
         if (!this.running) return;
         failures++;
@@ -421,8 +427,22 @@ export class WebhookDispatcher {
     return { reason: r.error, error: r.message };
   }
 
+  /**
+   * Acknowledges and deletes a delivered entry. Deliveries that end in the same turn of the event
+   * loop share one round trip (at most DONE_BATCH entries each): one script call, not one per event.
+   */
   private done(w: Work): Promise<void> {
-    return this.script(DONE_SCRIPT, [this.keys.stream, this.keys.retry, this.keys.attempts], [WEBHOOK_GROUP, w.entryId]);
+    let batch = this.doneBatch;
+    if (!batch || batch.ids.length >= DONE_BATCH) {
+      const ids: string[] = [];
+      const settled = new Promise<void>((resolve) => setImmediate(() => {
+        if (this.doneBatch === batch) this.doneBatch = null;
+        resolve(this.script(DONE_SCRIPT, [this.keys.stream, this.keys.retry, this.keys.attempts], [WEBHOOK_GROUP, ...ids]));
+      }));
+      batch = this.doneBatch = { ids, settled };
+    }
+    batch.ids.push(w.entryId);
+    return batch.settled;
   }
 
   private deadLetter(w: Work, error: string, reason: DeadLetter['reason'], attempts: number): Promise<void> {

@@ -42,14 +42,21 @@ export interface DeadLetter {
   deadAt: number;
 }
 
-/** KEYS stream, retry, attempts. ARGV group, entry id. Delivered (or dropped): acknowledged and deleted. */
+/**
+ * KEYS stream, retry, attempts. ARGV group, entry id, ... (up to DONE_BATCH). Delivered (or
+ * dropped): acknowledged and deleted, several entries in one round trip.
+ */
 export const DONE_SCRIPT = `
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-return 1
+local ids = {unpack(ARGV, 2)}
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+redis.call('XDEL', KEYS[1], unpack(ids))
+redis.call('ZREM', KEYS[2], unpack(ids))
+redis.call('HDEL', KEYS[3], unpack(ids))
+return #ids
 `;
+
+/** Entries acknowledged by one DONE_SCRIPT call at most. */
+export const DONE_BATCH = 256;
 
 /** KEYS stream, retry, attempts. ARGV group, entry id, due (ms), attempts. Pending or claimed -> scheduled. */
 export const RETRY_SCRIPT = `

@@ -22,6 +22,9 @@ export interface RedisEventSinkOptions extends SpoolingSinkOptions {
   waitTimeoutMs?: number;
 }
 
+/** How long the event spool's replay waits for more events before a round trip (SpoolingSinkOptions.lingerMs). */
+export const EVENT_LINGER_MS = 20;
+
 /** Events through a spool into the outbox stream. */
 export class SpoolingEventSink extends SpoolingSink<OutboxEvent> implements EventSink {
   constructor(target: RecordTarget<OutboxEvent>, opts: SpoolingSinkOptions, log: Logger) {
@@ -44,7 +47,8 @@ export class RedisEventSink extends SpoolingEventSink {
       timeoutMs: opts.timeoutMs ?? 2000,
       ...(opts.waitReplicas ? { waitReplicas: opts.waitReplicas, waitTimeoutMs: opts.waitTimeoutMs ?? 100 } : {}),
     });
-    super(stream, opts, log);
+    // Events trickle in a few per call: a short wait sends them several per round trip (fewer on the call path's connection).
+    super(stream, { lingerMs: EVENT_LINGER_MS, ...opts }, log);
   }
 }
 

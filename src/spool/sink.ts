@@ -48,13 +48,18 @@ export interface SpoolingSinkOptions {
   /** How often the checkpoint is written while records are confirmed (a crash resends at most this much; Redis drops the repeats). */
   checkpointMs?: number;
   metrics?: SpoolSinkMetrics;
+  /**
+   * After new records wake the replay, wait this long for more before sending (0: send at once),
+   * so records that trickle in go to Redis several per round trip. flush() and close() cut it short.
+   */
+  lingerMs?: number;
 }
 
 const MAX_PROBES = 5;
 /** close(): the most it keeps for records already handed to the disk to get there. */
 const WRITER_RESERVE_MS = 500;
 
-type Wait = 'data' | 'retry';
+type Wait = 'data' | 'retry' | 'linger';
 
 type Ok<T> = SpoolEntry<T> & { kind: 'record' };
 
@@ -228,6 +233,8 @@ export class SpoolingSink<T> {
       // Caught up: whatever is not queued for the disk is in Redis.
       if (this.spool.idle && this.pending > 0) this.changeBacklog(-this.pending);
       await this.sleep('data', 60_000);
+      const linger = this.opts.lingerMs ?? 0;
+      if (linger > 0 && !this.stopped && this.flushers.length === 0) await this.sleep('linger', linger);
       return;
     }
     if (head.kind === 'bad') {

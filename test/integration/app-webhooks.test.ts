@@ -1,4 +1,5 @@
 /** The app wires webhooks: events published through app.events reach the default URL, signed; stop() is bounded while a receiver hangs. */
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,12 +43,15 @@ describe('app webhooks', () => {
     let stopped = false;
     try {
       app.events.publish({ id: 'app-ev-1', type: 'session.closed', at: Date.now(), sessionId: 's-1', url: '', data: { reason: 'api' } });
-      await until(() => receiver.received.length === 1, 5000);
+      // The delivery thread loads its modules first (through tsx here: seconds on a busy box).
+      await until(() => receiver.received.length === 1, 15_000);
       const r = receiver.received[0]!;
       expect(verify('app-secret', r.body, String(r.headers['maskbridge-signature']), Math.floor(Date.now() / 1000))).toEqual({ ok: true });
       // Counted once the 2xx is recorded in Redis (just after the receiver got the request).
       const metrics = () => fetch(`http://127.0.0.1:${config.api.port}/metrics`).then((res) => res.text());
       await until(async () => (await metrics()).includes('maskbridge_webhook_deliveries_total{type="session.closed"} 1'), 3000);
+      // Counted in the delivery thread, forwarded to the main registry: the histogram too.
+      expect(await metrics()).toContain('maskbridge_webhook_delivery_seconds_count 1');
       receiver.answer = () => 'hang';
       app.events.publish({ id: 'app-ev-2', type: 'session.closed', at: Date.now(), sessionId: 's-2', url: '', data: {} });
       await until(() => receiver.received.length === 2, 5000);
@@ -82,7 +86,7 @@ describe('app webhooks', () => {
       await app.store.create({ id: 'own', virtualNumber: '+912240001000', a: '+919812341234', b: '+919876549876', expiresAt: Date.now() + 60_000, webhookUrl: receiver.url('/own') });
       await app.store.close('own');
       await app.store.create({ id: 'lapses', virtualNumber: '+912240001000', a: '+919812340000', b: '+919876540000', expiresAt: Date.now() + 500 });
-      await until(() => receiver.received.slice(before).some((r) => r.type === 'session.expired'), 6000);
+      await until(() => receiver.received.slice(before).some((r) => r.type === 'session.expired'), 15_000);
       const got = receiver.received.slice(before);
       const closed = got.find((r) => r.type === 'session.closed')!;
       expect(closed.path).toBe('/own');
@@ -95,6 +99,50 @@ describe('app webhooks', () => {
       expect(verify('app-secret', expired[0]!.body, String(expired[0]!.headers['maskbridge-signature']), Math.floor(Date.now() / 1000))).toEqual({ ok: true });
     } finally {
       await app.stop();
+    }
+  });
+
+  it('delivers while the main thread is blocked: delivery runs on a thread of its own, not on the calls\' event loop', async () => {
+    // The receiver is another process, so it takes requests while this thread is blocked; it prints "<event id> <ms>" per request.
+    const child = spawn(process.execPath, ['-e', `
+      require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { console.log(req.headers['maskbridge-event-id'] + ' ' + Date.now()); res.end(); }); })
+        .listen(0, '127.0.0.1', function () { console.log('PORT ' + this.address().port); });
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines: string[] = [];
+    child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    const dir = mkdtempSync(join(tmpdir(), 'mb-app-wh-t-'));
+    let app: ReturnType<typeof createApp> | null = null;
+    try {
+      await until(() => lines.some((l) => l.startsWith('PORT ')), 5000);
+      const port = Number(lines.find((l) => l.startsWith('PORT '))!.slice(5));
+      const config = loadConfig({
+        files: ['config/default.json', 'config/test.json'],
+        overrides: {
+          drachtio: { port: await freePort() },
+          redis: { url: server.url, keyPrefix: 'mbthr:' },
+          cdr: { spoolFile: join(dir, 'cdr.jsonl') },
+          webhooks: { enabled: true, secret: 's', defaultUrl: `http://127.0.0.1:${port}/hook`, spoolFile: join(dir, 'events.jsonl') },
+        },
+      });
+      app = createApp(config, { log: pino({ level: 'silent' }) });
+      await app.start();
+      app.events.publish({ id: 'thr-warm', type: 'session.closed', at: Date.now(), sessionId: 's', url: '', data: {} });
+      await until(() => lines.some((l) => l.startsWith('thr-warm ')), 15_000);
+      // Block this thread (as a busy call path would) and, from inside the block, put events
+      // straight into the outbox (redis-cli runs synchronously: no event loop needed here).
+      const t0 = Date.now();
+      for (let i = 0; i < 5; i++) {
+        execFileSync('redis-cli', ['-p', String(server.port), 'XADD', 'mbthr:events', '*', 'id', `thr-${i}`, 'type', 'session.closed', 'at', String(Date.now()), 'session', `s-${i}`, 'url', '', 'data', '{}', 'parties', '']);
+      }
+      while (Date.now() - t0 < 2500); // busy: no timer, no socket, no promise of this thread runs
+      const t1 = Date.now();
+      await until(() => lines.filter((l) => l.startsWith('thr-') && !l.startsWith('thr-warm')).length === 5, 10_000);
+      const during = lines.filter((l) => /^thr-\d /.test(l)).map((l) => Number(l.split(' ')[1])).filter((at) => at < t1);
+      // On this thread's event loop, nothing could have been read from the outbox nor sent before t1.
+      expect(during.length, `arrivals ${lines.join(', ')}; block ${t0}..${t1}`).toBeGreaterThan(0);
+    } finally {
+      await app?.stop();
+      child.kill();
     }
   });
 

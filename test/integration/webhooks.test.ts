@@ -347,6 +347,22 @@ describe('webhook delivery: timing, restarts, several instances', () => {
     expect(receiver.received.findIndex((r) => r.id === 'ord-11')).toBeLessThan(receiver.received.findIndex((r) => r.id === 'ord-10'));
   });
 
+  it('acknowledges deliveries that end together in one script call, not one per event', async () => {
+    const p = prefix();
+    const s = sink(p);
+    const evalsha = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await ctx.redis.info('commandstats'))?.[1] ?? 0);
+    // retryBaseMs 10 s: the retry poll (every 1 s) stays out of the count.
+    const { metrics } = dispatcher(p, { concurrency: 16, retryBaseMs: 10_000 });
+    for (let i = 0; i < 120; i++) s.publish(event(i, { sessionId: `s-${i}` }));
+    await until(() => s.backlog === 0);
+    const before = await evalsha();
+    await until(() => metrics.counts.delivered === 120, 10_000);
+    await until(async () => (await new OutboxAdmin(ctx.redis, p, 1000).stats()).depth === 0);
+    const calls = (await evalsha()) - before;
+    expect(calls, `${calls} script calls for 120 deliveries`).toBeLessThan(100);
+    expect(await new OutboxAdmin(ctx.redis, p, 1000).stats()).toEqual({ depth: 0, pending: 0, retries: 0, dead: 0 });
+  });
+
   it('two dispatchers on one outbox share the work, and no event is sent twice', async () => {
     const p = prefix();
     const s = sink(p);

@@ -341,3 +341,38 @@ describe('CDR sink: files', () => {
     expect(JSON.parse(readFileSync(`${spool}.checkpoint`, 'utf8'))).toMatchObject({ offset: 0 });
   });
 });
+
+describe('spool sink: lingerMs', () => {
+  it('records that trickle in go several per round trip with lingerMs, one per round trip without', async () => {
+    const trickle = async (lingerMs: number) => {
+      const stream = new FakeStream();
+      const s = sink(stream, { spoolFile: spoolIn(), lingerMs });
+      for (let i = 0; i < 20; i++) {
+        s.write(cdr(i));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await until(() => s.backlog === 0, 5000);
+      expect(stream.ids).toEqual(ids(0, 20));
+      return stream.batches.length;
+    };
+    const without = await trickle(0);
+    const lingering = await trickle(60);
+    expect(lingering, `batches: ${without} without, ${lingering} with lingerMs 60`).toBeLessThanOrEqual(6);
+    expect(without).toBeGreaterThan(lingering * 2);
+  });
+
+  it('flush() does not wait for the linger', async () => {
+    const stream = new FakeStream();
+    const s = sink(stream, { spoolFile: spoolIn(), lingerMs: 5000 });
+    await s.ready;
+    await new Promise((r) => setTimeout(r, 50)); // the replay waits for data
+    s.write(cdr(1));
+    s.write(cdr(2));
+    await new Promise((r) => setTimeout(r, 50)); // ... and now lingers
+    expect(stream.batches).toHaveLength(0);
+    const t0 = Date.now();
+    await s.flush(3000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(stream.ids).toEqual(ids(1, 3));
+  });
+});
