@@ -48,6 +48,8 @@ export interface SpoolingSinkOptions {
   /** How often the checkpoint is written while records are confirmed (a crash resends at most this much; Redis drops the repeats). */
   checkpointMs?: number;
   metrics?: SpoolSinkMetrics;
+  /** Leave finished segments on disk (spool.ts SpoolOptions.keepFinished): replaying another instance's spool. */
+  keepFinished?: boolean;
 }
 
 const MAX_PROBES = 5;
@@ -97,6 +99,7 @@ export class SpoolingSink<T> {
       {
         segmentBytes: opts.segmentBytes ?? 4 * 1024 * 1024, fsync: opts.fsync ?? true, syncMs: opts.syncMs ?? 50,
         checkpointMs: opts.checkpointMs ?? 1000, retryMs: this.retryMs, maxQueued: 200_000,
+        ...(opts.keepFinished ? { keepFinished: true } : {}),
       },
       log,
     );
