@@ -16,7 +16,8 @@ import { StoreHealth } from './sessions/health.js';
 import { Durability } from './sessions/durability.js';
 import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
+import { eslAdvertiseAddress } from './media/advertise.js';
 import { CloseWatch } from './calls/close-watch.js';
 import { LiveCallRegistry, LiveCalls } from './calls/live-calls.js';
 import { libraryVersion, loadLibrary } from './sessions/library.js';
@@ -142,7 +143,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     ? new FsMediaPool(
         srf,
         parseMediaServers(config.media.servers),
-        { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: config.media.eslAdvertiseAddress },
+        { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: eslAdvertiseAddress(config.media.eslAdvertiseAddress, config.media.eslListenAddress, networkInterfaces()) },
         log,
         config.media.commandTimeoutMs,
       )

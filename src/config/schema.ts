@@ -469,7 +469,7 @@ export const schema = {
       format: 'tcp-port', default: 0, env: 'MB_MEDIA_ESL_LISTEN_PORT',
     },
     eslAdvertiseAddress: {
-      doc: 'Address FreeSWITCH is told to connect back to, when it differs from the listen address (e.g. a container name); empty = the listen address',
+      doc: 'Address FreeSWITCH is told to connect back to, when it differs from the listen address (e.g. a container name); empty = the listen address; auto = the listen address, or with a wildcard listen address (0.0.0.0) this host\'s first IPv4 address outside loopback (replicas sharing one configuration, docker compose --scale)',
       format: String, default: '', env: 'MB_MEDIA_ESL_ADVERTISE_ADDRESS',
     },
     ringback: {

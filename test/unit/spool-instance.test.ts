@@ -60,3 +60,22 @@ describe('a spool that keeps its finished segments', () => {
     });
   }
 });
+
+describe('media.eslAdvertiseAddress auto', () => {
+  const nics = {
+    lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true, netmask: '255.0.0.0', mac: '', cidr: '127.0.0.1/8' }],
+    eth0: [
+      { address: 'fe80::1', family: 'IPv6', internal: false, netmask: 'ffff::', mac: '', cidr: 'fe80::1/64', scopeid: 2 },
+      { address: '172.30.0.131', family: 'IPv4', internal: false, netmask: '255.255.255.0', mac: '', cidr: '172.30.0.131/24' },
+    ],
+  } as const;
+  it('is this host\'s own IPv4 address with a wildcard listen address, the listen address otherwise; other values as they are', async () => {
+    const { eslAdvertiseAddress } = await import('../../src/media/advertise.js');
+    const copy = JSON.parse(JSON.stringify(nics)) as Parameters<typeof eslAdvertiseAddress>[2];
+    expect(eslAdvertiseAddress('auto', '0.0.0.0', copy)).toBe('172.30.0.131');
+    expect(eslAdvertiseAddress('auto', '10.0.0.5', copy)).toBe('10.0.0.5');
+    expect(eslAdvertiseAddress('', '0.0.0.0', copy)).toBe('');
+    expect(eslAdvertiseAddress('mb.internal', '0.0.0.0', copy)).toBe('mb.internal');
+    expect(() => eslAdvertiseAddress('auto', '0.0.0.0', { lo: copy.lo })).toThrow('no IPv4 address outside loopback');
+  });
+});
