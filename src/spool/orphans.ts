@@ -201,7 +201,8 @@ export class OrphanSpools {
     const out = [];
     for (const kind of this.kinds) {
       const spoolFile = this.spoolFile(kind, id);
-      const segments = new Set((await new SpoolFiles(spoolFile).segments().catch(() => [] as number[])).map((s) => new SpoolFiles(spoolFile).segment(s)));
+      const sf = new SpoolFiles(spoolFile);
+      const segments = new Set((await sf.segments().catch(() => [] as number[])).map((seq) => sf.segment(seq)));
       const base = basename(spoolFile);
       let names: string[] = [];
       try {
