@@ -17,9 +17,11 @@ import { Durability } from './sessions/durability.js';
 import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
 import { hostname, networkInterfaces } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { eslAdvertiseAddress } from './media/advertise.js';
 import { CloseWatch } from './calls/close-watch.js';
 import { LiveCallRegistry, LiveCalls } from './calls/live-calls.js';
+import { LostCallSweeper } from './calls/takeover.js';
 import { libraryVersion, loadLibrary } from './sessions/library.js';
 import { PoolStore } from './sessions/pools.js';
 import { DataLifecycle } from './lifecycle/data.js';
@@ -67,6 +69,8 @@ const STORE_PROBE_MS = 1000;
 export const STOP_STEP_MS = 2000;
 /** Scrapes within this long of the last read of the pools' counts get the same values (docs/observability.md). */
 export const POOL_STATS_MAX_AGE_MS = 15_000;
+/** Longest wait for the answer to a BYE a survivor sends in a dead instance's dialog (then it counts as sent). */
+export const TAKEOVER_BYE_TIMEOUT_MS = 4000;
 
 export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger(config.log);
@@ -114,8 +118,16 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       }, log)
     : new NoopEventSink();
   const registry = new CallRegistry(log);
-  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, instanceId, log, { heartbeatMs: 5000, timeoutMs: config.redis.commandTimeoutMs * 4, observe: metrics.observeRedis });
-  const orphans = orphanSpools(config, cdrRedis, { instanceId, cdrStream: store.keys.cdr, heartbeatKey: liveCalls.keys.instance }, log);
+  // The drachtio-server this instance's dialogs are on: survivors end the calls of a dead instance through the same server.
+  const drachtioServer = `${config.drachtio.host}:${config.drachtio.port}`;
+  // The registry knows this process by the instance id and a tag of its own: after a crash and a
+  // restart under the same id (a container's hostname and pid 1), the calls of the life that died
+  // are another instance's, taken over like any other's (src/calls/takeover.ts).
+  const registryId = `${instanceId}/${randomBytes(4).toString('hex')}`;
+  const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, registryId, log, {
+    heartbeatMs: config.calls.heartbeatMs, timeoutMs: config.redis.commandTimeoutMs * 4, server: drachtioServer, observe: metrics.observeRedis,
+  });
+  const orphans = orphanSpools(config, cdrRedis, { instanceId, cdrStream: store.keys.cdr }, log);
   const lifecycle = new DataLifecycle(redis, store, {
     cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
     recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,
@@ -148,6 +160,11 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         config.media.commandTimeoutMs,
       )
     : null;
+  // The calls of instances that died are hung up from here (src/calls/takeover.ts).
+  const takeover = new LostCallSweeper(
+    { redis, keys: liveCalls.keys, sip, cdr, sessions: store, log, now: Date.now, ready: () => drachtioConnected && storeUp() },
+    { instanceId: registryId, server: drachtioServer, heartbeatMs: config.calls.heartbeatMs, timeoutMs: config.redis.commandTimeoutMs * 4, byeTimeoutMs: TAKEOVER_BYE_TIMEOUT_MS },
+  );
   let drachtioConnected = false;
   let probe: NodeJS.Timeout | null = null;
   const probeStore = async (): Promise<void> => {
@@ -241,8 +258,14 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         });
       }
       let drachtioErrorLogged = false;
+      let takeoverStarted = false;
       srf.on('connect', (_err: Error, hostport: string) => {
         drachtioConnected = true;
+        // Dialogs can be ended only through drachtio-server: the sweeps start once it is connected (src/calls/takeover.ts).
+        if (!takeoverStarted) {
+          takeoverStarted = true;
+          takeover.start();
+        }
         drachtioErrorLogged = false;
         log.info({ hostport }, 'connected to drachtio-server');
       });
@@ -283,6 +306,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       if (probe) clearInterval(probe);
       await registry.drain(config.calls.drainTimeoutSec * 1000);
       await closeWatch.stop();
+      await takeover.stop();
       await liveCalls.stop();
       lifecycle.stop();
       callDeps.gateways.stop();
@@ -309,12 +333,13 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
 /**
  * Replay of other instances' spools (src/spool/orphans.ts), for each spool path with {instance}
  * (CDRs; events when webhooks are on): into the same streams, with the same de-duplication, as
- * this instance's own sinks. Null when there is nothing to look after (or spool.orphanScanSec is 0).
+ * this instance's own sinks; it also says in Redis that this instance's spool directory has its owner
+ * (even with spool.orphanScanSec 0, which only stops the looking). Null when no spool path has {instance}.
  */
 function orphanSpools(
   config: AppConfig,
   redis: Redis,
-  { instanceId, cdrStream, heartbeatKey }: { instanceId: string; cdrStream: string; heartbeatKey: (id: string) => string },
+  { instanceId, cdrStream }: { instanceId: string; cdrStream: string },
   log: Logger,
 ): OrphanSpools | null {
   const timeoutMs = config.redis.commandTimeoutMs * 4;
@@ -334,10 +359,10 @@ function orphanSpools(
     });
     kinds.push(orphanKind('event spool', eventLayout, eventCodec, target, log));
   }
-  if (kinds.length === 0 || config.spool.orphanScanSec === 0) return null;
+  if (kinds.length === 0) return null;
   const { orphanGraceSec: graceSec, orphanScanSec: scanSec } = config.spool;
   return new OrphanSpools(redis, kinds, {
-    instanceId, keyPrefix: config.redis.keyPrefix, heartbeatKey, graceMs: graceSec * 1000, scanMs: scanSec * 1000,
+    instanceId, keyPrefix: config.redis.keyPrefix, graceMs: graceSec * 1000, scanMs: scanSec * 1000,
     claimTtlMs: 30_000, timeoutMs, stallMs: 60_000,
   }, log);
 }

@@ -130,28 +130,3 @@ export async function closedLoop(total: number, workers: number, op: (i: number,
   }));
   return { ops: done, seconds: (performance.now() - start) / 1000, latUs: lat.subarray(0, done) };
 }
-
-/**
- * `total` ops at `perSec` (open loop: a batch every 5 ms, whatever the answers do); latency of
- * each op from the moment it was sent. Shows latency at a given rate, not at saturation.
- */
-export async function pacedLoop(total: number, perSec: number, op: (i: number) => Promise<unknown>): Promise<{ seconds: number; latUs: Float64Array; late: number }> {
-  const lat = new Float64Array(total);
-  const TICK_MS = 5;
-  const start = performance.now();
-  const pending: Promise<unknown>[] = [];
-  let sent = 0;
-  let late = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * perSec) + 1);
-    if (due - sent > perSec * TICK_MS / 1000 * 4) late++; // the loop itself fell behind
-    for (; sent < due; sent++) {
-      const i = sent;
-      const t0 = performance.now();
-      pending.push(op(i).then(() => void (lat[i] = (performance.now() - t0) * 1000)));
-    }
-    await new Promise((r) => setTimeout(r, TICK_MS));
-  }
-  await Promise.all(pending);
-  return { seconds: (performance.now() - start) / 1000, latUs: lat, late };
-}

@@ -31,6 +31,10 @@ const Options = {
   maxDurationSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'Longest call of this session (never above calls.maxDurationSec)' })),
   ringTimeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 600, description: 'How long the other party rings' })),
   webhookUrl: Type.Optional(Type.String({ maxLength: 2048, pattern: '^https?://', description: 'Where this session\'s events go (instead of webhooks.defaultUrl); receives the participants\' numbers (docs/webhooks.md)' })),
+  unknownCaller: Type.Optional(Type.String({
+    pattern: '^(reject|connect-a|connect-b|announce:[A-Za-z0-9_./:-]{1,200})$',
+    description: 'What callers with no session on the virtual number (and B on a one-way session) get: reject (calls.unknownCaller, the default), announce:{file}, connect-a or connect-b. Any but reject dedicates the number to this session (409 if another open session holds it)',
+  })),
 };
 const CreateBody = Type.Object(
   {
@@ -76,6 +80,7 @@ export const SessionOut = Type.Object({
   maxDurationSec: Type.Union([Type.Integer(), Type.Null()]),
   ringTimeoutSec: Type.Union([Type.Integer(), Type.Null()]),
   webhookUrl: Type.Union([Type.String(), Type.Null()]),
+  unknownCaller: Type.Union([Type.String(), Type.Null()]),
 });
 
 export function sessionOut(s: SessionRecord) {
@@ -86,7 +91,7 @@ export function sessionOut(s: SessionRecord) {
     maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(),
     meta: s.meta === undefined ? null : (JSON.parse(s.meta) as unknown),
     windows: s.windowsText ?? null, tz: s.tz, consent: s.consent ?? null, maxDurationSec: s.maxDurationSec ?? null, ringTimeoutSec: s.ringTimeoutSec ?? null,
-    webhookUrl: s.webhookUrl ?? null,
+    webhookUrl: s.webhookUrl ?? null, unknownCaller: s.unknownCaller ?? null,
   };
 }
 
@@ -249,9 +254,10 @@ export function registerSessionRoutes(instance: FastifyInstance, deps: {
 
 function options(body: {
   record?: boolean; label?: string; whisperA?: string; whisperB?: string; direction?: 'both' | 'a-to-b'; meta?: unknown;
-  windows?: string; tz?: string; maxDurationSec?: number; ringTimeoutSec?: number; consent?: string; webhookUrl?: string;
+  windows?: string; tz?: string; maxDurationSec?: number; ringTimeoutSec?: number; consent?: string; webhookUrl?: string; unknownCaller?: string;
 }): SessionOptions {
   const o: SessionOptions = {};
+  if (body.unknownCaller !== undefined) o.unknownCaller = body.unknownCaller;
   if (body.webhookUrl !== undefined) o.webhookUrl = body.webhookUrl;
   if (body.windows !== undefined) o.windows = body.windows;
   if (body.consent !== undefined) o.consent = body.consent;

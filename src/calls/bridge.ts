@@ -32,7 +32,8 @@ export async function bridge(call: CallSession, parties: CallParties, session: S
     call.mediaMode = 'signalling-only-fallback';
     return dialDirect(call, parties, peer, withoutSession);
   }
-  const whisper = call.record.direction === 'a->b' ? session?.whisperB : session?.whisperA;
+  const toB = call.record.direction === 'a->b' || call.record.direction === 'unknown->b';
+  const whisper = toB ? session?.whisperB : session?.whisperA;
   return dialAnchored(call, server, parties, peer, { record, whisper, consent: session?.consent, withoutSession }, null);
 }
 

@@ -61,6 +61,11 @@ export class CallMedia {
     return ep;
   }
 
+  /** The SIP dialog ids of the channels held (for the live-call registry: a survivor can end them). */
+  dialogIds(): string[] {
+    return this.endpoints.flatMap((ep) => (ep.dialogId ? [ep.dialogId] : []));
+  }
+
   /** Record (before anything is played, so the consent prompt is in it), consent, whisper, then bridge. */
   async start(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined; consent?: string | undefined; at: Date; sessionId: string; callId: string }): Promise<void> {
     const { media, callLog, isOver } = this.ctx;

@@ -263,10 +263,12 @@ export class CallSession {
         this.endConnected('max-duration');
       }, this.maxDurationMs));
     }
+    // With what another instance needs to end the call if this one dies (src/calls/takeover.ts).
+    const dialogs = [legA.dialogId, legB.dialogId, ...(this.media?.dialogIds() ?? [])].filter((d): d is string => typeof d === 'string');
     this.deps.liveCalls?.connected({
       callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
       startedAt: new Date(this.startedAt).toISOString(), answeredAt: new Date(this.answeredAt).toISOString(),
-    });
+    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl });
     return true;
   }
 
@@ -359,6 +361,8 @@ export class CallSession {
       this.line('error', 'teardown failed; writing the CDR all the same', () => ({ err: this.deps.fmt((err as Error).message) }));
     }
     const status = this.callerAnswered ? 200 : finalStatus;
+    // A caller with no session on V, connected by V's dedicated session: the CDR says so.
+    if (disposition === 'answered' && this.direction.startsWith('unknown->')) disposition = 'unknown-caller-connected';
     const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, ...media });
     this.deps.cdr.write(cdr);
     if (this.answeredAt !== null) this.deps.liveCalls?.ended(this.callId);

@@ -17,10 +17,12 @@ export async function interceptAllows(call: CallSession, parties: CallParties, s
   if (!hook) return true;
   const { fmt } = call.deps;
   const state = call.currentState;
-  const direction = call.direction === 'b->a' ? 'b->a' : 'a->b';
+  const direction = call.direction.endsWith('->a') ? 'b->a' : 'a->b';
+  // A caller with no session on V whom V's dedicated session connects speaks for no participant.
+  const from = call.direction.startsWith('unknown') ? 'unknown' : direction === 'a->b' ? 'a' : 'b';
   const meta = session?.meta === undefined ? undefined : parseMeta(session.meta);
   const verdict = await hook.ask({
-    call_id: call.callId, session_id: session?.id ?? '', virtual_number: parties.virtualNumber, direction, from: direction === 'a->b' ? 'a' : 'b',
+    call_id: call.callId, session_id: session?.id ?? '', virtual_number: parties.virtualNumber, direction, from,
     caller: parties.caller, callee: peer, ...(meta !== undefined ? { meta } : {}),
   });
   if (call.currentState !== state) return false; // cancelled, or ended otherwise, while the hook was asked

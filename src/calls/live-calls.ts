@@ -1,17 +1,25 @@
 /**
  * The live-call registry in Redis: which instance holds each connected call, so that the API
- * and the CLI of any instance can list calls across instances and hang one up.
+ * and the CLI of any instance can list calls across instances and hang one up, and so that the
+ * calls of an instance that dies are ended by another (src/calls/takeover.ts).
  *
- *   {prefix}calls                HASH   call id (keyed hash) -> JSON LiveCall
+ *   {prefix}calls                HASH   call id (keyed hash) -> JSON LiveCallEntry
  *   {prefix}instance:{id}        STRING heartbeat, PX 3 x heartbeatMs: the instance is alive
+ *   {prefix}instance-calls:{id}  SET    the call ids of that instance's entries
+ *   {prefix}instances            HASH   instance id -> the drachtio-server its calls are on
  *   {prefix}hangup               CHANNEL a call id: the instance holding it hangs it up
  *
  * Writes happen when a call connects and when it ends, never on the way to the B-leg; they are
  * bounded and a failure is logged, never felt by the call. An entry whose instance stopped
- * beating (it crashed) is dropped by the next listing.
+ * beating (it crashed) is left out of listings, and stays until a survivor takes it over.
+ *
+ * An entry carries what a survivor needs to end the call (LostCallData): drachtio-server's ids
+ * of the call's dialogs, which hold the raw Call-IDs (carriers put numbers in them). Like the
+ * sessions, the registry is internal to Redis; the API and the CLI never show that part.
  */
+import type { Cdr } from '../cdr/cdr.js';
 import type { Logger } from '../log/logger.js';
-import type { Redis } from '../sessions/redis.js';
+import { runScript, type Redis } from '../sessions/redis.js';
 import { withDeadline } from '../util/deadline.js';
 import { timed, type RedisObserver } from '../util/timing.js';
 
@@ -25,23 +33,105 @@ export interface LiveCall {
   answeredAt: string;
 }
 
+/** What a survivor needs to end a call whose instance died (never listed by the API or the CLI). */
+export interface LostCallData {
+  /** The drachtio-server holding the call's dialogs (drachtio.host:port, as configured). */
+  server: string;
+  /** drachtio-server's ids of the call's dialogs: the caller's, the callee's, then the media server's channels. */
+  dialogs: string[];
+  media: Cdr['media'];
+  /** The session's TTL slides from the end of its last answered call (the survivor refreshes it). */
+  slidingTtl: boolean;
+}
+
+/** A registry entry as stored. */
+export interface LiveCallEntry extends LiveCall {
+  lost?: LostCallData;
+}
+
 /** What a call tells the registry (CallDeps.liveCalls). */
 export interface LiveCallSink {
-  connected(call: LiveCall): void;
+  connected(call: LiveCall, lost?: Omit<LostCallData, 'server'>): void;
   ended(callId: string): void;
 }
 
 export interface LiveCallKeys {
   calls: string;
   instance(id: string): string;
+  instanceCalls(id: string): string;
+  instances: string;
   hangupChannel: string;
 }
 
 export const liveCallKeys = (prefix: string): LiveCallKeys => ({
   calls: `${prefix}calls`,
   instance: (id) => `${prefix}instance:${id}`,
+  instanceCalls: (id) => `${prefix}instance-calls:${id}`,
+  instances: `${prefix}instances`,
   hangupChannel: `${prefix}hangup`,
 });
+
+/**
+ * KEYS: calls, instance-calls:{me}, instances, instance:{me}. ARGV: call id, entry JSON, me,
+ * server, heartbeat PX. The heartbeat is written with the entry: an instance is never listed
+ * with a call and without a heartbeat (its first beat may not have reached Redis yet).
+ */
+const REGISTER_SCRIPT = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[5])
+return 1`;
+
+/** KEYS: calls, instance-calls:{me}. ARGV: call id. */
+const UNREGISTER_SCRIPT = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1`;
+
+/**
+ * The claim: KEYS heartbeat of the instance, its instance-calls set, calls, instances. ARGV the
+ * instance id, the most to take. While the instance beats, nothing. Otherwise SPOP takes up to
+ * that many of its call ids, and their entries are removed and returned: one script, so of two
+ * survivors racing each call goes to exactly one. The instance leaves the instances table once
+ * it has no entries left.
+ */
+const CLAIM_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local ids = redis.call('SPOP', KEYS[2], tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  local e = redis.call('HGET', KEYS[3], id)
+  if e then
+    redis.call('HDEL', KEYS[3], id)
+    out[#out + 1] = e
+  end
+end
+if redis.call('SCARD', KEYS[2]) == 0 then redis.call('HDEL', KEYS[4], ARGV[1]) end
+return out`;
+
+/**
+ * Takes up to `max` of a dead instance's registry entries (none while it beats). Resolves with
+ * the entries now owned by the caller (removed from Redis); unreadable ones are dropped.
+ */
+export async function claimCalls(redis: Redis, keys: LiveCallKeys, instance: string, opts: { max: number; timeoutMs: number }): Promise<LiveCallEntry[]> {
+  const reply = await withDeadline(runScript(redis, CLAIM_SCRIPT, [keys.instance(instance), keys.instanceCalls(instance), keys.calls, keys.instances], [instance, String(opts.max)]), opts.timeoutMs);
+  const entries: LiveCallEntry[] = [];
+  for (const text of reply as string[]) {
+    const entry = parseEntry(text);
+    if (entry) entries.push(entry);
+  }
+  return entries;
+}
+
+function parseEntry(text: string): LiveCallEntry | null {
+  try {
+    const v = JSON.parse(text) as LiveCallEntry;
+    return typeof v === 'object' && v !== null && typeof v.callId === 'string' && typeof v.instance === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
 
 export class LiveCallRegistry implements LiveCallSink {
   private timer: NodeJS.Timeout | null = null;
@@ -52,8 +142,12 @@ export class LiveCallRegistry implements LiveCallSink {
     prefix: string,
     readonly instanceId: string,
     private readonly log: Logger,
-    /** observe: told each write's round trip (maskbridge_redis_command_seconds{command="live_register"|"live_unregister"|"live_heartbeat"}). */
-    private readonly opts: { heartbeatMs: number; timeoutMs: number; observe?: RedisObserver },
+    /**
+     * server: the drachtio-server this instance's calls are on (entries name it; survivors take
+     * over only calls on their own server). observe: told each write's round trip
+     * (maskbridge_redis_command_seconds{command="live_register"|"live_unregister"|"live_heartbeat"}).
+     */
+    private readonly opts: { heartbeatMs: number; timeoutMs: number; server?: string; observe?: RedisObserver },
   ) {
     this.keys = liveCallKeys(prefix);
   }
@@ -72,12 +166,15 @@ export class LiveCallRegistry implements LiveCallSink {
     await withDeadline(this.redis.del(this.keys.instance(this.instanceId)), this.opts.timeoutMs).catch(() => undefined);
   }
 
-  connected(call: LiveCall): void {
-    this.bounded(this.redis.hSet(this.keys.calls, call.callId, JSON.stringify({ ...call, instance: this.instanceId })), 'register');
+  connected(call: LiveCall, lost?: Omit<LostCallData, 'server'>): void {
+    const entry: LiveCallEntry = { ...call, instance: this.instanceId, ...(lost ? { lost: { ...lost, server: this.opts.server ?? '' } } : {}) };
+    const keys = [this.keys.calls, this.keys.instanceCalls(this.instanceId), this.keys.instances, this.keys.instance(this.instanceId)];
+    const args = [call.callId, JSON.stringify(entry), this.instanceId, this.opts.server ?? '', String(this.opts.heartbeatMs * 3), String(Date.now())];
+    this.bounded(runScript(this.redis, REGISTER_SCRIPT, keys, args), 'register');
   }
 
   ended(callId: string): void {
-    this.bounded(this.redis.hDel(this.keys.calls, callId), 'unregister');
+    this.bounded(runScript(this.redis, UNREGISTER_SCRIPT, [this.keys.calls, this.keys.instanceCalls(this.instanceId)], [callId]), 'unregister');
   }
 
   private bounded(work: Promise<unknown>, what: string): void {
@@ -93,23 +190,26 @@ export class LiveCalls {
     this.keys = liveCallKeys(prefix);
   }
 
-  /** Every live call on a live instance; entries of instances that stopped beating are dropped. */
+  /**
+   * Every live call on a live instance. Entries of instances that stopped beating are left out,
+   * and left in Redis: a survivor takes them over (src/calls/takeover.ts). Unreadable ones are dropped.
+   */
   async list(filter: { sessionId?: string } = {}): Promise<LiveCall[]> {
     const all = await withDeadline(this.redis.hGetAll(this.keys.calls), this.timeoutMs);
     const calls: LiveCall[] = [];
     const stale: string[] = [];
     const alive = new Map<string, boolean>();
     for (const [id, text] of Object.entries(all)) {
-      let call: LiveCall;
-      try {
-        call = JSON.parse(text) as LiveCall;
-      } catch {
+      const entry = parseEntry(text);
+      if (!entry) {
         stale.push(id);
         continue;
       }
-      if (!alive.has(call.instance)) alive.set(call.instance, (await withDeadline(this.redis.exists(this.keys.instance(call.instance)), this.timeoutMs)) === 1);
-      if (!alive.get(call.instance)) stale.push(id);
-      else if (!filter.sessionId || call.sessionId === filter.sessionId) calls.push(call);
+      if (!alive.has(entry.instance)) alive.set(entry.instance, (await withDeadline(this.redis.exists(this.keys.instance(entry.instance)), this.timeoutMs)) === 1);
+      if (alive.get(entry.instance) && (!filter.sessionId || entry.sessionId === filter.sessionId)) {
+        const { lost: _lost, ...call } = entry; // the dialog ids hold raw Call-IDs: never shown
+        calls.push(call);
+      }
     }
     if (stale.length > 0) await withDeadline(this.redis.hDel(this.keys.calls, stale), this.timeoutMs).catch(() => undefined);
     return calls.sort((x, y) => x.startedAt.localeCompare(y.startedAt));

@@ -48,9 +48,10 @@ export async function routeCall(call: CallSession): Promise<void> {
     ? await call.lookup(() => early.result, early.startedAt)
     : await call.lookup(() => sessions.lookup(parties.virtualNumber, parties.caller));
   if (!result || call.currentState !== 'routing') return; // store down (already failed) or cancelled meanwhile
-  // No session for this caller on V (not a malformed record, nor a one-way session's B): the
-  // out-of-session hook, when configured, may create one or name a number to route to.
-  if (result.kind === 'unknown' && call.deps.hooks?.outOfSession) {
+  // No session for this caller on V (not a malformed record, nor a one-way session's B): V's
+  // dedicated session's unknown_caller treatment first; without one, the out-of-session hook,
+  // when configured, may create a session or name a number to route to.
+  if (result.kind === 'unknown' && !result.dedicated && call.deps.hooks?.outOfSession) {
     const step = await askOutOfSession(call, parties);
     if (step.next === 'done') return;
     if (step.next === 'route') {
@@ -61,24 +62,31 @@ export async function routeCall(call: CallSession): Promise<void> {
     if (step.next === 'session') result = step.result;
   }
   const decision = decide(result, policy.decision, new Date(call.deps.now()));
+  const dedicated = result.kind === 'unknown' ? result.dedicated : undefined;
+  const session = result.kind === 'found' || result.kind === 'closed' ? result.session : dedicated ?? null;
   if (call.deps.callEvents) {
-    const s = result.kind === 'found' || result.kind === 'closed' ? result.session : null;
     call.deps.callEvents.bind(call.callId, {
-      sessionId: s?.id ?? '', virtualNumber: parties.virtualNumber, url: s?.webhookUrl ?? '',
-      parties: s ? { a: s.a, b: s.b } : { caller: parties.caller },
+      sessionId: session?.id ?? '', virtualNumber: parties.virtualNumber, url: session?.webhookUrl ?? '',
+      parties: session ? { a: session.a, b: session.b, ...(dedicated ? { caller: parties.caller } : {}) } : { caller: parties.caller },
     });
   }
-  if (decision.action === 'bridge' && result.kind === 'found') {
+  if (dedicated) {
+    call.line('info', 'caller has no session; V is dedicated to a session\'s unknown callers', () => ({
+      dedicatedSession: dedicated.id, treatment: dedicated.unknownCaller, caller: fmt(parties.caller),
+    }));
+  }
+  if (decision.action === 'bridge' && session && result.kind !== 'closed') {
     call.setSession(decision.sessionId, decision.direction, {
-      sliding: result.session.ttlSec !== undefined, maxDurationSec: result.session.maxDurationSec, ringTimeoutSec: result.session.ringTimeoutSec,
+      sliding: session.ttlSec !== undefined, maxDurationSec: session.maxDurationSec, ringTimeoutSec: session.ringTimeoutSec,
     });
     if (!(await admitCall(call, parties.virtualNumber))) return;
-    return bridge(call, parties, result.session, decision.peer, decision.record);
+    return bridge(call, parties, session, decision.peer, decision.record);
   }
   call.setSession(decision.sessionId);
   if (decision.action === 'reject') {
     call.line('info', 'no open session for caller', () => ({ status: decision.status, disposition: decision.disposition, caller: fmt(parties.caller) }));
-    if (decision.disposition === 'unknown-caller' && call.deps.media?.pin.enabled) return runPinPrompt(call, parties);
+    // The PIN prompt is for a caller V is not dedicated to (a dedicated session's treatment comes first).
+    if (decision.disposition === 'unknown-caller' && !dedicated && call.deps.media?.pin.enabled) return runPinPrompt(call, parties);
     return call.rejectWithTreatment(decision.status, decision.reason, decision.announcement, decision.disposition);
   }
 }

@@ -11,6 +11,8 @@ export type Disposition =
   | 'rejected-number'
   | 'rejected-body'
   | 'unknown-caller'
+  /** A caller with no session on V, connected by V's dedicated session (unknown_caller connect-a/-b), answered. */
+  | 'unknown-caller-connected'
   /** B called A on a one-way session (direction a-to-b): B gets the unknown-caller treatment. */
   | 'one-way-refused'
   /** A call outside the session's time-of-day windows (calls.outsideWindow treatment). */
@@ -26,7 +28,8 @@ export type Disposition =
   /** A hook failed (timeout, error, invalid answer) and its fail policy is "closed". */
   | 'hook-failed';
 
-export type Direction = 'a->b' | 'b->a' | '';
+/** Who called whom; `unknown->a` / `unknown->b`: a caller with no session on V whom V's dedicated session connected. */
+export type Direction = 'a->b' | 'b->a' | 'unknown->a' | 'unknown->b' | '';
 
 /** What the media server received from one party (leg a: the caller, b: the callee). */
 export interface LegQuality {
@@ -59,7 +62,9 @@ export interface Cdr {
   finalStatus: number;
   disposition: Disposition;
   /** Who ended an answered call. */
-  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator' | '';
+  endedBy: 'caller' | 'callee' | 'max-duration' | 'shutdown' | 'error' | 'session-closed' | 'operator'
+    /** The instance holding the call died; another hung both parties up (src/calls/takeover.ts). */
+    | 'instance-lost' | '';
   media: 'none' | 'anchored' | 'signalling-only-fallback';
   recording: { path: string; durationSec: number; bytes: number; failed: boolean; error?: string } | null;
   /** Media quality (anchored calls that were bridged); null or absent otherwise. */
@@ -110,7 +115,7 @@ export class BadCdrError extends BadRecordError {
   override readonly name = 'BadCdrError';
 }
 
-const DIRECTIONS: ReadonlySet<string> = new Set(['a->b', 'b->a', '']);
+const DIRECTIONS: ReadonlySet<string> = new Set(['a->b', 'b->a', 'unknown->a', 'unknown->b', '']);
 const isText = (v: unknown): v is string => typeof v === 'string';
 /** Within the range a Date can print (toISOString throws beyond it). */
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15;

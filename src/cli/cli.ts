@@ -117,7 +117,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     pool: s.pool ?? null, direction: s.direction, record: s.record ?? null, label: s.label ?? null,
     slidingTtlSec: s.ttlSec ?? null, maxExpiresAt: s.maxExpiresAt === undefined ? null : new Date(s.maxExpiresAt).toISOString(), meta: s.meta ?? null,
     windows: s.windowsText ?? null, tz: s.tz, maxDurationSec: s.maxDurationSec ?? null, ringTimeoutSec: s.ringTimeoutSec ?? null,
-    webhookUrl: s.webhookUrl ?? null,
+    webhookUrl: s.webhookUrl ?? null, unknownCaller: s.unknownCaller ?? null,
   });
 
   const session = program.command('session').description('create, show, list, extend or close a masking session');
@@ -144,10 +144,11 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option('--max-duration <seconds>', 'longest call of this session')
     .option('--ring-timeout <seconds>', 'how long the other party rings')
     .option('--webhook-url <url>', 'where this session\'s events go (instead of webhooks.defaultUrl)')
+    .option('--unknown-caller <treatment>', 'what callers with no session on V (and B of --one-way) get: reject, announce:{file}, connect-a or connect-b; any but reject dedicates V to this session')
     .action(async (o: {
       id: string; virtual?: string; pool?: string; geo?: string; a: string; b: string; ttl?: string; expires?: string; slidingTtl?: string;
       maxExpires?: string; oneWay?: boolean; record?: boolean; label?: string; meta?: string;
-      windows?: string; tz?: string; maxDuration?: string; ringTimeout?: string; consent?: string; webhookUrl?: string;
+      windows?: string; tz?: string; maxDuration?: string; ringTimeout?: string; consent?: string; webhookUrl?: string; unknownCaller?: string;
     }) => {
       if ((o.virtual === undefined) === (o.pool === undefined)) throw new SessionInputError('virtual', 'give exactly one of --virtual and --pool');
       if ([o.ttl, o.expires, o.slidingTtl].filter((v) => v !== undefined).length > 1) throw new SessionInputError('ttl', 'give one of --ttl, --expires and --sliding-ttl');
@@ -160,7 +161,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         ...(o.windows ? { windows: o.windows } : {}), ...(o.tz ? { tz: o.tz } : {}), ...(o.consent ? { consent: o.consent } : {}),
         ...(o.maxDuration ? { maxDurationSec: seconds('max-duration', o.maxDuration) } : {}),
         ...(o.ringTimeout ? { ringTimeoutSec: seconds('ring-timeout', o.ringTimeout) } : {}),
-        ...(o.webhookUrl ? { webhookUrl: o.webhookUrl } : {}),
+        ...(o.webhookUrl ? { webhookUrl: o.webhookUrl } : {}), ...(o.unknownCaller ? { unknownCaller: o.unknownCaller } : {}),
       };
       const created = await withWrite((store, region) => {
         const base = { id: o.id, a: e164('a', o.a, region), b: e164('b', o.b, region), expiresAt, ...opts };

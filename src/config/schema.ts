@@ -111,6 +111,8 @@ function wholeNumberFormat(name: string, min: number, max: number, message: stri
 
 wholeNumberFormat('count', 0, Number.MAX_SAFE_INTEGER, 'must be a whole number >= 0');
 wholeNumberFormat('positive-count', 1, Number.MAX_SAFE_INTEGER, 'must be a whole number >= 1');
+// Below 200 ms a short Redis stall would take a live instance for dead; above a minute lost calls stay up for minutes.
+wholeNumberFormat('heartbeat-ms', 200, 60_000, 'must be a whole number of milliseconds from 200 to 60000');
 wholeNumberFormat('tcp-port', 0, 65535, 'must be a port number 0-65535');
 // Shorter than a few minutes would let an ordinary resend (a lost reply, a restart) land twice.
 wholeNumberFormat('dedupe-retention-sec', 300, 30 * 86400, 'must be a whole number of seconds from 300 (5 minutes) to 2592000 (30 days)');
@@ -346,6 +348,10 @@ export const schema = {
     instanceId: {
       doc: 'This instance\'s name in the live-call registry in Redis (mb:calls, mb:instance:{id}) and its spool directory ({instance} in cdr.spoolFile); empty: hostname-pid (in a container: container id-1, kept across restarts of the container). Unique per instance; letters, digits, ".", "_", "-" when it names a spool directory',
       format: String, default: '', env: 'MB_CALLS_INSTANCE_ID',
+    },
+    heartbeatMs: {
+      doc: 'How often this instance says it is alive in Redis (mb:instance:{id}, which lapses after 3 beats) and looks for instances that stopped: the connected calls of one that stopped are hung up (BYE to both parties, CDR ended_by instance-lost) within about 4 beats (docs/operations.md, "Several instances and app-instance failure")',
+      format: 'heartbeat-ms', default: 2000, env: 'MB_CALLS_HEARTBEAT_MS',
     },
     closeSweepSec: {
       doc: 'How often the sessions of live calls are checked in Redis; a closed or deleted one is hung up (mb_close also tells every instance at once by pub/sub)',

@@ -58,6 +58,8 @@ export interface AppConfig {
     drainTimeoutSec: number;
     closeSweepSec: number;
     instanceId: string;
+    /** Heartbeat of this instance in the live-call registry, and the period of the lost-instance sweep. */
+    heartbeatMs: number;
     callIdKey: string;
   };
   cdr: { spoolFile: string; retentionDays: number; dedupeRetentionSec: number };

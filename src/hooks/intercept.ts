@@ -15,8 +15,8 @@ export interface InterceptRequest {
   session_id: string;
   virtual_number: string;
   direction: 'a->b' | 'b->a';
-  /** The participant calling. */
-  from: 'a' | 'b';
+  /** The participant calling; `unknown`: a caller with no session on V, connected by V's dedicated session (unknown_caller). */
+  from: 'a' | 'b' | 'unknown';
   caller: string;
   callee: string;
   /** The session's meta, as the backend stored it. */

@@ -83,6 +83,11 @@ class FsEndpoint implements MediaEndpoint {
   get id(): string {
     return this.ep.uuid;
   }
+  /** drachtio-server's id of the SIP dialog to FreeSWITCH (another instance can BYE it if this one dies). */
+  get dialogId(): string | undefined {
+    const id = (this.ep.dialog as { id?: unknown } | undefined)?.id; // Dialog#id, missing from drachtio-srf's typings
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  }
   get localSdp(): string {
     return this.ep.local.sdp;
   }

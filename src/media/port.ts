@@ -16,6 +16,8 @@ export interface RtpQuality {
 /** One FreeSWITCH channel the app drives. */
 export interface MediaEndpoint {
   readonly id: string;
+  /** The SIP server's id of the channel's dialog (as CallLeg#dialogId), when known. */
+  readonly dialogId?: string;
   /** The media server's SDP for this channel (its address, never a party's). */
   readonly localSdp: string;
   /** Plays a file or tone stream; resolves when done, rejects when it cannot be played. */

@@ -1,13 +1,14 @@
 import type { Cdr } from '../cdr/cdr.js';
 import type { Treatment } from '../config/types.js';
-import type { LookupResult } from '../sessions/contract.js';
+import { unknownCallerOf, type LookupResult, type SessionRecord } from '../sessions/contract.js';
 import { withinWindows } from '../sessions/windows.js';
 
 export type Decision =
   | {
       action: 'bridge';
       sessionId: string;
-      direction: 'a->b' | 'b->a';
+      /** `unknown->a` / `unknown->b`: a caller with no session on V, connected by V's dedicated session (unknown_caller connect-a/-b). */
+      direction: 'a->b' | 'b->a' | 'unknown->a' | 'unknown->b';
       /** The number to call (the other participant), E.164. */
       peer: string;
       record: boolean;
@@ -34,9 +35,11 @@ export interface DecisionPolicy {
 export function decide(result: LookupResult, policy: DecisionPolicy, at: Date = new Date()): Decision {
   switch (result.kind) {
     case 'found':
-      // A one-way session: B is told nothing about it (the unknown-caller treatment).
+      // A one-way session: B is told nothing about it (the unknown-caller treatment: the session's
+      // own announcement, if it has one; connect-a/-b are for callers with no session, not for B).
       if (result.session.direction === 'a-to-b' && result.callerRole === 'b') {
-        return reject(result.session.id, policy.unknownCaller, 'one-way-refused');
+        const own = unknownCallerOf(result.session);
+        return reject(result.session.id, own.kind === 'announce' ? { ...policy.unknownCaller, announcement: own.file } : policy.unknownCaller, 'one-way-refused');
       }
       if (result.session.windows && !withinWindows(result.session.windows, result.session.tz, at)) {
         return reject(result.session.id, policy.outsideWindow, 'outside-window');
@@ -51,9 +54,20 @@ export function decide(result: LookupResult, policy: DecisionPolicy, at: Date = 
     case 'closed':
       return reject(result.session.id, policy.closedSession, 'session-closed');
     case 'unknown':
+      if (result.dedicated) return dedicated(result.dedicated, policy, at);
+      return reject('', policy.unknownCaller, 'unknown-caller');
     case 'malformed':
       return reject('', policy.unknownCaller, 'unknown-caller');
   }
+}
+
+/** A caller with no session on V, which is dedicated to `s`'s unknown callers (the lookup checked it is open, unexpired and on V). */
+function dedicated(s: SessionRecord, policy: DecisionPolicy, at: Date): Decision {
+  const t = unknownCallerOf(s);
+  if (t.kind === 'announce') return reject(s.id, { ...policy.unknownCaller, announcement: t.file }, 'unknown-caller');
+  if (t.kind === 'reject') return reject('', policy.unknownCaller, 'unknown-caller');
+  if (s.windows && !withinWindows(s.windows, s.tz, at)) return reject(s.id, policy.outsideWindow, 'outside-window');
+  return { action: 'bridge', sessionId: s.id, direction: t.to === 'a' ? 'unknown->a' : 'unknown->b', peer: s[t.to], record: s.record ?? policy.recordByDefault };
 }
 
 function reject(sessionId: string, t: Treatment, disposition: Cdr['disposition']): Decision {

@@ -8,6 +8,7 @@
  *                                               whisper_a whisper_b pool direction ttl_sec max_expires_at meta idem]
  *   {prefix}route:{V}:{caller}          STRING {id}       (one per direction: caller = a, caller = b)
  *   {prefix}party:{number}              HASH   V -> {id} of the participant's latest session on V
+ *   {prefix}unknown:{V}                 STRING {id}       (the open session V's unknown callers get: unknown_caller)
  *   {prefix}pool:{name}                 HASH   pool settings; :numbers HASH V -> state; :active SET (+ :active:{cc})
  *   {prefix}numbers                     HASH   V -> pool
  *   {prefix}cdr                         STREAM one entry per call attempt (written by maskbridge)
@@ -33,6 +34,8 @@ export interface Keys {
   route(virtualNumber: string, caller: string): string;
   pin(virtualNumber: string, pin: string): string;
   party(number: string): string;
+  /** The session whose unknown_caller treatment callers with no session on V get. */
+  unknown(virtualNumber: string): string;
   pool(name: string): string;
   /** SET of pool names. */
   pools: string;
@@ -53,6 +56,7 @@ export function keys(prefix: string): Keys {
     route: (v, caller) => `${prefix}route:${v}:${caller}`,
     pin: (v, pin) => `${prefix}pin:${v}:${pin}`,
     party: (n) => `${prefix}party:${n}`,
+    unknown: (v) => `${prefix}unknown:${v}`,
     pool: (name) => `${prefix}pool:${name}`,
     pools: `${prefix}pools`,
     closedChannel: `${prefix}session-closed`,
@@ -102,6 +106,8 @@ export interface SessionRecord {
   ringTimeoutSec: number | undefined;
   /** Where this session's events go, instead of webhooks.defaultUrl. */
   webhookUrl: string | undefined;
+  /** What unknown callers on V (and B on a one-way session) get, as stored (unknownCallerOf reads it); undefined: `reject`. */
+  unknownCaller: string | undefined;
 }
 
 export type SessionDirection = 'both' | 'a-to-b';
@@ -110,7 +116,7 @@ export type SessionDirection = 'both' | 'a-to-b';
 export const NO_OPTIONS = {
   record: undefined, createdAt: undefined, closedAt: undefined, label: undefined, whisperA: undefined, whisperB: undefined, consent: undefined,
   pool: undefined, direction: 'both', ttlSec: undefined, maxExpiresAt: undefined, meta: undefined, windows: undefined, windowsText: undefined, tz: 'UTC',
-  maxDurationSec: undefined, ringTimeoutSec: undefined, webhookUrl: undefined,
+  maxDurationSec: undefined, ringTimeoutSec: undefined, webhookUrl: undefined, unknownCaller: undefined,
 } as const satisfies Partial<SessionRecord>;
 
 /** Audio file names the backend may put in a session: no spaces, no "..", nothing FreeSWITCH would parse. */
@@ -118,9 +124,28 @@ export const AUDIO_FILE_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_./:-]{1,200}$/;
 
 export type Role = 'a' | 'b';
 
+/**
+ * A session's unknown-caller treatment (field unknown_caller): `reject` (calls.unknownCaller, the
+ * default), `announce:{file}` (this session's prompt, then the calls.unknownCaller rejection), or
+ * `connect-a` / `connect-b` (call that participant, V as the caller ID). Any value but `reject`
+ * dedicates V to the session for callers with no session on V ({prefix}unknown:{V}).
+ */
+export type UnknownCaller = { kind: 'reject' } | { kind: 'announce'; file: string } | { kind: 'connect'; to: Role };
+
+export const UNKNOWN_CALLER_PATTERN = /^(?:reject|connect-a|connect-b|announce:(?!.*\.\.)[A-Za-z0-9_./:-]{1,200})$/;
+
+/** The session's treatment; `reject` when the field is absent (or unreadable: parseSessionHash refuses that). */
+export function unknownCallerOf(s: Pick<SessionRecord, 'unknownCaller'>): UnknownCaller {
+  const v = s.unknownCaller;
+  if (v === 'connect-a' || v === 'connect-b') return { kind: 'connect', to: v === 'connect-a' ? 'a' : 'b' };
+  if (v !== undefined && v.startsWith('announce:') && UNKNOWN_CALLER_PATTERN.test(v)) return { kind: 'announce', file: v.slice('announce:'.length) };
+  return { kind: 'reject' };
+}
+
 export type LookupResult =
   | { kind: 'found'; session: SessionRecord; callerRole: Role; peer: string }
-  | { kind: 'unknown' }
+  /** `dedicated`: V's open session whose unknown_caller treatment this caller gets (found on the same round trip). */
+  | { kind: 'unknown'; dedicated?: SessionRecord }
   | { kind: 'closed'; session: SessionRecord; why: 'closed' | 'expired' }
   | { kind: 'malformed'; key: string; problem: string };
 
@@ -178,6 +203,9 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
   if (Number.isNaN(maxDurationSec) || Number.isNaN(ringTimeoutSec) || maxDurationSec === 0 || ringTimeoutSec === 0) {
     fail('field max_duration_sec/ring_timeout_sec is not a whole number of seconds >= 1');
   }
+  if (hash.unknown_caller !== undefined && !UNKNOWN_CALLER_PATTERN.test(hash.unknown_caller)) {
+    fail('field unknown_caller is not reject, connect-a, connect-b or announce:{file}');
+  }
   return {
     id,
     virtualNumber: v as string,
@@ -203,10 +231,14 @@ export function parseSessionHash(key: string, id: string, hash: Record<string, s
     maxDurationSec,
     ringTimeoutSec,
     webhookUrl: hash.webhook_url,
+    unknownCaller: hash.unknown_caller,
   };
 }
 
-/** What the lookup script returns: [] (no route), ["!wrongtype"], or [id, [field, value, ...]]. */
+/**
+ * What the lookup script returns: [] (no route), ["!wrongtype"], [id, [field, value, ...]], or on
+ * a miss with V dedicated to a session's unknown callers ["!unknown", id, [field, value, ...]].
+ */
 export type RawLookupReply = unknown[];
 
 /**
@@ -222,12 +254,35 @@ export function interpretLookup(
 ): LookupResult {
   const routeKey = k.route(virtualNumber, caller);
   if (!Array.isArray(reply) || reply.length === 0) return { kind: 'unknown' };
+  if (reply[0] === '!unknown') return dedicatedSession(k, virtualNumber, caller, reply[1], reply[2], now);
   const [id, flat] = reply;
   if (id === '!wrongtype') return { kind: 'malformed', key: routeKey, problem: 'route key is not a string' };
   if (typeof id !== 'string' || !SESSION_ID_PATTERN.test(id)) {
     return { kind: 'malformed', key: routeKey, problem: 'route value is not a session id' };
   }
   return resolveSession(k, routeKey, virtualNumber, id, flat, now, (s) => (s.a === caller ? 'a' : s.b === caller ? 'b' : null));
+}
+
+/**
+ * A miss on V whose unknown-caller slot names a session: it counts only if it is open, unexpired,
+ * on V and sets a treatment other than reject; anything else is the global treatment (a stale or
+ * broken slot never connects anyone, and is no reason to warn on the call path).
+ */
+function dedicatedSession(k: Keys, virtualNumber: string, caller: string, id: unknown, flat: unknown, now: number): LookupResult {
+  if (typeof id !== 'string' || !SESSION_ID_PATTERN.test(id) || !Array.isArray(flat)) return { kind: 'unknown' };
+  const hash: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[String(flat[i])] = String(flat[i + 1]);
+  let s: SessionRecord;
+  try {
+    s = parseSessionHash(k.session(id), id, hash);
+  } catch {
+    return { kind: 'unknown' };
+  }
+  const t = unknownCallerOf(s);
+  if (s.virtualNumber !== virtualNumber || s.status !== 'open' || s.expiresAt <= now || t.kind === 'reject') return { kind: 'unknown' };
+  // Never the caller to themselves (a participant has a route; this is for a route gone missing).
+  if (t.kind === 'connect' && s[t.to] === caller) return { kind: 'unknown' };
+  return { kind: 'unknown', dedicated: s };
 }
 
 /**
@@ -276,11 +331,22 @@ function resolveSession(
   return { kind: 'found', session, callerRole, peer: callerRole === 'a' ? session.b : session.a };
 }
 
-/** The lookup: one round trip. KEYS[1] = route key, ARGV[1] = session key prefix. */
+/**
+ * The lookup: one round trip. KEYS[1] = route key, KEYS[2] = V's unknown-caller slot (read only
+ * on a miss), ARGV[1] = session key prefix.
+ */
 export const LOOKUP_SCRIPT = `
 local ok, id = pcall(redis.call, 'GET', KEYS[1])
 if not ok then return {'!wrongtype'} end
-if not id then return {} end
+if not id then
+  -- A miss: the session V is dedicated to for unknown callers, if any (same round trip).
+  if not KEYS[2] then return {} end
+  local okU, u = pcall(redis.call, 'GET', KEYS[2])
+  if not okU or not u then return {} end
+  local okH, hu = pcall(redis.call, 'HGETALL', ARGV[1] .. u)
+  if not okH then return {} end
+  return {'!unknown', u, hu}
+end
 local ok2, h = pcall(redis.call, 'HGETALL', ARGV[1] .. id)
 if not ok2 then return {id, 0} end
 return {id, h}

@@ -53,18 +53,26 @@ export class NumberInOtherPoolError extends ConflictError {
   }
 }
 
+/** The named number is dedicated to another open session's unknown callers (unknown_caller). */
+export class UnknownCallerTakenError extends ConflictError {
+  override readonly name = 'UnknownCallerTakenError';
+  constructor(readonly otherSessionId: string, readonly number: string) {
+    super(`virtual number ${number} is dedicated to the unknown callers of open session ${otherSessionId}: close it, or leave unknownCaller unset (reject)`);
+  }
+}
+
 /** No number of the pool fits this pair (API 409 pool-exhausted, CLI exit 6). */
 export class PoolExhaustedError extends ConflictError {
   override readonly name = 'PoolExhaustedError';
   constructor(readonly pool: string) {
-    super(`pool ${pool} is exhausted: no active number is free for both participants (in use, in cool-off, or outside the geo match)`);
+    super(`pool ${pool} is exhausted: no active number is free for both participants (in use, in cool-off, dedicated to another session's unknown callers, or outside the geo match)`);
   }
 }
 
 /** Library field names as the API and CLI call them. */
 const FIELD_NAMES: Record<string, string> = {
   v: 'virtualNumber', expires_at: 'expiresAt', whisper_a: 'whisperA', whisper_b: 'whisperB', ttl_sec: 'ttlSec',
-  max_expires_at: 'maxExpiresAt', max_duration_sec: 'maxDurationSec', ring_timeout_sec: 'ringTimeoutSec', retain_ms: 'retainMs', cool_off_sec: 'coolOffSec', geo_fallback: 'geoFallback',
+  max_expires_at: 'maxExpiresAt', max_duration_sec: 'maxDurationSec', ring_timeout_sec: 'ringTimeoutSec', unknown_caller: 'unknownCaller', retain_ms: 'retainMs', cool_off_sec: 'coolOffSec', geo_fallback: 'geoFallback',
 };
 
 /**
@@ -80,6 +88,8 @@ export function fromReply(reply: unknown[], id = ''): string[] {
       throw new SessionExistsError(id);
     case 'conflict':
       throw new SessionConflictError(r[1] ?? '');
+    case 'unknown-taken':
+      throw new UnknownCallerTakenError(r[1] ?? '', r[2] ?? '');
     case 'unavailable':
       throw new NumberUnavailableError(r[1] ?? '', r[2] ?? '');
     case 'in-other-pool':

@@ -3,6 +3,8 @@
 
 -- Can V go to this pair? Returns ok, sticky (V last joined exactly this pair).
 local function usable(p, v, f, cool_ms, now)
+  -- Asking for an unknown-caller treatment: not a number another open session is dedicated to.
+  if claims_unknown(f.unknown_caller) and unknown_holder(p, v, nil, now) then return false end
   local sticky = false
   for _, side in ipairs({ { f.a, f.b }, { f.b, f.a } }) do
     local h = holder(p, p .. 'route:' .. v .. ':' .. side[1])

@@ -79,6 +79,37 @@ local function live(s, v, now)
   return s ~= nil and (s.malformed or (s.status == 'open' and s.exp ~= nil and s.exp > now and s.v == v))
 end
 
+-- Unknown-caller slots, {prefix}unknown:{V} -> session id (docs/redis-contract.md): a session whose
+-- unknown_caller is anything but 'reject' dedicates V to itself for callers with no session on V.
+-- Undeclared keys, like allocation's (standalone Redis only).
+local function claims_unknown(value)
+  return type(value) == 'string' and value ~= '' and value ~= 'reject'
+end
+
+-- The open, unexpired session on V that set unknown_caller and holds V's slot, if it is not `id`;
+-- nil when the slot is free or stale (a stale slot is never a conflict).
+local function unknown_holder(p, v, id, now)
+  local ok, held = pcall(redis.call, 'GET', p .. 'unknown:' .. v)
+  if not ok then return p .. 'unknown:' .. v end
+  if not held or held == id then return nil end
+  local h = redis.call('HMGET', p .. 'session:' .. held, 'status', 'expires_at', 'v', 'unknown_caller')
+  if h[1] == 'open' and (tonumber(h[2]) or 0) > now and h[3] == v and claims_unknown(h[4]) then return held end
+  return nil
+end
+
+-- Lets V's slot go, if `id` holds it (close, erase, an update to 'reject').
+local function release_unknown(p, id, v)
+  if not v then return end
+  local key = p .. 'unknown:' .. v
+  if redis.call('GET', key) == id then redis.call('DEL', key) end
+end
+
+-- The slot lives as long as the session key (extend, touch).
+local function extend_unknown(p, id, v, pxat)
+  local key = p .. 'unknown:' .. v
+  if redis.call('GET', key) == id then redis.call('PEXPIREAT', key, pxat) end
+end
+
 local function extend_to(key, at)
   local t = redis.call('PEXPIRETIME', key)
   if t >= 0 and t < at then redis.call('PEXPIREAT', key, at) end
@@ -124,6 +155,12 @@ local OPTIONAL = {
   ring_timeout_sec = function(v) return is_ms(v) and tonumber(v) >= 1 and tonumber(v) <= 600 end,
   -- Where this session's events go (maskbridge's webhooks), instead of webhooks.defaultUrl.
   webhook_url = function(v) return #v <= 2048 and string.match(v, '^https?://[^%s/?#]+[^%s]*$') ~= nil end,
+  -- What unknown callers on V (and B on a one-way session) get: reject, connect-a, connect-b, announce:{file}.
+  unknown_caller = function(v)
+    if v == 'reject' or v == 'connect-a' or v == 'connect-b' then return true end
+    local file = string.match(v, '^announce:(.+)$')
+    return file ~= nil and #file <= 200 and string.match(file, '^[%w_%./:%-]+$') ~= nil and not string.find(file, '..', 1, true)
+  end,
 }
 
 -- Checks the request's fields; returns the list to HSET, or an 'invalid' reply.
@@ -170,6 +207,7 @@ local function write_session(p, id, v, f, fields, retain, idem, pool)
     local t = redis.call('PEXPIRETIME', party)
     if t ~= -1 and t < pxat then redis.call('PEXPIREAT', party, pxat) end
   end
+  if claims_unknown(f.unknown_caller) then redis.call('SET', p .. 'unknown:' .. v, id, 'PXAT', pxat) end
   redis.call('SET', p .. 'schema', '1', 'NX')
   index_expiry(p, id, f.expires_at)
   return { 'ok', v }
@@ -207,6 +245,10 @@ local function mb_create(keys, args)
     local h = holder(p, keys[i])
     if live(h, f.v, now) and h.id ~= id then return { 'conflict', h.id or keys[i] } end
   end
+  if claims_unknown(f.unknown_caller) then
+    local other = unknown_holder(p, f.v, id, now)
+    if other then return { 'unknown-taken', other, f.v } end
+  end
   return write_session(p, id, f.v, f, fields, retain, idem, pool)
 end
 
@@ -222,6 +264,7 @@ local function mb_close(keys, args)
     redis.call('ZREM', p .. 'expiries', id)
     emit(p, 'session.closed', 'session.closed:' .. id .. ':' .. now, id, h[6], { virtual_number = h[1], closed_at = now, reason = 'closed' }, { a = h[2], b = h[3] })
   end
+  release_unknown(p, id, h[1])
   -- Routes live at least through the pool's cool-off, which reads them.
   local cfg = pool_settings(p, h[5])
   if cfg and cfg.cool_ms > 0 and h[2] and h[3] then
@@ -235,6 +278,7 @@ end
 
 local function extend_keys(p, key, h, pxat)
   redis.call('PEXPIREAT', key, pxat)
+  extend_unknown(p, string.match(key, 'session:(.+)$'), h[1], pxat)
   for _, who in ipairs({ h[2], h[3] }) do
     local route = p .. 'route:' .. h[1] .. ':' .. who
     if redis.call('GET', route) == string.match(key, 'session:(.+)$') then redis.call('PEXPIREAT', route, pxat) end
@@ -259,18 +303,37 @@ local function mb_extend(keys, args)
   return { 'ok', args[1] }
 end
 
+-- An update of unknown_caller: a value other than 'reject' takes V's slot (refused while another
+-- open session holds it), 'reject' or '' lets it go. Nil, or the refusal; writes only the slot.
+local function update_unknown(p, key, value)
+  local id = string.match(key, 'session:(.+)$')
+  local h = redis.call('HMGET', key, 'v', 'status')
+  if not claims_unknown(value) then release_unknown(p, id, h[1]); return nil end
+  if h[2] ~= 'open' or not h[1] then return nil end
+  local other = unknown_holder(p, h[1], id, now_ms())
+  if other then return { 'unknown-taken', other, h[1] } end
+  local t = redis.call('PEXPIRETIME', key)
+  if t > 0 then redis.call('SET', p .. 'unknown:' .. h[1], id, 'PXAT', t) else redis.call('SET', p .. 'unknown:' .. h[1], id) end
+  return nil
+end
+
 -- FCALL mb_update 1 session field value ... ('' removes an optional field)
 local function mb_update(keys, args)
   local p = session_key(keys[1])
   if not p then return { 'invalid', 'id', 'KEYS[1] is not {prefix}session:{id}' } end
   if redis.call('EXISTS', keys[1]) == 0 then return { 'missing' } end
   local set, del = {}, {}
-  for k, v in pairs(pairs_of(args, 1)) do
+  local asked = pairs_of(args, 1)
+  for k, v in pairs(asked) do
     local check = OPTIONAL[k]
     if not check or k == 'ttl_sec' or k == 'max_expires_at' then return { 'invalid', k, 'cannot be updated' } end
     if v == '' then table.insert(del, k)
     elseif check(v) then table.insert(set, k); table.insert(set, v)
     else return { 'invalid', k, 'has an invalid value' } end
+  end
+  if asked.unknown_caller then
+    local refused = update_unknown(p, keys[1], asked.unknown_caller)
+    if refused then return refused end
   end
   if #set > 0 then redis.call('HSET', keys[1], unpack(set)) end
   if #del > 0 then redis.call('HDEL', keys[1], unpack(del)) end
@@ -328,6 +391,7 @@ local function mb_erase(keys, args)
         if party ~= who and redis.call('HGET', p .. 'party:' .. party, h[1]) == id then redis.call('HDEL', p .. 'party:' .. party, h[1]) end
       end
       local url = redis.call('HGET', key, 'webhook_url')
+      release_unknown(p, id, h[1])
       redis.call('DEL', key)
       redis.call('ZREM', p .. 'expiries', id)
       redis.call('PUBLISH', p .. 'session-closed', id)

@@ -2,6 +2,7 @@ import {
   LOOKUP_SCRIPT,
   PIN_LOOKUP_SCRIPT,
   SESSION_ID_PATTERN,
+  UNKNOWN_CALLER_PATTERN,
   interpretLookup,
   interpretPinLookup,
   keys as contractKeys,
@@ -87,6 +88,11 @@ export interface SessionOptions {
   ringTimeoutSec?: number;
   /** Where this session's events go (webhooks), instead of webhooks.defaultUrl; receives participant numbers. */
   webhookUrl?: string;
+  /**
+   * What callers with no session on V (and B on a one-way session) get: `reject` (calls.unknownCaller),
+   * `announce:{file}`, `connect-a` or `connect-b`. Any but `reject` dedicates V to this session ('' on update: removed).
+   */
+  unknownCaller?: string;
 }
 
 export interface NewSession extends NewSessionBase, SessionOptions {
@@ -103,7 +109,7 @@ export interface NewAllocation extends NewSessionBase, SessionOptions {
 const OPTION_FIELDS: Array<[keyof SessionOptions, string]> = [
   ['record', 'record'], ['label', 'label'], ['whisperA', 'whisper_a'], ['whisperB', 'whisper_b'], ['consent', 'consent'], ['direction', 'direction'],
   ['ttlSec', 'ttl_sec'], ['maxExpiresAt', 'max_expires_at'], ['meta', 'meta'], ['windows', 'windows'], ['tz', 'tz'],
-  ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'], ['webhookUrl', 'webhook_url'],
+  ['maxDurationSec', 'max_duration_sec'], ['ringTimeoutSec', 'ring_timeout_sec'], ['webhookUrl', 'webhook_url'], ['unknownCaller', 'unknown_caller'],
 ];
 
 /** The hash fields for `o` ('' for an option explicitly cleared on update). */
@@ -117,7 +123,7 @@ export function optionFields(o: SessionOptions): string[] {
   return out;
 }
 
-export { ConflictError, NotFoundError, NumberUnavailableError, PoolExhaustedError, SessionConflictError, SessionExistsError, SessionInputError } from './errors.js';
+export { ConflictError, NotFoundError, NumberUnavailableError, PoolExhaustedError, SessionConflictError, SessionExistsError, SessionInputError, UnknownCallerTakenError } from './errors.js';
 
 export const DEFAULT_RETAIN_MS = 24 * 3600 * 1000;
 
@@ -138,13 +144,13 @@ export class SessionStore implements SessionLookup {
   }
 
   async lookup(virtualNumber: string, caller: string): Promise<LookupResult> {
-    const reply = await this.callPath('lookup', LOOKUP_SCRIPT, this.keys.route(virtualNumber, caller));
+    const reply = await this.callPath('lookup', LOOKUP_SCRIPT, [this.keys.route(virtualNumber, caller), this.keys.unknown(virtualNumber)]);
     return interpretLookup(this.keys, virtualNumber, caller, reply, this.now());
   }
 
   async lookupByPin(virtualNumber: string, pin: string): Promise<LookupResult> {
     if (!/^\d{1,16}$/.test(pin)) return { kind: 'unknown' };
-    const reply = await this.callPath('lookup_pin', PIN_LOOKUP_SCRIPT, this.keys.pin(virtualNumber, pin));
+    const reply = await this.callPath('lookup_pin', PIN_LOOKUP_SCRIPT, [this.keys.pin(virtualNumber, pin)]);
     return interpretPinLookup(this.keys, virtualNumber, pin, reply, this.now());
   }
 
@@ -171,8 +177,8 @@ export class SessionStore implements SessionLookup {
   }
 
   /** One lookup script round trip within the call-path deadline; any failure is StoreUnavailableError. */
-  private callPath(command: string, script: string, key: string): Promise<unknown[]> {
-    return this.onCallPath(command, runScript(this.redis, script, [key], [this.keys.sessionPrefix]) as Promise<unknown[]>);
+  private callPath(command: string, script: string, keys: string[]): Promise<unknown[]> {
+    return this.onCallPath(command, runScript(this.redis, script, keys, [this.keys.sessionPrefix]) as Promise<unknown[]>);
   }
 
   private async onCallPath<T>(command: string, work: Promise<T>): Promise<T> {
@@ -374,6 +380,9 @@ export function validateOptions(o: SessionOptions): void {
   if (o.webhookUrl) {
     const problem = checkWebhookUrl(o.webhookUrl);
     if (problem) throw new SessionInputError('webhookUrl', problem);
+  }
+  if (o.unknownCaller && !UNKNOWN_CALLER_PATTERN.test(o.unknownCaller)) {
+    throw new SessionInputError('unknownCaller', 'must be reject, connect-a, connect-b or announce:{file} (letters, digits, _./:- and no "..")');
   }
   for (const [field, max] of [['maxDurationSec', 86400], ['ringTimeoutSec', 600]] as const) {
     const v = o[field];

@@ -53,6 +53,12 @@ export function refuseBody(res: Res, body: Extract<SdpBody, { kind: 'refused' }>
   else res.send(body.status, body.reason, {});
 }
 
+/** drachtio-server's id of a dialog (drachtio-srf's Dialog#id: its response's stackDialogId). */
+export function dialogIdOf(dialog: object | undefined): string | undefined {
+  const id = (dialog as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
 export class DrachtioLeg implements CallLeg {
   private ended = false;
   /** The SDP part of what the far end last described (its INVITE, 200 or ACK, then its offers and answers). */
@@ -74,6 +80,11 @@ export class DrachtioLeg implements CallLeg {
 
   get remoteSdp(): string {
     return this.remote;
+  }
+
+  /** drachtio-server's dialog id (Dialog#id, the stackDialogId it sends BYE and re-INVITE with; missing from drachtio-srf's typings). */
+  get dialogId(): string | undefined {
+    return dialogIdOf(this.dialog);
   }
 
   private send(status: number, send: () => void): void {
@@ -184,6 +195,11 @@ export class UnackedLeg implements CallLeg {
 
   get remoteSdp(): string {
     return this.leg ? this.leg.remoteSdp : this.offer;
+  }
+
+  /** None until the ACK made the dialog. */
+  get dialogId(): string | undefined {
+    return this.leg?.dialogId;
   }
 
   onEnded(cb: () => void): void {

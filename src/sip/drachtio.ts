@@ -204,6 +204,35 @@ export class DrachtioSipPort implements SipPort {
     });
   }
 
+  endDialog(dialogId: string, timeoutMs: number): Promise<number | 'gone' | null> {
+    // drachtio-server sends a request that names a dialog id inside that dialog, with the
+    // dialog's own Call-ID, tags, next CSeq, route set and remote target (a request-URI with
+    // "placeholder" is replaced by the target), whichever connected application asks: it does not
+    // check that the asker created the dialog (drachtio-server src/client.cpp processMessage,
+    // sip-dialog-controller.cpp doSendRequestInsideDialog). The dialogs of an application whose
+    // connection dropped stay in the server until a BYE ends them. Srf#request needs a URI even
+    // with stackDialogId (drachtio-agent _normalizeParams).
+    const srf = this.srf as unknown as {
+      request(uri: string, opts: { method: string; stackDialogId: string; headers: Record<string, string> },
+        cb: (err: (Error & { code?: string }) | null, req: { on(ev: 'response', cb: (res: Res) => void): void }) => void): void;
+    };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      const done = (result: number | 'gone' | null) => {
+        clearTimeout(timer);
+        resolve(result);
+      };
+      try {
+        srf.request('sip:placeholder', { method: 'BYE', stackDialogId: dialogId, headers: {} }, (err, req) => {
+          if (err) return done(err.code === 'ENODIALOG' ? 'gone' : null);
+          req.on('response', (res) => done(res.status));
+        });
+      } catch {
+        done(null); // not connected to drachtio-server
+      }
+    });
+  }
+
   dial(request: OutboundRequest, events: OutboundEvents): OutboundAttempt {
     let sent: Req | null = null;
     let cancelRequested = false;

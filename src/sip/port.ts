@@ -21,6 +21,12 @@ export interface InviteInfo {
 /** An established leg (one side of a bridged call). */
 export interface CallLeg {
   readonly remoteSdp: string;
+  /**
+   * The SIP server's id of this leg's dialog (drachtio-server's), once the dialog exists: what
+   * another instance needs to end the leg if this one dies (SipPort#endDialog). It holds the raw
+   * Call-ID, so it is kept only in Redis (the live-call registry), never logged.
+   */
+  readonly dialogId?: string;
   /** Called once when the far end hangs up (BYE received). */
   onEnded(cb: () => void): void;
   /** Handles an SDP offer from the far end mid-call (a re-INVITE, or an UPDATE with a body); resolve with the answer to send back. */
@@ -92,6 +98,14 @@ export interface SipPort {
   /** Answers out-of-dialog OPTIONS (carrier keep-alives) with the status the handler returns for the source. */
   onOptions(statusFor: (sourceAddress: string) => number): void;
   dial(req: OutboundRequest, events: OutboundEvents): OutboundAttempt;
+  /**
+   * Sends BYE in a dialog the SIP server holds, by its id (CallLeg#dialogId), whichever
+   * application created it: how a survivor ends the calls of an instance that died
+   * (src/calls/takeover.ts). Resolves with the status of the answer; 'gone' when the server no
+   * longer has the dialog (the party hung up already); null when no answer came within
+   * `timeoutMs` or the server is not connected. Never rejects.
+   */
+  endDialog?(dialogId: string, timeoutMs: number): Promise<number | 'gone' | null>;
   /** An out-of-dialog OPTIONS to `uri`: the status of the answer, or null without one within `timeoutMs`. Never rejects. */
   ping?(uri: string, timeoutMs: number): Promise<number | null>;
 }

@@ -2,13 +2,17 @@
  * Orphan spools (docs/scale-out.md, "Orphan spools"): with per-instance spool directories
  * (instance-dir.ts), an instance that stops for good (a container replaced, a host lost) leaves
  * CDRs and events that Redis may not have. Every instance looks at its siblings' directories
- * every `scanMs`; one whose instance has had no heartbeat in Redis ({prefix}instance:{id},
- * src/calls/live-calls.ts) for `graceMs` (as this instance saw it), and whose files nobody has
+ * every `scanMs`; one whose instance has had no heartbeat in Redis ({prefix}spool:owner:{id}, which
+ * each instance with such a directory renews every `beatMs`) for `graceMs` (as this instance saw it), and whose files nobody has
  * written for `graceMs`, is claimed in Redis and replayed through this instance's own stream
  * writers, then removed (or, when something is left in it, e.g. poison records, moved to
  * `{root}/.replayed/`):
  *
+ *   {prefix}spool:owner:{id}   STRING epoch ms, PX 3 x beatMs: the instance that owns directory {id} runs
  *   {prefix}spool:claim:{id}   STRING the claiming instance's id, PX claimTtlMs, renewed while it replays
+ *
+ * The owner's heartbeat is its own, not the live-call registry's (whose id carries a tag per
+ * process life): a directory belongs to the instance id, across restarts under that id.
  *
  * The claim is taken only while the owner has no heartbeat, and renewed only while it still has
  * none: an owner that comes back under its id keeps its spool (it replays it itself; whatever
@@ -65,11 +69,12 @@ export function orphanKind<T>(name: string, layout: InstanceLayout, codec: Recor
 export interface OrphanSpoolOptions {
   instanceId: string;
   keyPrefix: string;
-  /** The heartbeat key of an instance ({prefix}instance:{id}, src/calls/live-calls.ts). */
-  heartbeatKey(id: string): string;
   /** How long an instance must have had no heartbeat (and its files no write) before its spool is taken. */
   graceMs: number;
+  /** 0: never look at other instances' directories (this instance's heartbeat still runs). */
   scanMs: number;
+  /** How often this instance renews its own heartbeat (default 5 s). */
+  beatMs?: number;
   /** Lifetime of the claim; renewed every third of it while replaying. */
   claimTtlMs: number;
   /** Deadline of each Redis round trip. */
@@ -110,6 +115,7 @@ export const ARCHIVE_DIR = '.replayed';
 
 export class OrphanSpools {
   private timer: NodeJS.Timeout | null = null;
+  private beater: NodeJS.Timeout | null = null;
   private scanning: Promise<ReplayOutcome[]> | null = null;
   private stopped = false;
   private stop_: () => void = () => undefined;
@@ -127,6 +133,13 @@ export class OrphanSpools {
 
   start(): void {
     if (this.kinds.length === 0) return;
+    const beatMs = this.opts.beatMs ?? 5000;
+    const beat = () => void withDeadline(this.redis.set(this.heartbeatKey(this.opts.instanceId), String(this.now()), { PX: beatMs * 3 }), this.opts.timeoutMs)
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'spool heartbeat not written'));
+    beat();
+    this.beater = setInterval(beat, beatMs);
+    this.beater.unref();
+    if (this.opts.scanMs <= 0) return;
     this.timer = setInterval(() => void this.scan().catch((err: Error) => this.log.warn({ err: err.message }, 'orphan spool scan failed')), this.opts.scanMs);
     this.timer.unref();
   }
@@ -137,6 +150,11 @@ export class OrphanSpools {
     this.stop_();
     if (this.timer) clearInterval(this.timer);
     if (this.scanning) await withDeadline(this.scanning, timeoutMs).catch(() => undefined);
+    if (this.beater) {
+      clearInterval(this.beater);
+      // A clean stop: the directory keeps its owner's name, and its leftovers go to a survivor after the grace period.
+      await withDeadline(this.redis.del(this.heartbeatKey(this.opts.instanceId)), this.opts.timeoutMs).catch(() => undefined);
+    }
   }
 
   /** One look at the siblings (a scan already under way is shared). */
@@ -321,7 +339,7 @@ export class OrphanSpools {
   }
 
   private heartbeatKey(id: string): string {
-    return this.opts.heartbeatKey(id);
+    return `${this.opts.keyPrefix}spool:owner:${id}`;
   }
 
   private claimKey(id: string): string {

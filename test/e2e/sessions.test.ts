@@ -1,10 +1,11 @@
 /**
  * Contract v2 sessions end to end (sipp, drachtio-server, Redis, maskbridge; FreeSWITCH for the
  * anchored case): closing a session hangs up its live call, a one-way session refuses B's call,
- * and an answered call slides a sliding TTL.
+ * an answered call slides a sliding TTL, and a caller with no session on a V dedicated to a
+ * session's unknown callers (unknown_caller connect-b) reaches B.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { A, B, Bed } from './support/bed.js';
+import { A, B, Bed, occurrences, V } from './support/bed.js';
 import { channelCount, resolveFreeswitch } from './support/freeswitch.js';
 import { finalStatus, sippAvailable } from './support/sipp.js';
 import { resolveDrachtio } from './support/servers.js';
@@ -51,6 +52,25 @@ describe.skipIf(skipReason !== null)(`sessions end to end, signalling only${skip
     expect(await bed.cdr()).toMatchObject({ session_id: 'order-e2e', disposition: 'one-way-refused', final_status: '404' });
     const ok = await bed.call('one-way-a', A, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });
     expect(ok.caller.code, ok.caller.stderr).toBe(0);
+  });
+
+  it('connect-b: a caller with no session on a V dedicated to the session reaches B, who sees V and never the caller\'s number', async () => {
+    const C = '+919811112222';
+    await bed.openSession({ unknownCaller: 'connect-b' });
+    const r = await bed.call('unknown-connect-b', C, { outcome: 'answer', hangup: 'caller' }, { outcome: 'answer', hangup: 'caller' });
+    expect(r.caller.code, r.caller.stderr).toBe(0);
+    expect(r.callee!.code, r.callee!.stderr).toBe(0);
+    expect(r.callee!.messages).toMatch(new RegExp(`^INVITE sip:\\${B}@`, 'm'));
+    expect(r.callee!.messages).toMatch(new RegExp(`^From: <sip:\\${V}@`, 'm'));
+    expect(occurrences(r.callee!.messages, C)).toBe(0);
+    expect(occurrences(r.callee!.messages, A)).toBe(0);
+    expect(occurrences(r.caller.messages, B)).toBe(0);
+    expect(await bed.cdr()).toMatchObject({ session_id: 'order-e2e', direction: 'unknown->b', disposition: 'unknown-caller-connected', final_status: '200' });
+    // Closed, the session no longer takes V's unknown callers: the global treatment.
+    await bed.mb.app.store.close('order-e2e');
+    const refused = await bed.call('unknown-after-close', C, { outcome: 'reject', status: 404 }, null);
+    expect(refused.caller.code, refused.caller.stderr).toBe(0);
+    expect(await bed.cdr(2)).toMatchObject({ session_id: '', disposition: 'unknown-caller', final_status: '404' });
   });
 
   it('a call outside the session\'s time-of-day window is refused with 480; inside it connects', async () => {

@@ -1,6 +1,7 @@
 /** Media-anchored call flows through fakes of the SIP and media ports. */
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { LiveCallSink } from '../../src/calls/live-calls.js';
 import { FakeMediaServer } from '../helpers/fake-media.js';
 import { A, B, V, callIdHash, inviteFrom } from '../helpers/harness.js';
 import { connectAnchored, mediaHarness, soon, type MediaHarness } from '../helpers/media-harness.js';
@@ -25,6 +26,15 @@ describe('media-anchored bridge', () => {
     expect(epB!.modifies).toEqual([dial.leg!.remoteSdp]);
     expect(h.fs.ops).toContain('loop:tone_stream://ringback ep1');
     expect(h.fs.ops).toContain('bridge:ep2 ep1');
+  });
+
+  it("tells the live-call registry the media server's dialogs too (a survivor ends them with the call)", async () => {
+    const h = mediaHarness();
+    h.sessions.add({ id: 'm-lost', record: false });
+    const told: Array<Parameters<LiveCallSink['connected']>> = [];
+    h.setLiveCalls({ connected: (...args) => void told.push(args), ended: () => undefined });
+    const { call, legB } = await connectAnchored(h);
+    expect(told[0]![1]).toEqual({ dialogs: [call.leg!.dialogId, legB.dialogId, 'fs-ep1;dialog', 'fs-ep2;dialog'], media: 'anchored', slidingTtl: false });
   });
 
   it('relays a re-INVITE (hold) from either leg to its own media channel', async () => {

@@ -164,4 +164,15 @@ describe('the live-call registry', () => {
     expect(h.cdr.records[0]).toMatchObject({ endedBy: 'operator', disposition: 'answered' });
     expect(events).toEqual(['up op', 'down']);
   });
+
+  it('a connected call tells the registry its two dialogs, for a survivor to BYE if this instance dies', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'lost' });
+    const told: Array<Parameters<LiveCallSink['connected']>> = [];
+    h.setLiveCalls({ connected: (...args) => void told.push(args), ended: () => undefined });
+    const { call } = await connectedCall(h);
+    expect(told).toHaveLength(1);
+    const [, lost] = told[0]!;
+    expect(lost).toEqual({ dialogs: [call.leg!.dialogId, h.sip.dials[0]!.leg!.dialogId], media: 'none', slidingTtl: false });
+  });
 });

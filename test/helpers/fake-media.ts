@@ -16,6 +16,11 @@ export class FakeEndpoint implements MediaEndpoint {
   readonly modifies: string[] = [];
   private endedCbs: Array<(cause: string) => void> = [];
 
+  /** The SIP dialog to the media server (MediaEndpoint#dialogId). */
+  get dialogId(): string {
+    return `fs-${this.id};dialog`;
+  }
+
   constructor(readonly id: string, readonly remoteSdp: string | undefined, private readonly server: FakeMediaServer) {
     this.localSdp = `v=0\r\no=FreeSWITCH 1 1 IN IP4 127.0.0.50\r\ns=FreeSWITCH\r\nc=IN IP4 127.0.0.50\r\nt=0 0\r\nm=audio ${20000 + Number(id.replace(/\D/g, ''))} RTP/AVP 0\r\n`;
   }

@@ -27,7 +27,12 @@ export class FakeLeg implements CallLeg {
   private endedCbs: Array<() => void> = [];
   private reinviteCb: ((offer: string) => Promise<string>) | null = null;
 
-  constructor(readonly name: string, readonly remoteSdp: string) {}
+  /** The SIP server's dialog id a survivor would BYE (CallLeg#dialogId). */
+  readonly dialogId: string;
+
+  constructor(readonly name: string, readonly remoteSdp: string) {
+    this.dialogId = `${name}-${Math.random().toString(36).slice(2)};dialog`;
+  }
 
   onEnded(cb: () => void): void {
     this.endedCbs.push(cb);

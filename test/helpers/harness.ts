@@ -9,7 +9,7 @@ import type { Cdr, CdrSink } from '../../src/cdr/cdr.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { AppConfig } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { NO_OPTIONS, type LookupResult, type SessionRecord } from '../../src/sessions/contract.js';
+import { NO_OPTIONS, unknownCallerOf, type LookupResult, type SessionRecord } from '../../src/sessions/contract.js';
 import { StoreUnavailableError } from '../../src/sessions/redis.js';
 import { SessionConflictError, SessionExistsError, validateNewSession, type AdmitRequest, type AdmitVerdict, type NewSession, type RecheckResult, type SessionLookup } from '../../src/sessions/store.js';
 import { hookMetrics } from '../../src/hooks/hook-metrics.js';
@@ -37,6 +37,8 @@ export class FakeSessions implements SessionLookup {
   readonly sessions = new Map<string, SessionRecord>();
   /** `${V}:${pin}` -> the session and the participant the PIN speaks for. */
   readonly pins = new Map<string, { id: string; role: 'a' | 'b' }>();
+  /** V -> session id: the unknown-caller slots ({prefix}unknown:{V}); add() takes V's for a session with unknownCaller other than reject. */
+  readonly unknownSlots = new Map<string, string>();
   down = false;
   calls = 0;
   constructor(private readonly now: () => number = Date.now) {}
@@ -47,6 +49,7 @@ export class FakeSessions implements SessionLookup {
       ...NO_OPTIONS, createdAt: this.now(), ...s,
     };
     this.sessions.set(rec.id, rec);
+    if (unknownCallerOf(rec).kind !== 'reject') this.unknownSlots.set(rec.virtualNumber, rec.id);
     return rec;
   }
 
@@ -76,6 +79,11 @@ export class FakeSessions implements SessionLookup {
       if (s.expiresAt <= this.now()) return { kind: 'closed', session: s, why: 'expired' };
       const callerRole = s.a === caller ? 'a' : 'b';
       return { kind: 'found', session: s, callerRole, peer: callerRole === 'a' ? s.b : s.a };
+    }
+    // A miss: V's dedicated session, as interpretLookup takes it (open, unexpired, on V, not reject).
+    const d = this.sessions.get(this.unknownSlots.get(virtualNumber) ?? '');
+    if (d && d.virtualNumber === virtualNumber && d.status === 'open' && d.expiresAt > this.now() && unknownCallerOf(d).kind !== 'reject') {
+      return { kind: 'unknown', dedicated: d };
     }
     return { kind: 'unknown' };
   }

@@ -106,6 +106,22 @@ describe('sessions API', () => {
     expect(r.json().webhookUrl).toBe('https://backend.example/hooks?order=1');
   });
 
+  it('keeps unknownCaller, answers 409 naming the holder for a second one on V, and clears it on PATCH', async () => {
+    const r = await api.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: { ...body, unknownCaller: 'announce:order-delivered.wav' } });
+    expect(r.statusCode, r.body).toBe(201);
+    expect(r.json().unknownCaller).toBe('announce:order-delivered.wav');
+    expect(await redis.get('mb:unknown:+912240001000')).toBe('order-1');
+    const other = { ...body, id: 'order-2', a: '+919800000001', b: '+919800000002', unknownCaller: 'connect-b' };
+    const conflict = await api.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: other });
+    expect(problem(conflict, 409, URN('conflict')).detail).toContain('open session order-1');
+    const patched = await api.inject({ method: 'PATCH', url: '/v1/sessions/order-1', headers: auth, payload: { unknownCaller: 'reject' } });
+    expect(patched.json().unknownCaller).toBe('reject');
+    expect((await api.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: other })).json()).toMatchObject({ id: 'order-2', unknownCaller: 'connect-b' });
+    expect((await api.inject({ method: 'GET', url: '/v1/sessions/order-2', headers: auth })).json().unknownCaller).toBe('connect-b');
+    const plain = await api.inject({ method: 'POST', url: '/v1/sessions', headers: auth, payload: { ...body, id: 'order-3', virtualNumber: '+912240009000' } });
+    expect(plain.json().unknownCaller).toBeNull();
+  });
+
   it('accepts an ISO expiry', async () => {
     const expiresAt = new Date(Date.now() + 60_000).toISOString();
     const { ttlSeconds: _ttl, ...rest } = body;
@@ -125,6 +141,8 @@ describe('sessions API', () => {
     [{ ...body, colour: 'red' }, 'body/colour'],
     [{ ...body, webhookUrl: 'ftp://backend.example/' }, 'body/webhookUrl'],
     [{ ...body, webhookUrl: 'https://' }, 'body/webhookUrl'],
+    [{ ...body, unknownCaller: 'connect-c' }, 'body/unknownCaller'],
+    [{ ...body, unknownCaller: 'announce:../secret.wav' }, 'body/unknownCaller'],
     [(({ a: _a, ...r }) => r)(body), 'body/a'],
     [[body], 'body'],
   ])('answers a 400 problem naming the field for %j', async (payload, field) => {

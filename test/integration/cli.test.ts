@@ -44,6 +44,20 @@ describe('maskbridge CLI', () => {
     expect(JSON.parse((await cli('session', 'get', 'order-7')).out)).toMatchObject({ status: 'closed' });
   });
 
+  it('session create --unknown-caller: kept and shown; a second one on the same V exits 5 naming the holder', async () => {
+    const args = ['--virtual', '+912240005000', '--ttl', '600'];
+    const created = await cli('session', 'create', '--id', 'order-u1', ...args, '--a', '+919812340011', '--b', '+919876540011', '--unknown-caller', 'connect-b');
+    expect(created.code, created.err).toBe(0);
+    expect(JSON.parse(created.out)).toMatchObject({ id: 'order-u1', unknownCaller: 'connect-b' });
+    expect(JSON.parse((await cli('session', 'show', 'order-u1')).out)).toMatchObject({ unknownCaller: 'connect-b' });
+    const taken = await cli('session', 'create', '--id', 'order-u2', ...args, '--a', '+919812340012', '--b', '+919876540012', '--unknown-caller', 'announce:done.wav');
+    expect(taken.code).toBe(5);
+    expect(taken.err).toContain('open session order-u1');
+    const bad = await cli('session', 'create', '--id', 'order-u3', ...args, '--a', '+919812340013', '--b', '+919876540013', '--unknown-caller', 'connect');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^unknownCaller: /);
+  });
+
   it('exits 1 for an unknown session', async () => {
     const r = await cli('session', 'get', 'nope');
     expect(r.code).toBe(1);

@@ -49,7 +49,7 @@ function world() {
   const survivor = (id: string, opts: Partial<OrphanSpoolOptions> = {}, now?: () => number, target: RecordTarget<Cdr> = new RedisCdrStream(redis, streamOpts)) => new OrphanSpools(
     redis,
     [orphanKind('CDR spool', instanceLayout('cdr.spoolFile', template)!, cdrCodec, target, silent)],
-    { instanceId: id, keyPrefix: prefix, heartbeatKey: (x) => `${prefix}instance:${x}`, graceMs: 100, scanMs: 60_000, claimTtlMs: 3000, timeoutMs: 2000, stallMs: 5000, ...opts },
+    { instanceId: id, keyPrefix: prefix, graceMs: 100, scanMs: 60_000, claimTtlMs: 3000, timeoutMs: 2000, stallMs: 5000, ...opts },
     silent,
     now,
   );
@@ -131,13 +131,27 @@ describe('orphan spools', () => {
     const w = world();
     await deadSpool(w, 'alive-4', range(0, 10), 0, 0);
     await deadSpool(w, 'me-4', range(10, 20), 0, 0);
-    await redis.set(`${w.prefix}instance:alive-4`, String(Date.now()), { PX: 60_000 });
+    await redis.set(`${w.prefix}spool:owner:alive-4`, String(Date.now()), { PX: 60_000 });
     const s = w.survivor('me-4');
     expect(await afterGrace(s)).toEqual([]);
     expect(await s.scan()).toEqual([]);
     expect(await w.ids()).toEqual([]);
     expect(readdirSync(join(w.root, 'alive-4')).sort()).toEqual(['cdr.jsonl.0000000001', 'cdr.jsonl.checkpoint']);
     expect(readdirSync(join(w.root, 'me-4')).sort()).toEqual(['cdr.jsonl.0000000001', 'cdr.jsonl.checkpoint']);
+  });
+
+  it('a running instance keeps its directory by its own heartbeat (mb:spool:owner:{id}); once it stops, it is an orphan', async () => {
+    const w = world();
+    await deadSpool(w, 'running-9', range(0, 10), 0, 0);
+    const owner = w.survivor('running-9', { scanMs: 0, beatMs: 1000 });
+    owner.start();
+    await until(async () => (await redis.exists(`${w.prefix}spool:owner:running-9`)) === 1, 2000);
+    const s = w.survivor('survivor-9');
+    expect(await afterGrace(s)).toEqual([]);
+    expect(await w.ids()).toEqual([]);
+    await owner.stop(1000);
+    expect(await redis.exists(`${w.prefix}spool:owner:running-9`)).toBe(0);
+    expect(await afterGrace(s)).toEqual([{ instance: 'running-9', result: 'replayed', records: 10 }]);
   });
 
   it('leaves alone a spool written within the grace period, even with no heartbeat (an instance cut off from Redis)', async () => {
@@ -173,7 +187,7 @@ describe('orphan spools', () => {
     await sleep(120);
     const scan = s.scan();
     await until(async () => (await w.ids()).length > 0, 5000);
-    await redis.set(`${w.prefix}instance:back-6`, String(Date.now()), { PX: 60_000 });
+    await redis.set(`${w.prefix}spool:owner:back-6`, String(Date.now()), { PX: 60_000 });
     await sleep(150); // a renewal sees the heartbeat
     gate();
     const out = await scan;

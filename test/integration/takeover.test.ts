@@ -1,0 +1,203 @@
+/**
+ * The takeover of a dead instance's calls (src/calls/takeover.ts) against a real Redis, with a
+ * fake SIP port: the entry a call writes at connect names its dialogs; once its instance stops
+ * beating a survivor sends BYE in each, and writes one CDR (ended_by instance-lost), even with
+ * two survivors racing.
+ */
+import pino from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Cdr } from '../../src/cdr/cdr.js';
+import { RedisCdrStream } from '../../src/cdr/redis-stream.js';
+import { LiveCallRegistry, LiveCalls, liveCallKeys, type LiveCall } from '../../src/calls/live-calls.js';
+import { LostCallSweeper, lostCdrId } from '../../src/calls/takeover.js';
+import { useRedis } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
+
+const db = useRedis({ beforeAll, afterAll });
+const log = pino({ level: 'silent' });
+const keys = liveCallKeys('mb:');
+const SERVER = '127.0.0.1:9022';
+const HEARTBEAT = 100;
+
+const T0 = Date.now();
+const call = (n: number, sessionId = 'order-1'): LiveCall => ({
+  callId: n.toString(16).padStart(32, '0'), instance: '', sessionId, virtualNumber: '+912240001000', direction: 'a->b',
+  startedAt: new Date(T0 - 65_000).toISOString(), answeredAt: new Date(T0 - 60_000).toISOString(),
+});
+const dialogsOf = (n: number) => [`call-${n}@carrier.example;uas`, `b-${n}@127.0.0.1;from-tag=t${n}`];
+
+class FakeSip {
+  readonly byes: string[] = [];
+  /** Dialogs the SIP server no longer has (the party hung up already). */
+  readonly gone = new Set<string>();
+  async endDialog(dialogId: string): Promise<number | 'gone' | null> {
+    this.byes.push(dialogId);
+    return this.gone.has(dialogId) ? 'gone' : 200;
+  }
+}
+
+class Cdrs {
+  readonly written: Cdr[] = [];
+  write(cdr: Cdr): void {
+    this.written.push(cdr);
+  }
+}
+
+/** A survivor whose Redis and drachtio-server have been up for longer than its 3-beat grace (unless `fresh`). */
+function survivor(id: string, opts: { server?: string; fresh?: boolean } = {}) {
+  const sip = new FakeSip();
+  const cdr = new Cdrs();
+  const clock = { at: Date.now(), up: true };
+  const sweeper = new LostCallSweeper(
+    { redis: db.redis, keys, sip, cdr, log, now: () => clock.at, ready: () => clock.up },
+    { instanceId: id, server: opts.server ?? SERVER, heartbeatMs: 1000, timeoutMs: 1000, byeTimeoutMs: 1000 },
+  );
+  if (!opts.fresh) {
+    void sweeper.sweep(); // ready from now
+    clock.at += 3000;
+  }
+  return { sip, cdr, sweeper, clock };
+}
+
+/** An instance with `n` connected calls whose heartbeat then stops, as after a kill -9. */
+async function deadInstance(id: string, n: number, first = 0): Promise<void> {
+  const reg = new LiveCallRegistry(db.redis, 'mb:', id, log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
+  reg.start();
+  for (let i = first; i < first + n; i++) reg.connected(call(i), { dialogs: dialogsOf(i), media: 'none', slidingTtl: false });
+  await until(async () => (await db.redis.hLen(keys.calls)) >= n, 2000);
+  clearInterval((reg as unknown as { timer: NodeJS.Timeout }).timer); // it dies: no more beats
+}
+
+beforeEach(async () => {
+  await db.redis.flushAll();
+});
+
+describe('takeover of a dead instance\'s calls', () => {
+  it('sends BYE in both dialogs of each call once the instance stops beating, and writes its CDR', async () => {
+    await deadInstance('dead-1', 2);
+    const s = survivor('alive-1');
+    expect(await s.sweeper.sweep()).toBe(0); // still beating: nothing taken
+    expect(s.sip.byes).toEqual([]);
+    await until(async () => (await db.redis.exists(keys.instance('dead-1'))) === 0, 2000);
+    expect(await s.sweeper.sweep()).toBe(2);
+    expect(s.sip.byes.sort()).toEqual([...dialogsOf(0), ...dialogsOf(1)].sort());
+    expect(s.cdr.written).toHaveLength(2);
+    const c = s.cdr.written.find((x) => x.callId === call(0).callId)!;
+    expect(c).toMatchObject({
+      id: lostCdrId(call(0).callId), sessionId: 'order-1', virtualNumber: '+912240001000', direction: 'a->b', disposition: 'answered',
+      endedBy: 'instance-lost', finalStatus: 200, media: 'none', recording: null,
+    });
+    expect(c.durationSec).toBeGreaterThanOrEqual(60);
+    expect(c.answeredAt).toBe(Date.parse(call(0).answeredAt));
+    // The registry is clean: no entry, no index, the instance gone from the table.
+    expect(await db.redis.hLen(keys.calls)).toBe(0);
+    expect(await db.redis.exists(keys.instanceCalls('dead-1'))).toBe(0);
+    expect(await db.redis.hExists(keys.instances, 'dead-1')).toBe(0);
+    expect(await s.sweeper.sweep()).toBe(0); // and nothing twice
+  });
+
+  it('a dialog the SIP server no longer has (the party hung up) still ends the call', async () => {
+    await deadInstance('dead-2', 1);
+    await until(async () => (await db.redis.exists(keys.instance('dead-2'))) === 0, 2000);
+    const s = survivor('alive-2');
+    s.sip.gone.add(dialogsOf(0)[0]!);
+    expect(await s.sweeper.sweep()).toBe(1);
+    expect(s.sip.byes.sort()).toEqual(dialogsOf(0).sort());
+    expect(s.cdr.written.map((c) => c.endedBy)).toEqual(['instance-lost']);
+  });
+
+  it('two survivors racing: every call is ended by exactly one of them, one CDR each', async () => {
+    await deadInstance('dead-3', 120);
+    await until(async () => (await db.redis.exists(keys.instance('dead-3'))) === 0, 2000);
+    const one = survivor('alive-3a');
+    const two = survivor('alive-3b');
+    const [n1, n2] = await Promise.all([one.sweeper.sweep(), two.sweeper.sweep()]);
+    expect(n1 + n2).toBe(120);
+    const byes = [...one.sip.byes, ...two.sip.byes];
+    expect(byes).toHaveLength(240);
+    expect(new Set(byes).size).toBe(240);
+    const ids = [...one.cdr.written, ...two.cdr.written].map((c) => c.id);
+    expect(ids).toHaveLength(120);
+    expect(new Set(ids).size).toBe(120);
+  });
+
+  it('the CDR id is the same whoever writes it: written twice, it lands in the stream once', async () => {
+    const stream = new RedisCdrStream(db.redis, { streamKey: 'mb:cdr', maxLen: 0, retentionMs: 60_000, timeoutMs: 1000 });
+    await deadInstance('dead-4', 1);
+    await until(async () => (await db.redis.exists(keys.instance('dead-4'))) === 0, 2000);
+    const s = survivor('alive-4');
+    await s.sweeper.sweep();
+    const lost = s.cdr.written[0]!;
+    // A second survivor that somehow ended the same call would write the same id.
+    await stream.write([lost]);
+    await stream.write([{ ...lost, endedAt: lost.endedAt + 5 }]);
+    const entries = await db.redis.xRange('mb:cdr', '-', '+');
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.message).toMatchObject({ id: lostCdrId(call(0).callId), ended_by: 'instance-lost', disposition: 'answered' });
+  });
+
+  it('leaves alone the calls of an instance on another drachtio-server, and its own', async () => {
+    await deadInstance('dead-5', 1);
+    await until(async () => (await db.redis.exists(keys.instance('dead-5'))) === 0, 2000);
+    const elsewhere = survivor('alive-5', { server: '10.0.0.9:9022' });
+    expect(await elsewhere.sweeper.sweep()).toBe(0);
+    const self = survivor('dead-5'); // an instance never takes its own calls
+    expect(await self.sweeper.sweep()).toBe(0);
+    expect(await db.redis.hLen(keys.calls)).toBe(1);
+  });
+
+  it('sweeps only once Redis and drachtio-server have been up for 3 beats, at start and after an outage', async () => {
+    await deadInstance('dead-8', 2);
+    await until(async () => (await db.redis.exists(keys.instance('dead-8'))) === 0, 2000);
+    const s = survivor('alive-8', { fresh: true });
+    expect(await s.sweeper.sweep()).toBe(0); // just started: the others may not have beaten yet
+    s.clock.at += 2999;
+    expect(await s.sweeper.sweep()).toBe(0);
+    s.clock.up = false; // an outage: every instance's heartbeat may lapse with it
+    s.clock.at += 10_000;
+    expect(await s.sweeper.sweep()).toBe(0);
+    s.clock.up = true;
+    expect(await s.sweeper.sweep()).toBe(0);
+    s.clock.at += 3000;
+    expect(await s.sweeper.sweep()).toBe(2);
+  });
+
+  it('a call registered before the instance\'s first heartbeat reached Redis is not taken for a dead instance\'s', async () => {
+    const reg = new LiveCallRegistry(db.redis, 'mb:', 'young-9', log, { heartbeatMs: 1000, timeoutMs: 1000, server: SERVER });
+    reg.connected(call(9), { dialogs: dialogsOf(9), media: 'none', slidingTtl: false }); // no start(): no beat yet
+    await until(async () => (await db.redis.hLen(keys.calls)) === 1, 2000);
+    const s = survivor('alive-9');
+    expect(await s.sweeper.sweep()).toBe(0);
+    expect(s.sip.byes).toEqual([]);
+  });
+
+  it('a call that ended normally leaves nothing to take over', async () => {
+    const reg = new LiveCallRegistry(db.redis, 'mb:', 'dead-6', log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
+    reg.start();
+    reg.connected(call(7), { dialogs: dialogsOf(7), media: 'none', slidingTtl: false });
+    reg.connected(call(8), { dialogs: dialogsOf(8), media: 'none', slidingTtl: false });
+    reg.ended(call(7).callId);
+    await until(async () => (await db.redis.hLen(keys.calls)) === 1 && (await db.redis.sCard(keys.instanceCalls('dead-6'))) === 1, 2000);
+    clearInterval((reg as unknown as { timer: NodeJS.Timeout }).timer);
+    await until(async () => (await db.redis.exists(keys.instance('dead-6'))) === 0, 2000);
+    const s = survivor('alive-6');
+    expect(await s.sweeper.sweep()).toBe(1);
+    expect(s.sip.byes.sort()).toEqual(dialogsOf(8).sort());
+  });
+
+  it('the listing leaves out a dead instance\'s calls, keeps them for the survivor, and never shows the dialog ids', async () => {
+    const live = new LiveCallRegistry(db.redis, 'mb:', 'alive-7', log, { heartbeatMs: 1000, timeoutMs: 1000, server: SERVER });
+    live.start();
+    live.connected(call(9), { dialogs: dialogsOf(9), media: 'none', slidingTtl: false });
+    await deadInstance('dead-7', 1);
+    await until(async () => (await db.redis.exists(keys.instance('dead-7'))) === 0, 2000);
+    const view = new LiveCalls(db.redis, 'mb:', 1000);
+    const listed = await view.list();
+    expect(listed.map((c) => c.instance)).toEqual(['alive-7']);
+    expect(JSON.stringify(listed)).not.toContain('carrier.example');
+    expect(await db.redis.hLen(keys.calls)).toBe(2); // the dead one's entry is still there
+    const s = survivor('alive-7b');
+    expect(await s.sweeper.sweep()).toBe(1);
+    await live.stop();
+  });
+});
