@@ -16,8 +16,9 @@ import { StoreHealth } from './sessions/health.js';
 import { Durability } from './sessions/durability.js';
 import { SessionStore } from './sessions/store.js';
 import { callIdHasher, callIdKeyOrRandom } from './calls/call-id.js';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { eslAdvertiseAddress } from './media/advertise.js';
 import { CloseWatch } from './calls/close-watch.js';
 import { LiveCallRegistry, LiveCalls } from './calls/live-calls.js';
 import { LostCallSweeper } from './calls/takeover.js';
@@ -35,6 +36,11 @@ import { DispatcherThread } from './events/dispatcher-thread.js';
 import { webhookMetrics } from './events/metrics.js';
 import { CallEvents } from './calls/call-events.js';
 import { SessionEvents } from './sessions/session-events.js';
+import { instanceLayout, spoolPathFor } from './spool/instance-dir.js';
+import { OrphanSpools, orphanKind, type OrphanKind } from './spool/orphans.js';
+import { RedisRecordStream } from './spool/redis-stream.js';
+import { cdrCodec } from './cdr/cdr.js';
+import { eventCodec } from './events/events.js';
 
 export interface App {
   readonly log: Logger;
@@ -92,10 +98,13 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const storeHealth = new StoreHealth(Date.now, metrics.observeRedis);
   const store = new SessionStore(redis, config.redis.keyPrefix, config.redis.commandTimeoutMs, Date.now, storeHealth);
   const callIdKey = callIdKeyOrRandom(config.calls.callIdKey);
+  // In a container the hostname is the container id and the pid 1: the same across restarts of the container.
+  const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
+  const cdrSpoolFile = spoolPathFor('cdr.spoolFile', config.cdr.spoolFile, instanceId);
   const cdr = new RedisCdrSink(
     cdrRedis,
     {
-      streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: config.cdr.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
+      streamKey: store.keys.cdr, maxLen: config.redis.cdrStreamMaxLen, spoolFile: cdrSpoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
       dedupeRetentionMs: config.cdr.dedupeRetentionSec * 1000, waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
       metrics: { poison: metrics.cdrPoison, backlog: metrics.cdrBacklog }, observe: metrics.observeRedis,
     },
@@ -104,12 +113,11 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const webhooks = config.webhooks;
   const events: EventSink = webhooks.enabled
     ? new RedisEventSink(cdrRedis, {
-        streamKey: `${config.redis.keyPrefix}events`, spoolFile: webhooks.spoolFile, timeoutMs: config.redis.commandTimeoutMs * 4,
+        streamKey: `${config.redis.keyPrefix}events`, spoolFile: spoolPathFor('webhooks.spoolFile', webhooks.spoolFile, instanceId), timeoutMs: config.redis.commandTimeoutMs * 4,
         dedupeRetentionMs: webhooks.dedupeRetentionSec * 1000, waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs,
       }, log)
     : new NoopEventSink();
   const registry = new CallRegistry(log);
-  const instanceId = config.calls.instanceId || `${hostname()}-${process.pid}`;
   // The drachtio-server this instance's dialogs are on: survivors end the calls of a dead instance through the same server.
   const drachtioServer = `${config.drachtio.host}:${config.drachtio.port}`;
   // The registry knows this process by the instance id and a tag of its own: after a crash and a
@@ -119,6 +127,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, registryId, log, {
     heartbeatMs: config.calls.heartbeatMs, timeoutMs: config.redis.commandTimeoutMs * 4, server: drachtioServer, observe: metrics.observeRedis,
   });
+  const orphans = orphanSpools(config, cdrRedis, { instanceId, cdrStream: store.keys.cdr }, log);
   const lifecycle = new DataLifecycle(redis, store, {
     cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
     recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,
@@ -151,7 +160,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     ? new FsMediaPool(
         srf,
         parseMediaServers(config.media.servers),
-        { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: config.media.eslAdvertiseAddress },
+        { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: eslAdvertiseAddress(config.media.eslAdvertiseAddress, config.media.eslListenAddress, networkInterfaces()) },
         log,
         config.media.commandTimeoutMs,
       )
@@ -289,6 +298,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       callDeps.gateways.start();
       dispatcher?.start();
       sessionEvents?.start();
+      orphans?.start();
       probe = setInterval(() => void probeStore(), STORE_PROBE_MS);
       probe.unref();
       if (config.media.mode === 'none') {
@@ -319,7 +329,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       // A last flush of up to STOP_STEP_MS; what Redis has not taken stays in the spool for the next start. Never rejects.
       await sessionEvents?.stop();
       // The dispatcher stops in the same step: deliveries not finished by then are resent later (same event id).
-      await Promise.all([cdr.close(STOP_STEP_MS), events.close(STOP_STEP_MS), dispatcher?.stop(STOP_STEP_MS)]);
+      await Promise.all([cdr.close(STOP_STEP_MS), events.close(STOP_STEP_MS), dispatcher?.stop(STOP_STEP_MS), orphans?.stop(STOP_STEP_MS)]);
       if (api) await withDeadline(api.close(), STOP_STEP_MS).catch(() => log.warn('API did not close in time'));
       // close() waits for pending replies, which a hung server never sends: bounded, then dropped.
       await Promise.all([redis, ...sideConnections].map((c) => withDeadline(c.isReady ? c.close() : Promise.reject(new Error('not connected')), STOP_STEP_MS).catch(() => {
@@ -328,4 +338,41 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
       log.info('stopped');
     },
   };
+}
+
+/**
+ * Replay of other instances' spools (src/spool/orphans.ts), for each spool path with {instance}
+ * (CDRs; events when webhooks are on): into the same streams, with the same de-duplication, as
+ * this instance's own sinks; it also says in Redis that this instance's spool directory has its owner
+ * (even with spool.orphanScanSec 0, which only stops the looking). Null when no spool path has {instance}.
+ */
+function orphanSpools(
+  config: AppConfig,
+  redis: Redis,
+  { instanceId, cdrStream }: { instanceId: string; cdrStream: string },
+  log: Logger,
+): OrphanSpools | null {
+  const timeoutMs = config.redis.commandTimeoutMs * 4;
+  const durable = config.redis.waitReplicas > 0 ? { waitReplicas: config.redis.waitReplicas, waitTimeoutMs: config.redis.waitTimeoutMs } : {};
+  const kinds: OrphanKind[] = [];
+  const cdrLayout = instanceLayout('cdr.spoolFile', config.cdr.spoolFile);
+  if (cdrLayout) {
+    const target = new RedisRecordStream(redis, cdrCodec, {
+      streamKey: cdrStream, maxLen: config.redis.cdrStreamMaxLen, retentionMs: config.cdr.dedupeRetentionSec * 1000, timeoutMs, ...durable,
+    });
+    kinds.push(orphanKind('CDR spool', cdrLayout, cdrCodec, target, log));
+  }
+  const eventLayout = config.webhooks.enabled ? instanceLayout('webhooks.spoolFile', config.webhooks.spoolFile) : null;
+  if (eventLayout) {
+    const target = new RedisRecordStream(redis, eventCodec, {
+      streamKey: `${config.redis.keyPrefix}events`, maxLen: 0, retentionMs: config.webhooks.dedupeRetentionSec * 1000, timeoutMs, ...durable,
+    });
+    kinds.push(orphanKind('event spool', eventLayout, eventCodec, target, log));
+  }
+  if (kinds.length === 0) return null;
+  const { orphanGraceSec: graceSec, orphanScanSec: scanSec } = config.spool;
+  return new OrphanSpools(redis, kinds, {
+    instanceId, keyPrefix: config.redis.keyPrefix, graceMs: graceSec * 1000, scanMs: scanSec * 1000,
+    claimTtlMs: 30_000, timeoutMs, stallMs: 60_000,
+  }, log);
 }

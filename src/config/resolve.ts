@@ -3,6 +3,7 @@
  * Each throws naming the key.
  */
 import type { AppConfig } from './types.js';
+import { instanceLayout } from '../spool/instance-dir.js';
 
 /** The config as convict returns it: media.mode may still be "auto". */
 export type RawConfig = Omit<AppConfig, 'media'> & { media: Omit<AppConfig['media'], 'mode'> & { mode: 'auto' | 'none' | 'anchor' } };
@@ -20,6 +21,8 @@ export function resolveConfig(raw: RawConfig): AppConfig {
     throw new Error('hooks.secret: must be set when a hook URL is set (hooks.intercept.url or hooks.outOfSession.url): every hook request is signed with it');
   }
   checkWebhooks(raw.webhooks);
+  instanceLayout('cdr.spoolFile', raw.cdr.spoolFile);
+  instanceLayout('webhooks.spoolFile', raw.webhooks.spoolFile);
   return { ...raw, media: { ...media, mode } };
 }
 

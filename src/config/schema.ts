@@ -346,7 +346,7 @@ export const schema = {
     maxDurationSec: { doc: 'Longest connected call; then BYE is sent to both legs (0 = unlimited)', format: 'count', default: 3600, env: 'MB_CALLS_MAX_DURATION_SEC' },
     drainTimeoutSec: { doc: 'On SIGTERM, how long live calls may run before they are ended', format: 'count', default: 30, env: 'MB_CALLS_DRAIN_TIMEOUT_SEC' },
     instanceId: {
-      doc: 'This instance\'s name in the live-call registry in Redis (mb:calls, mb:instance:{id}); empty: hostname-pid. Unique per instance',
+      doc: 'This instance\'s name in the live-call registry in Redis (mb:calls, mb:instance:{id}) and its spool directory ({instance} in cdr.spoolFile); empty: hostname-pid (in a container: container id-1, kept across restarts of the container). Unique per instance; letters, digits, ".", "_", "-" when it names a spool directory',
       format: String, default: '', env: 'MB_CALLS_INSTANCE_ID',
     },
     heartbeatMs: {
@@ -364,7 +364,7 @@ export const schema = {
   },
   cdr: {
     spoolFile: {
-      doc: 'Base path of the CDR spool (segments spoolFile.N and spoolFile.checkpoint next to it): CDRs wait there until Redis confirms them. One instance per spool: never share it',
+      doc: 'Base path of the CDR spool (segments spoolFile.N and spoolFile.checkpoint next to it): CDRs wait there until Redis confirms them. One instance per spool: never share it. {instance} as a directory name (/var/lib/maskbridge/spool/{instance}/cdr-spool.jsonl) gives each instance its own directory under a shared root, and spools of instances gone for good are replayed by another (spool.orphanGraceSec)',
       format: String, default: 'var/cdr-spool.jsonl', env: 'MB_CDR_SPOOL_FILE',
     },
     retentionDays: {
@@ -394,7 +394,7 @@ export const schema = {
       format: String, default: '', env: 'MB_WEBHOOKS_SECRET', sensitive: true,
     },
     spoolFile: {
-      doc: 'Base path of the event spool (like cdr.spoolFile): published events wait there until Redis has them. One instance per spool: never share it',
+      doc: 'Base path of the event spool (like cdr.spoolFile, {instance} included): published events wait there until Redis has them. One instance per spool: never share it',
       format: String, default: 'var/events-spool.jsonl', env: 'MB_WEBHOOKS_SPOOL_FILE',
     },
     timeoutMs: { doc: 'Longest wait for a receiver to answer one delivery; past it the attempt counts as failed (timeout)', format: 'positive-count', default: 5000, env: 'MB_WEBHOOKS_TIMEOUT_MS' },
@@ -413,6 +413,16 @@ export const schema = {
     dedupeRetentionSec: {
       doc: 'How long Redis keeps the de-duplication mark of each event published (mb:events:seen:{id}); an event replayed from the spool within it lands once',
       format: 'dedupe-retention-sec', default: 86400, env: 'MB_WEBHOOKS_DEDUPE_RETENTION_SEC',
+    },
+  },
+  spool: {
+    orphanGraceSec: {
+      doc: 'With {instance} in a spool path: the spool directory of an instance that has had no heartbeat in Redis (mb:instance:{id}) and no write to its spool for this long is claimed by another instance (mb:spool:claim:{id}), replayed into Redis (each record once) and removed. Longer than a restart takes, so an instance that comes back keeps its own',
+      format: 'positive-count', default: 300, env: 'MB_SPOOL_ORPHAN_GRACE_SEC',
+    },
+    orphanScanSec: {
+      doc: 'How often each instance looks for such spool directories of other instances; 0 = never (this instance replays no one else\'s spool)',
+      format: 'count', default: 30, env: 'MB_SPOOL_ORPHAN_SCAN_SEC',
     },
   },
   log: {
@@ -465,7 +475,7 @@ export const schema = {
       format: 'tcp-port', default: 0, env: 'MB_MEDIA_ESL_LISTEN_PORT',
     },
     eslAdvertiseAddress: {
-      doc: 'Address FreeSWITCH is told to connect back to, when it differs from the listen address (e.g. a container name); empty = the listen address',
+      doc: 'Address FreeSWITCH is told to connect back to, when it differs from the listen address (e.g. a container name); empty = the listen address; auto = the listen address, or with a wildcard listen address (0.0.0.0) this host\'s first IPv4 address outside loopback (replicas sharing one configuration, docker compose --scale)',
       format: String, default: '', env: 'MB_MEDIA_ESL_ADVERTISE_ADDRESS',
     },
     ringback: {

@@ -79,6 +79,7 @@ export interface AppConfig {
     dedupeRetentionSec: number;
     expirySweepSec: number;
   };
+  spool: { orphanGraceSec: number; orphanScanSec: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; redactNumbers: boolean; bufferBytes: number };
   api: { enabled: boolean; host: string; port: number; token: string };
   hooks: { secret: string; intercept: HookConfig; outOfSession: HookConfig };

@@ -53,6 +53,8 @@ export interface SpoolingSinkOptions {
    * so records that trickle in go to Redis several per round trip. flush() and close() cut it short.
    */
   lingerMs?: number;
+  /** Leave finished segments on disk (spool.ts SpoolOptions.keepFinished): replaying another instance's spool. */
+  keepFinished?: boolean;
 }
 
 const MAX_PROBES = 5;
@@ -102,6 +104,7 @@ export class SpoolingSink<T> {
       {
         segmentBytes: opts.segmentBytes ?? 4 * 1024 * 1024, fsync: opts.fsync ?? true, syncMs: opts.syncMs ?? 50,
         checkpointMs: opts.checkpointMs ?? 1000, retryMs: this.retryMs, maxQueued: 200_000,
+        ...(opts.keepFinished ? { keepFinished: true } : {}),
       },
       log,
     );

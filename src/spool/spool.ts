@@ -19,6 +19,12 @@ export type SpoolEntry<T> =
 export interface SpoolOptions extends SpoolWriterOptions {
   /** The checkpoint is written at most this often while records are committed (and at once when a segment is done). */
   checkpointMs: number;
+  /**
+   * Leave finished segments on disk instead of deleting them (the checkpoint still moves): for a
+   * replay of another instance's spool (orphans.ts), which deletes them itself once it is sure no
+   * one else writes there.
+   */
+  keepFinished?: boolean;
 }
 
 export class SpoolClosedError extends Error {
@@ -169,7 +175,7 @@ export class Spool<T> {
       this.log.info({ file: this.files.segment(legacy) }, `${this.name} of an earlier version taken over`);
     }
     // Segments wholly before the checkpoint were finished when the last process stopped.
-    for (const s of segs.filter((s) => s < from.segment)) await this.files.remove(s);
+    if (!this.opts.keepFinished) for (const s of segs.filter((s) => s < from.segment)) await this.files.remove(s);
     segs = segs.filter((s) => s >= from.segment);
     this.writer.activeSeq = Math.max(segs.at(-1) ?? 0, from.segment) + 1;
     const first = segs[0];
@@ -319,6 +325,7 @@ export class Spool<T> {
     this.older = this.older.filter((s) => s >= seg);
     this.deleting = this.deleting.then(async () => {
       await this.saveCheckpoint();
+      if (this.opts.keepFinished) return;
       for (const s of doomed) await this.files.remove(s).catch((err: Error) => this.log.warn({ err: err.message, segment: s }, `cannot delete a finished ${this.name} segment`));
     });
     return this.deleting;

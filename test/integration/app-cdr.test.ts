@@ -3,7 +3,7 @@
  * replayed at start, and its de-duplication marks live for cdr.dedupeRetentionSec; with
  * redis.waitReplicas, CDRs and API session writes wait for replicas on connections of their own.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -46,6 +46,40 @@ describe('app CDR settings', () => {
       await redis.close();
     }
   });
+
+  it('with {instance} in cdr.spoolFile: spools in its own directory, and replays the spool of an instance gone for good', async () => {
+    server ??= await RedisServer.start();
+    const root = mkdtempSync(join(tmpdir(), 'mb-app-spools-'));
+    // Instance "gone-a" left two CDRs Redis never confirmed, and no heartbeat.
+    mkdirSync(join(root, 'gone-a'));
+    writeSpool(join(root, 'gone-a', 'cdr.jsonl'), [cdr(21), cdr(22)]);
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(root, 'gone-a', 'cdr.jsonl'), past, past);
+    const config = loadConfig({
+      files: ['config/default.json', 'config/test.json'],
+      overrides: {
+        drachtio: { port: await freePort() },
+        redis: { url: server.url },
+        calls: { instanceId: 'survivor-b' },
+        cdr: { spoolFile: `${root}/{instance}/cdr.jsonl` },
+        spool: { orphanGraceSec: 1, orphanScanSec: 1 },
+      },
+    });
+    const app = createApp(config, { log: pino({ level: 'silent' }) });
+    const redis = createClient({ url: server.url });
+    await redis.connect();
+    try {
+      await app.start();
+      const replayed = async () => (await redis.xRange('mbtest:cdr', '-', '+')).map((e) => e.message.id).filter((id) => id === 'cdr-21' || id === 'cdr-22');
+      await until(async () => (await replayed()).length >= 2, 10_000);
+      expect((await replayed()).sort()).toEqual(['cdr-21', 'cdr-22']);
+      await until(() => !existsSync(join(root, 'gone-a')), 5000);
+      expect(existsSync(join(root, 'survivor-b'))).toBe(true);
+    } finally {
+      await app.stop();
+      await redis.close();
+    }
+  }, 20_000);
 
   it('with redis.waitReplicas and no replica: CDRs land once but stay in the spool, API writes say MaskBridge-Replicated 0, the call path unaffected', async () => {
     server ??= await RedisServer.start();

@@ -5,10 +5,10 @@
  * docs/redis-contract.md tells a backend to do, neither more, and the healthcheck works.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCdrSink } from '../../src/cdr/redis-sink.js';
@@ -16,7 +16,9 @@ import { configFilesFromEnv, loadConfig } from '../../src/config/load.js';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { loadLibrary } from '../../src/sessions/library.js';
-import { cdr } from '../helpers/cdr.js';
+import { cdr, writeSpool } from '../helpers/cdr.js';
+import { createApp } from '../../src/app.js';
+import { spoolPathFor } from '../../src/spool/instance-dir.js';
 import { docExample } from '../helpers/doc-examples.js';
 import { until } from '../helpers/until.js';
 import { TEST_COMPOSE_ENV, testStack } from '../e2e/support/compose.js';
@@ -154,4 +156,35 @@ describe('Redis of the Compose stack', () => {
     expect(run(TEST_COMPOSE_ENV.REDIS_MASKBRIDGE_PASSWORD as string)).toBe(0);
     expect(run('wrong-password')).not.toBe(0);
   });
+});
+
+describe('maskbridge scaled out (docker compose up --scale maskbridge=2)', () => {
+  it('a replica gone for good leaves its spool on the shared volume; a survivor started as Compose starts it replays it, through its Redis user', async () => {
+    const peers = composePeers(testStack(), {
+      redis: { host: server.host, port: server.port },
+      drachtio: { admin: { host: '127.0.0.1', port: 1 }, sip: { host: '127.0.0.1', port: 1 } },
+      freeswitch: { esl: { host: '127.0.0.1', port: 1 } },
+    });
+    const base = await composeMaskbridgeEnv({ dir, peers });
+    // Each replica's container hostname, as calls.instanceId (one test process has one hostname).
+    const replica = (id: string) => ({ ...base, MB_CALLS_INSTANCE_ID: id, MB_SPOOL_ORPHAN_GRACE_SEC: '1', MB_SPOOL_ORPHAN_SCAN_SEC: '1' });
+    const gone = loadConfig({ env: replica('3f2a9c1b7d4e-1'), files: configFilesFromEnv(base) });
+    const goneSpool = spoolPathFor('cdr.spoolFile', gone.cdr.spoolFile, '3f2a9c1b7d4e-1');
+    expect(goneSpool).toBe(join(dir, 'spool', 'spool', '3f2a9c1b7d4e-1', 'cdr-spool.jsonl'));
+    mkdirSync(dirname(goneSpool), { recursive: true });
+    writeSpool(goneSpool, [cdr(901, 'cdr-scale-901'), cdr(902, 'cdr-scale-902')]);
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(goneSpool, past, past);
+    const survivor = createApp(loadConfig({ env: replica('8b7c6d5e4f3a-1'), files: configFilesFromEnv(base) }), { log });
+    try {
+      await survivor.start();
+      const landed = async () => (await redis.xRange('mb:cdr', '-', '+')).map((e) => e.message.id).filter((id) => id?.startsWith('cdr-scale-'));
+      await until(async () => (await landed()).length >= 2, 10_000);
+      expect((await landed()).sort()).toEqual(['cdr-scale-901', 'cdr-scale-902']);
+      await until(() => !existsSync(dirname(goneSpool)), 5000);
+      expect(existsSync(join(dir, 'spool', 'spool', '8b7c6d5e4f3a-1'))).toBe(true);
+    } finally {
+      await survivor.stop();
+    }
+  }, 30_000);
 });

@@ -131,9 +131,9 @@ describe('docker/docker-compose.yml', () => {
     expect(mb.MB_MEDIA_SERVERS).toBe(`freeswitch:${fs.MB_FS_ESL_PORT}:${TEST_COMPOSE_ENV.FS_ESL_PASSWORD}`);
     expect(mb.MB_REDIS_URL).toBe(`redis://maskbridge:${TEST_COMPOSE_ENV.REDIS_MASKBRIDGE_PASSWORD}@redis:6379`);
     expect(readFileSync('docker/drachtio/drachtio.conf.xml', 'utf8')).toContain(`<admin port="${mb.MB_DRACHTIO_PORT}">`);
-    // FreeSWITCH's event socket answers maskbridge's fixed address, which is where it calls back.
-    expect(stack.services.maskbridge!.addresses).toEqual([mb.MB_MEDIA_ESL_ADVERTISE_ADDRESS]);
-    expect(fs.MB_FS_ESL_ACL).toBe(`${mb.MB_MEDIA_ESL_ADVERTISE_ADDRESS}/32`);
+    // FreeSWITCH calls each replica back at its own address, and its event socket answers the range they get.
+    expect(mb.MB_MEDIA_ESL_ADVERTISE_ADDRESS).toBe('auto');
+    expect(fs.MB_FS_ESL_ACL).toBe(ipRange());
     expect(stack.services.freeswitch!.addresses).toEqual([fs.MB_FS_SIP_IP]);
     expect(stack.services.drachtio!.entrypoint?.join(' ')).toContain(`sip:${stack.services.drachtio!.addresses[0]}:5060;`);
   });
@@ -198,10 +198,11 @@ describe('docker/docker-compose.yml, profile monitoring (Prometheus and Grafana)
   });
 
   it('point at each other and at maskbridge: the scrape target is its API, the datasource is Prometheus, the dashboards are where the provider reads', () => {
-    const promCfg = parse(readFileSync('docker/prometheus/prometheus.yml', 'utf8')) as { rule_files: string[]; scrape_configs: Array<{ job_name: string; metrics_path: string; static_configs: Array<{ targets: string[] }> }> };
+    const promCfg = parse(readFileSync('docker/prometheus/prometheus.yml', 'utf8')) as { rule_files: string[]; scrape_configs: Array<{ job_name: string; metrics_path: string; dns_sd_configs: unknown[] }> };
     const job = promCfg.scrape_configs.find((j) => j.job_name === 'maskbridge')!;
     expect(job.metrics_path).toBe('/metrics');
-    expect(job.static_configs[0]!.targets).toEqual([`maskbridge:${stack.services.maskbridge!.environment.MB_API_PORT}`]);
+    // Every replica: the service name's A records, at the API port.
+    expect(job.dns_sd_configs).toEqual([{ names: ['maskbridge'], type: 'A', port: Number(stack.services.maskbridge!.environment.MB_API_PORT), refresh_interval: '30s' }]);
     expect(promCfg.rule_files).toEqual(['alerts.yml']);
     const ds = parse(readFileSync('docker/grafana/provisioning/datasources/prometheus.yml', 'utf8')) as { datasources: Array<{ uid: string; url: string }> };
     expect(ds.datasources[0]!.url).toBe('http://prometheus:9090');
@@ -221,5 +222,62 @@ describe('docker/docker-compose.yml, profile monitoring (Prometheus and Grafana)
     expect(stack.text).toMatch(/GRAFANA_ADMIN_PASSWORD: the default "admin" is for a\n\s*# first look only/);
     expect(readFileSync('docker/.env.example', 'utf8')).toMatch(/^#? ?GRAFANA_ADMIN_PASSWORD=/m);
     expect(grafana.ports).toEqual(['127.0.0.1:3000:3000']);
+  });
+});
+
+/** The network's range Docker hands addresses out of (maskbridge's replicas). */
+function ipRange(): string {
+  const raw = readCompose(TEST_COMPOSE_ENV).raw as { networks: { private: { ipam: { config: Array<{ ip_range: string }> } } } };
+  return raw.networks.private.ipam.config[0]!.ip_range;
+}
+
+function inRange(addr: string, cidr: string): boolean {
+  const n = (a: string) => a.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
+  const [net = '', bits = '32'] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(n(addr) / size) === Math.floor(n(net) / size);
+}
+
+describe('docker/docker-compose.yml scales maskbridge (docker compose up --scale maskbridge=3)', () => {
+  const stack = readCompose(TEST_COMPOSE_ENV);
+  const mb = stack.services.maskbridge!;
+
+  it('has no container name, hostname, fixed address or instance id: each replica is told apart by its container', () => {
+    for (const k of ['container_name', 'hostname']) expect(mb.raw, k).not.toHaveProperty(k);
+    expect(mb.addresses).toEqual([]);
+    expect(mb.environment).not.toHaveProperty('MB_CALLS_INSTANCE_ID');
+  });
+
+  it('publishes no host port two replicas would both take: the API on a range of loopback ports', () => {
+    for (const p of mb.ports) {
+      const m = /^(?:([\d.]+):)?(?:(\d+)(?:-(\d+))?)?:(\d+)(?:\/\w+)?$/.exec(p);
+      expect(m, p).not.toBeNull();
+      const [, host, from, to] = m!;
+      expect(host, `${p} on loopback`).toBe('127.0.0.1');
+      if (from !== undefined) expect(Number(to ?? from) - Number(from), `${p}: one host port for every replica`).toBeGreaterThanOrEqual(9);
+    }
+    expect(mb.ports).toEqual(['127.0.0.1:8080-8089:8080']);
+  });
+
+  it('every other service has a fixed address outside the range the replicas take, which the FreeSWITCH event socket answers', () => {
+    const range = ipRange();
+    const fixed: string[] = [];
+    for (const s of Object.values(stack.services)) {
+      if (s.name === 'maskbridge') continue;
+      expect(s.addresses, `${s.name} needs a fixed address`).toHaveLength(1);
+      expect(inRange(s.addresses[0]!, range), `${s.name} ${s.addresses[0]} inside ${range}`).toBe(false);
+      fixed.push(s.addresses[0]!);
+    }
+    expect(new Set(fixed).size).toBe(fixed.length);
+    expect(stack.services.freeswitch!.environment.MB_FS_ESL_ACL).toBe(range);
+  });
+
+  it('spools per replica on the shared spool volume: {instance} names each replica\'s directory', () => {
+    const spoolMount = mb.volumes.find((m) => m.target === '/var/lib/maskbridge');
+    expect(spoolMount).toMatchObject({ kind: 'volume', source: 'spool' });
+    for (const k of ['MB_CDR_SPOOL_FILE', 'MB_WEBHOOKS_SPOOL_FILE']) {
+      expect(mb.environment[k], k).toMatch(/^\/var\/lib\/maskbridge\/spool\/\{instance\}\/[\w-]+\.jsonl$/);
+    }
+    expect(mb.environment.MB_CDR_SPOOL_FILE).not.toBe(mb.environment.MB_WEBHOOKS_SPOOL_FILE);
   });
 });

@@ -1,9 +1,10 @@
 /** maskbridge's Compose environment through the real config loader, as in the container and remapped for this host. */
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFilesFromEnv, loadConfig } from '../../src/config/load.js';
+import { eslAdvertiseAddress } from '../../src/media/advertise.js';
 import { readCompose, readEnvFile } from '../e2e/support/compose-file.js';
 import { composeMaskbridgeEnv, composePeers } from '../e2e/support/compose-services.js';
 
@@ -58,10 +59,13 @@ describe("maskbridge's Compose environment", () => {
     expect(c.redis.url).toBe(`redis://maskbridge:${example.REDIS_MASKBRIDGE_PASSWORD}@127.0.0.1:16379`);
     expect(c.api).toMatchObject({ host: '127.0.0.1', port: 18080, token: example.API_TOKEN });
     expect(c.media.eslListenAddress).toBe('127.0.0.1');
-    expect(c.media.eslAdvertiseAddress).toBe('127.0.0.1');
+    // auto: the listen address once it names one (in the container, the replica's own address).
+    expect(eslAdvertiseAddress(c.media.eslAdvertiseAddress, c.media.eslListenAddress, networkInterfaces())).toBe('127.0.0.1');
     expect(c.media.eslListenPort).not.toBe(8085);
     expect(c.media.recording.dir).toBe(join(dir, 'recordings'));
-    expect(c.cdr.spoolFile).toBe(join(dir, 'spool', 'cdr-spool.jsonl'));
+    expect(c.cdr.spoolFile).toBe(join(dir, 'spool', 'spool', '{instance}', 'cdr-spool.jsonl'));
+    expect(c.webhooks.spoolFile).toBe(join(dir, 'spool', 'spool', '{instance}', 'events-spool.jsonl'));
+    expect(c.media.eslAdvertiseAddress).toBe('auto');
     // Not a path, port or address: as Compose gives it.
     expect(c.trunk.inboundAllow).toEqual([example.TRUNK_CIDRS]);
   });

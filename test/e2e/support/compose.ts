@@ -88,7 +88,7 @@ export const REMAP: Readonly<Record<'drachtio' | 'freeswitch' | 'redis' | 'maskb
       MB_DRACHTIO_HOST: 'peer-host', MB_DRACHTIO_PORT: 'peer-port', MB_REDIS_URL: 'peer-url', MB_MEDIA_SERVERS: 'peer-list',
       MB_MEDIA_ESL_LISTEN_ADDRESS: 'address', MB_MEDIA_ESL_LISTEN_PORT: 'port', MB_MEDIA_ESL_ADVERTISE_ADDRESS: 'address',
       MB_API_HOST: 'address', MB_API_PORT: 'port',
-      MB_RECORDING_DIR: 'path', MB_RECORDING_CONSENT: 'path', MB_CDR_SPOOL_FILE: 'path',
+      MB_RECORDING_DIR: 'path', MB_RECORDING_CONSENT: 'path', MB_CDR_SPOOL_FILE: 'path', MB_WEBHOOKS_SPOOL_FILE: 'path',
     },
     peerHostOf: { MB_DRACHTIO_PORT: 'MB_DRACHTIO_HOST' },
   },
@@ -198,7 +198,9 @@ export class ServiceRemapper {
   /** path(), with its parent folder created (the image's filesystem has it). */
   pathWithParent(p: string): string {
     const host = this.path(p);
-    mkdirSync(dirname(host), { recursive: true });
+    // A spool path with {instance} (one directory per replica): the app makes its own; the root is there.
+    const token = host.indexOf('/{instance}/');
+    mkdirSync(token === -1 ? dirname(host) : host.slice(0, token), { recursive: true });
     return host;
   }
 
