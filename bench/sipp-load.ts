@@ -218,6 +218,9 @@ async function main(): Promise<void> {
       pin(redisPid(redisServer), 'redis', pinNotes);
       console.log(`Pinned (BENCH_SIPP_PIN=1): drachtio and redis on CPU 0, the B2BUA and both sipps on CPU 1${pinNotes.length ? `; ${pinNotes.join('; ')}` : ''}\n`);
     }
+    // A revision from before key layout 2 finds sessions by their route keys only: mark the store
+    // layout 1, so the functions write routes as well (this revision still reads the index first).
+    if (revisions.size > 0) await redis.set('mb:schema', '1');
     await seedSessions(redis, CALLS);
     await seedSessions(redis, WARMUP_CALLS, { id: 'warm-', from: warmCaller, to: warmPeer });
     const injection = join(dir, 'callers.csv');
