@@ -7,6 +7,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { createRedis, connectInBackground, withDeadline } from '../sessions/redis.js';
+import { lowerThreadPriority } from '../util/thread-priority.js';
 import { WebhookDispatcher, type WebhookMetrics } from './dispatcher.js';
 import { METRICS_MS, type DispatcherWorkerInit, type FailureReason, type FromDispatcherWorker, type MetricsReport, type ToDispatcherWorker } from './dispatcher-thread.js';
 
@@ -16,6 +17,11 @@ const init = workerData as DispatcherWorkerInit;
 const post = (m: FromDispatcherWorker) => port.postMessage(m);
 
 const log = pino({ level: init.logLevel, base: undefined }, { write: (line: string) => post({ type: 'log', line }) });
+
+/** Below the call path's: on a host short of CPU, calls go first and deliveries wait (they are queued in Redis). */
+const DELIVERY_THREAD_NICE = 10;
+const tid = lowerThreadPriority(DELIVERY_THREAD_NICE);
+log.debug({ tid, nice: tid === null ? null : DELIVERY_THREAD_NICE }, 'webhooks: delivery thread priority');
 
 const empty = (): MetricsReport => ({ type: 'metrics', delivered: {}, failures: {}, retries: 0, dead: 0, depth: null, seconds: [] });
 let report = empty();

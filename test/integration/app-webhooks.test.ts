@@ -1,6 +1,6 @@
 /** The app wires webhooks: events published through app.events reach the default URL, signed; stop() is bounded while a receiver hangs. */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -16,6 +16,16 @@ import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 let server: RedisServer;
 let receiver: WebhookReceiver;
+
+/** The nice value of each thread of this process (Linux: /proc/self/task/{tid}/stat, field 19). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+  }
+  return out;
+}
 beforeAll(async () => {
   server = await RedisServer.start();
   receiver = await WebhookReceiver.start();
@@ -46,6 +56,10 @@ describe('app webhooks', () => {
       // The delivery thread loads its modules first (through tsx here: seconds on a busy box).
       await until(() => receiver.received.length === 1, 15_000);
       const r = receiver.received[0]!;
+      // The delivery thread runs below the call path's priority; the main thread keeps its own.
+      const nices = threadNices();
+      expect(nices.get(process.pid)).toBe(0);
+      expect([...nices.values()]).toContain(10);
       expect(verify('app-secret', r.body, String(r.headers['maskbridge-signature']), Math.floor(Date.now() / 1000))).toEqual({ ok: true });
       // Counted once the 2xx is recorded in Redis (just after the receiver got the request).
       const metrics = () => fetch(`http://127.0.0.1:${config.api.port}/metrics`).then((res) => res.text());
