@@ -46,6 +46,20 @@ export class CallEvents {
     this.calls.set(callId, { ...ctx, initiated: false, rang: false, direction: '' });
   }
 
+  /** What another instance needs to end this call's events if this one dies (the live-call registry keeps it). */
+  context(callId: string): Omit<CallEventContext, 'sessionId' | 'virtualNumber'> | undefined {
+    const t = this.calls.get(callId);
+    return t ? { url: t.url, parties: t.parties } : undefined;
+  }
+
+  /**
+   * A call connected on an instance that died, ended here (src/calls/takeover.ts): its CDR, written
+   * next through cdrSink(), announces call.completed to the URL the call's own instance had.
+   */
+  adopt(callId: string, ctx: CallEventContext, direction: string): void {
+    this.calls.set(callId, { ...ctx, initiated: true, rang: true, direction });
+  }
+
   initiated(callId: string, direction: string): void {
     const t = this.calls.get(callId);
     if (!t || t.initiated) return;
@@ -79,14 +93,17 @@ export class CallEvents {
     this.calls.delete(cdr.callId);
     const ctx: Tracked = t ?? { sessionId: cdr.sessionId, virtualNumber: cdr.virtualNumber, url: '', parties: {}, initiated: false, rang: false, direction: cdr.direction };
     const summary = cdrPayload(cdr, this.recordingsDir);
-    this.emit(ctx.initiated ? 'call.completed' : 'call.rejected', cdr.callId, ctx, { cdr: summary });
-    if (cdr.recording && !cdr.recording.failed) this.emit('recording.ready', cdr.callId, ctx, { recording: summary.recording });
+    // Ids made from the CDR's: a call's end announced twice (its own instance, cut off from Redis
+    // and taken for dead, and the survivor that ended it) is one event, which the outbox keeps once.
+    const type = ctx.initiated ? 'call.completed' : 'call.rejected';
+    this.emit(type, cdr.callId, ctx, { cdr: summary }, `${cdr.id}.${type}`);
+    if (cdr.recording && !cdr.recording.failed) this.emit('recording.ready', cdr.callId, ctx, { recording: summary.recording }, `${cdr.id}.recording.ready`);
   }
 
-  private emit(type: CallEventType, callId: string, ctx: CallEventContext, data: Record<string, unknown>): void {
+  private emit(type: CallEventType, callId: string, ctx: CallEventContext, data: Record<string, unknown>, id: string = randomUUID()): void {
     const hasParties = Object.keys(ctx.parties).length > 0;
     this.sink.publish({
-      id: randomUUID(), type, at: this.now(), sessionId: ctx.sessionId, url: ctx.url,
+      id, type, at: this.now(), sessionId: ctx.sessionId, url: ctx.url,
       data: { call_id: callId, session_id: ctx.sessionId, virtual_number: ctx.virtualNumber, ...data },
       ...(hasParties ? { parties: ctx.parties } : {}),
     });

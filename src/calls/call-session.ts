@@ -275,10 +275,11 @@ export class CallSession {
     }
     // With what another instance needs to end the call if this one dies (src/calls/takeover.ts).
     const dialogs = [legA.dialogId, legB.dialogId, ...(this.media?.dialogIds() ?? [])].filter((d): d is string => typeof d === 'string');
+    const events = this.deps.callEvents?.context(this.callId);
     this.deps.liveCalls?.connected({
       callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
       startedAt: new Date(this.startedAt).toISOString(), answeredAt: new Date(this.answeredAt).toISOString(),
-    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl, cdrId: this.cdrId });
+    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl, cdrId: this.cdrId, ...(events ? { events } : {}) });
     return true;
   }
 

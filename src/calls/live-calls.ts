@@ -48,6 +48,12 @@ export interface LostCallData {
    * Absent in entries written before 0.3.
    */
   cdrId?: string;
+  /**
+   * Where the call's webhook events go (the session's URL, '' for the default) and the numbers
+   * they may carry, so a survivor's call.completed reaches the same receiver. Absent without
+   * webhooks, and in entries written before 0.4.
+   */
+  events?: { url: string; parties: Record<string, string> };
 }
 
 /** A registry entry as stored. */

@@ -16,6 +16,7 @@
  * outage have beaten again before anyone looks.
  */
 import type { Cdr, CdrSink } from '../cdr/cdr.js';
+import type { CallEvents } from './call-events.js';
 import type { Logger } from '../log/logger.js';
 import type { Redis } from '../sessions/redis.js';
 import type { SessionLookup } from '../sessions/store.js';
@@ -48,7 +49,9 @@ export interface TakeoverDeps {
   redis: Redis;
   keys: LiveCallKeys;
   sip: Pick<SipPort, 'endDialog'>;
+  /** With webhooks: the CDR sink is `callEvents.cdrSink(...)`, so the call's call.completed goes out. */
   cdr: CdrSink;
+  callEvents?: Pick<CallEvents, 'adopt'>;
   sessions?: Pick<SessionLookup, 'touch'>;
   log: Logger;
   now: () => number;
@@ -148,6 +151,9 @@ export class LostCallSweeper {
       recording: null,
       quality: null,
     };
+    // The call was answered: its receiver hears call.completed, as from the call's own instance.
+    const events = entry.lost?.events ?? { url: '', parties: {} };
+    this.deps.callEvents?.adopt(entry.callId, { sessionId: entry.sessionId, virtualNumber: entry.virtualNumber, ...events }, cdr.direction);
     this.deps.cdr.write(cdr);
     if (entry.lost?.slidingTtl && entry.sessionId && this.deps.sessions?.touch) {
       this.deps.sessions.touch(entry.sessionId, endedAt).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'sliding TTL not refreshed'));

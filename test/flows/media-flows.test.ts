@@ -34,7 +34,7 @@ describe('media-anchored bridge', () => {
     const told: Array<Parameters<LiveCallSink['connected']>> = [];
     h.setLiveCalls({ connected: (...args) => void told.push(args), ended: () => undefined });
     const { call, legB } = await connectAnchored(h);
-    expect(told[0]![1]).toEqual({ dialogs: [call.leg!.dialogId, legB.dialogId, 'fs-ep1;dialog', 'fs-ep2;dialog'], media: 'anchored', slidingTtl: false, cdrId: expect.any(String) });
+    expect(told[0]![1]).toEqual({ dialogs: [call.leg!.dialogId, legB.dialogId, 'fs-ep1;dialog', 'fs-ep2;dialog'], media: 'anchored', slidingTtl: false, cdrId: expect.any(String), events: expect.any(Object) });
   });
 
   it('relays a re-INVITE (hold) from either leg to its own media channel', async () => {

@@ -173,7 +173,9 @@ describe('the live-call registry', () => {
     const { call } = await connectedCall(h);
     expect(told).toHaveLength(1);
     const [, lost] = told[0]!;
-    expect(lost).toEqual({ dialogs: [call.leg!.dialogId, h.sip.dials[0]!.leg!.dialogId], media: 'none', slidingTtl: false, cdrId: expect.any(String) });
+    expect(lost).toEqual({ dialogs: [call.leg!.dialogId, h.sip.dials[0]!.leg!.dialogId], media: 'none', slidingTtl: false, cdrId: expect.any(String), events: expect.any(Object) });
+    // And where its webhook events go, so a survivor's call.completed reaches the same receiver.
+    expect(lost!.events).toEqual({ url: '', parties: { a: expect.stringMatching(/^\+91/), b: expect.stringMatching(/^\+91/) } });
     // The entry carries the id the call's own CDR gets: a survivor's CDR for it is the same record.
     call.leg!.remoteHangup();
     await soon(() => h.cdr.records.length === 1);

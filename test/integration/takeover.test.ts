@@ -10,6 +10,9 @@ import type { Cdr } from '../../src/cdr/cdr.js';
 import { RedisCdrStream } from '../../src/cdr/redis-stream.js';
 import { LiveCallRegistry, LiveCalls, liveCallKeys, type LiveCall } from '../../src/calls/live-calls.js';
 import { LostCallSweeper, lostCdrId } from '../../src/calls/takeover.js';
+import { CallEvents } from '../../src/calls/call-events.js';
+import { eventCodec, type OutboxEvent } from '../../src/events/events.js';
+import { RedisRecordStream } from '../../src/spool/redis-stream.js';
 import { useRedis } from '../helpers/redis-server.js';
 import { until } from '../helpers/until.js';
 
@@ -45,13 +48,20 @@ class Cdrs {
   }
 }
 
+class Events {
+  readonly published: OutboxEvent[] = [];
+  publish(e: OutboxEvent): void {
+    this.published.push(e);
+  }
+}
+
 /** A survivor whose Redis and drachtio-server have been up for longer than its 3-beat grace (unless `fresh`). */
-function survivor(id: string, opts: { server?: string; fresh?: boolean } = {}) {
+function survivor(id: string, opts: { server?: string; fresh?: boolean; events?: CallEvents } = {}) {
   const sip = new FakeSip();
   const cdr = new Cdrs();
   const clock = { at: Date.now(), up: true };
   const sweeper = new LostCallSweeper(
-    { redis: db.redis, keys, sip, cdr, log, now: () => clock.at, ready: () => clock.up },
+    { redis: db.redis, keys, sip, cdr: opts.events ? opts.events.cdrSink(cdr) : cdr, ...(opts.events ? { callEvents: opts.events } : {}), log, now: () => clock.at, ready: () => clock.up },
     { instanceId: id, server: opts.server ?? SERVER, heartbeatMs: 1000, timeoutMs: 1000, byeTimeoutMs: 1000 },
   );
   if (!opts.fresh) {
@@ -62,10 +72,10 @@ function survivor(id: string, opts: { server?: string; fresh?: boolean } = {}) {
 }
 
 /** An instance with `n` connected calls whose heartbeat then stops, as after a kill -9. */
-async function deadInstance(id: string, n: number, first = 0, opts: { legacy?: boolean } = {}): Promise<void> {
+async function deadInstance(id: string, n: number, first = 0, opts: { legacy?: boolean; events?: { url: string; parties: Record<string, string> } } = {}): Promise<void> {
   const reg = new LiveCallRegistry(db.redis, 'mb:', id, log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
   reg.start();
-  for (let i = first; i < first + n; i++) reg.connected(call(i), { dialogs: dialogsOf(i), media: 'none', slidingTtl: false, ...(opts.legacy ? {} : { cdrId: cdrIdOf(i) }) });
+  for (let i = first; i < first + n; i++) reg.connected(call(i), { dialogs: dialogsOf(i), media: 'none', slidingTtl: false, ...(opts.legacy ? {} : { cdrId: cdrIdOf(i) }), ...(opts.events ? { events: opts.events } : {}) });
   await until(async () => (await db.redis.hLen(keys.calls)) >= n, 2000);
   clearInterval((reg as unknown as { timer: NodeJS.Timeout }).timer); // it dies: no more beats
 }
@@ -149,6 +159,47 @@ describe('takeover of a dead instance\'s calls', () => {
     await stream.write([{ ...s.cdr.written[0]!, id: cdrIdOf(0), endedBy: 'caller', endedAt: s.cdr.written[0]!.endedAt + 4000 }]);
     const entries = await db.redis.xRange('mb:cdr', '-', '+');
     expect(entries.map((e) => e.message.ended_by)).toEqual(['instance-lost']);
+  });
+
+  it('the survivor announces call.completed to the session\'s own URL, with the numbers the call\'s instance had', async () => {
+    const events = new Events();
+    await deadInstance('dead-ev', 1, 0, { events: { url: 'https://orders.example/hooks', parties: { a: '+919800000011', b: '+919800000022' } } });
+    await until(async () => (await db.redis.exists(keys.instance('dead-ev'))) === 0, 2000);
+    const s = survivor('alive-ev', { events: new CallEvents(events, '/rec') });
+    await s.sweeper.sweep();
+    expect(events.published.map((e) => [e.type, e.id, e.url, e.sessionId])).toEqual([['call.completed', `${cdrIdOf(0)}.call.completed`, 'https://orders.example/hooks', 'order-1']]);
+    expect(events.published[0]!.parties).toEqual({ a: '+919800000011', b: '+919800000022' });
+    expect(events.published[0]!.data).toMatchObject({ call_id: call(0).callId, cdr: { id: cdrIdOf(0), ended_by: 'instance-lost', disposition: 'answered' } });
+  });
+
+  it('an entry without the events context (no webhooks where the call ran) still announces call.completed, to the default URL', async () => {
+    const events = new Events();
+    await deadInstance('dead-ev2', 1);
+    await until(async () => (await db.redis.exists(keys.instance('dead-ev2'))) === 0, 2000);
+    const s = survivor('alive-ev2', { events: new CallEvents(events, '/rec') });
+    await s.sweeper.sweep();
+    expect(events.published.map((e) => [e.type, e.url])).toEqual([['call.completed', '']]);
+    expect(events.published[0]!.parties).toBeUndefined();
+  });
+
+  it('a cut-off instance announcing the same call\'s end later adds no second event: same id, kept once by the outbox', async () => {
+    const outbox = new RedisRecordStream(db.redis, eventCodec, { streamKey: 'mb:events', maxLen: 0, retentionMs: 60_000, timeoutMs: 1000 });
+    const survivorEvents = new Events();
+    await deadInstance('cut-ev', 1, 0, { events: { url: '', parties: {} } });
+    await until(async () => (await db.redis.exists(keys.instance('cut-ev'))) === 0, 2000);
+    const s = survivor('alive-cut-ev', { events: new CallEvents(survivorEvents, '/rec') });
+    await s.sweeper.sweep();
+    // The instance, back in touch, ends the call it still holds: its own call events, its own CDR (same id).
+    const ownEvents = new Events();
+    const own = new CallEvents(ownEvents, '/rec');
+    own.bind(call(0).callId, { sessionId: 'order-1', virtualNumber: call(0).virtualNumber, url: '', parties: {} });
+    own.initiated(call(0).callId, 'a->b');
+    own.cdrSink({ write: () => undefined }).write({ ...s.cdr.written[0]!, endedBy: 'caller' });
+    const completed = ownEvents.published.filter((e) => e.type === 'call.completed');
+    expect(completed.map((e) => e.id)).toEqual(survivorEvents.published.map((e) => e.id));
+    await outbox.write(survivorEvents.published);
+    await outbox.write(completed);
+    expect((await db.redis.xRange('mb:events', '-', '+')).map((e) => e.message.type)).toEqual(['call.completed']);
   });
 
   it('an entry written without the CDR id (before 0.3) gets one made from the call id, the same for every survivor', async () => {
