@@ -156,12 +156,33 @@ class FsEndpoint implements MediaEndpoint {
     if (this.released) return;
     this.released = true;
     this.onRelease();
+    // drachtio-fsmrf hangs the channel up over the event socket and waits for FreeSWITCH's BYE;
+    // a server that dies meanwhile sends none, and the dialog would stay in drachtio-server for
+    // good: past the deadline it is ended from here.
+    const dialog = this.ep.dialog;
     try {
       await this.bounded('destroy', this.ep.destroy());
     } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'endpoint already gone, or the media server did not answer');
+      this.log.debug({ err: (err as Error).message }, 'endpoint already gone, or the media server did not answer; ending its SIP dialog');
+      endDialog(dialog);
     }
   }
+}
+
+/** A BYE in the SIP dialog to FreeSWITCH, answered or not (drachtio-server ends the dialog either way). */
+function endDialog(dialog: Mrf.Endpoint['dialog'] | undefined): void {
+  void Promise.resolve().then(() => dialog?.destroy()).catch(() => undefined);
+}
+
+/**
+ * A channel that arrived after its creation was given up: nobody's. drachtio-fsmrf's destroy()
+ * does nothing for an endpoint whose event socket already closed (its server died), so its SIP
+ * dialog is ended here then.
+ */
+function hangUpLate(late: Mrf.Endpoint): void {
+  const dialog = late.dialog;
+  if (!late.connected) return endDialog(dialog);
+  late.destroy().catch(() => endDialog(dialog));
 }
 
 /** One FreeSWITCH server: connection, health, and the endpoints this app holds on it. */
@@ -293,7 +314,7 @@ class FsServer implements MediaServer {
     } catch (err) {
       this.active--;
       // A channel that arrives after the deadline (or after its server went away) is nobody's: hang it up.
-      creating.then((late) => void late.destroy().catch(() => undefined), () => undefined);
+      creating.then((late) => hangUpLate(late), () => undefined);
       throw new MediaError(`cannot create a channel on ${this.name}: ${(err as Error).message}`);
     } finally {
       this.creating.delete(abort);

@@ -16,6 +16,7 @@ class FakeEndpoint extends EventEmitter {
   readonly local = { sdp: 'v=0\r\n', mediaIp: '127.0.0.50', mediaPort: '20000' };
   readonly remote = { sdp: '' };
   byes = 0;
+  connected = true;
   readonly dialog = { destroy: async () => void this.byes++ };
   constructor(readonly uuid: string) {
     super();
@@ -94,6 +95,40 @@ describe('FsMediaPool', () => {
     connected[0]!.pendingCreates[0]!.resolve(late);
     await settle();
     expect(hungUp).toBe(true);
+    p.stop();
+  });
+
+  it('a channel released while its server dies (no BYE from FreeSWITCH) has its SIP dialog ended once the hangup\'s deadline passes', async () => {
+    const { p, connected } = pool(1, 50);
+    p.start();
+    await settle();
+    const creating = p.pick()!.createEndpoint();
+    await settle();
+    const fep = new FakeEndpoint('dying');
+    fep.destroy = () => new Promise<void>(() => undefined); // fsmrf waits for a BYE that never comes
+    connected[0]!.pendingCreates[0]!.resolve(fep);
+    const ep = await creating;
+    await ep.release();
+    await settle();
+    expect(fep.byes).toBe(1);
+    p.stop();
+  });
+
+  it('a late channel whose event socket already closed gets its SIP dialog ended (fsmrf\'s destroy does nothing then)', async () => {
+    const { p, connected } = pool();
+    p.start();
+    await settle();
+    const outcome = p.pick()!.createEndpoint('v=0\r\n').catch(() => 'failed');
+    await settle();
+    connected[0]!.emit('end');
+    expect(await outcome).toBe('failed');
+    const late = new FakeEndpoint('late-dead');
+    late.connected = false;
+    late.destroy = async () => undefined; // what fsmrf does without its event socket: nothing
+    connected[0]!.pendingCreates[0]!.resolve(late);
+    await settle();
+    await settle();
+    expect(late.byes).toBe(1);
     p.stop();
   });
 
