@@ -145,9 +145,16 @@ function parseEntry(text: string): LiveCallEntry | null {
   }
 }
 
+/** Every this many beats an instance checks its registry entries against the calls it holds. */
+export const RECONCILE_BEATS = 3;
+
 export class LiveCallRegistry implements LiveCallSink {
   private timer: NodeJS.Timeout | null = null;
   readonly keys: LiveCallKeys;
+  /** The calls this instance holds: call id -> its entry's register arguments. */
+  private readonly live = new Map<string, string[]>();
+  private beats = 0;
+  private reconciling = false;
 
   constructor(
     private readonly redis: Redis,
@@ -166,7 +173,10 @@ export class LiveCallRegistry implements LiveCallSink {
 
   /** Starts the heartbeat. */
   start(): void {
-    const beat = () => this.bounded(this.redis.set(this.keys.instance(this.instanceId), String(Date.now()), { PX: this.opts.heartbeatMs * 3 }), 'heartbeat');
+    const beat = () => {
+      this.bounded(this.redis.set(this.keys.instance(this.instanceId), String(Date.now()), { PX: this.opts.heartbeatMs * 3 }), 'heartbeat');
+      if (++this.beats % RECONCILE_BEATS === 0) void this.reconcile();
+    };
     beat();
     this.timer = setInterval(beat, this.opts.heartbeatMs);
     this.timer.unref();
@@ -180,13 +190,52 @@ export class LiveCallRegistry implements LiveCallSink {
 
   connected(call: LiveCall, lost?: Omit<LostCallData, 'server'>): void {
     const entry: LiveCallEntry = { ...call, instance: this.instanceId, ...(lost ? { lost: { ...lost, server: this.opts.server ?? '' } } : {}) };
-    const keys = [this.keys.calls, this.keys.instanceCalls(this.instanceId), this.keys.instances, this.keys.instance(this.instanceId)];
-    const args = [call.callId, JSON.stringify(entry), this.instanceId, this.opts.server ?? '', String(this.opts.heartbeatMs * 3), String(Date.now())];
-    this.bounded(runScript(this.redis, REGISTER_SCRIPT, keys, args), 'register');
+    const args = [call.callId, JSON.stringify(entry), this.instanceId, this.opts.server ?? '', String(this.opts.heartbeatMs * 3)];
+    this.live.set(call.callId, args);
+    this.register(args);
   }
 
   ended(callId: string): void {
+    this.live.delete(callId);
     this.bounded(runScript(this.redis, UNREGISTER_SCRIPT, [this.keys.calls, this.keys.instanceCalls(this.instanceId)], [callId]), 'unregister');
+  }
+
+  private register(args: string[]): void {
+    const keys = [this.keys.calls, this.keys.instanceCalls(this.instanceId), this.keys.instances, this.keys.instance(this.instanceId)];
+    this.bounded(runScript(this.redis, REGISTER_SCRIPT, keys, [...args, String(Date.now())]), 'register');
+  }
+
+  /**
+   * The entries in Redis follow the calls held here: a register or unregister that failed (Redis
+   * away, a command past its deadline) or that a failover lost (replication is asynchronous) is
+   * made good within RECONCILE_BEATS beats. Both scripts are idempotent, so one racing a call's
+   * own write does no harm. One SMEMBERS of this instance's own set when nothing is amiss.
+   */
+  async reconcile(): Promise<{ added: number; removed: number }> {
+    if (this.reconciling) return { added: 0, removed: 0 };
+    this.reconciling = true;
+    try {
+      const inRedis = new Set(await withDeadline(this.redis.sMembers(this.keys.instanceCalls(this.instanceId)), this.opts.timeoutMs));
+      let added = 0;
+      let removed = 0;
+      for (const [callId, args] of this.live) {
+        if (inRedis.has(callId)) continue;
+        this.register(args);
+        added++;
+      }
+      for (const callId of inRedis) {
+        if (this.live.has(callId)) continue;
+        this.bounded(runScript(this.redis, UNREGISTER_SCRIPT, [this.keys.calls, this.keys.instanceCalls(this.instanceId)], [callId]), 'unregister');
+        removed++;
+      }
+      if (added + removed > 0) this.log.warn({ added, removed }, 'live-call registry repaired: entries written again or removed (a write failed or a Redis failover lost it)');
+      return { added, removed };
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'live-call registry not checked; trying again in a few beats');
+      return { added: 0, removed: 0 };
+    } finally {
+      this.reconciling = false;
+    }
   }
 
   private bounded(work: Promise<unknown>, what: string): void {
