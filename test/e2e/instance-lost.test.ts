@@ -5,10 +5,9 @@
  * instances and app-instance failure"), ends the media channels, writes one CDR with ended_by
  * instance-lost, and takes the new calls.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { liveCallKeys } from '../../src/calls/live-calls.js';
@@ -18,6 +17,7 @@ import { SessionStore } from '../../src/sessions/store.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { until } from '../helpers/until.js';
 import { A, B, V } from './support/bed.js';
+import { kill9 as killInstance, startInstance as spawnInstance, type Instance } from './support/instances.js';
 import { channelCount, resolveFreeswitch, type FreeswitchTarget } from './support/freeswitch.js';
 import { uacScenario, uasScenario, type UacPlan, type UasPlan } from './support/scenarios.js';
 import { freeSippPort, resolveDrachtio, type DrachtioTarget } from './support/servers.js';
@@ -31,12 +31,6 @@ const baseSkip = sippAvailable() ?? (drachtio.ok ? null : drachtio.reason);
 const HEARTBEAT_MS = 2000;
 const BOUND_MS = 10_000;
 const keys = liveCallKeys('mb:');
-
-interface Instance {
-  name: string;
-  proc: ChildProcess;
-  exited: Promise<void>;
-}
 
 for (const mode of ['none', 'anchored'] as const) {
   const skipReason = baseSkip ?? (mode === 'none' || freeswitch.ok ? null : (freeswitch as { reason: string }).reason);
@@ -53,10 +47,8 @@ for (const mode of ['none', 'anchored'] as const) {
     const instances = new Map<string, Instance>();
 
     async function startInstance(name: string): Promise<Instance> {
-      const own = join(dir, name);
-      mkdirSync(own, { recursive: true });
-      const opts = {
-        dir: own, drachtio: { admin: sip.admin, sip: sip.sip }, redisUrl: redisServer.url, gatewayPort,
+      const inst = await spawnInstance(dir, name, {
+        drachtio: { admin: sip.admin, sip: sip.sip }, redisUrl: redisServer.url, gatewayPort,
         overrides: {
           calls: { instanceId: name, heartbeatMs: HEARTBEAT_MS, callIdKey: 'e2e-instance-lost', closeSweepSec: 60 },
           defences: { maxCallsPerSession: 10 }, // four calls at once on the one session
@@ -67,30 +59,13 @@ for (const mode of ['none', 'anchored'] as const) {
             },
           } : {}),
         },
-      };
-      const proc = spawn(process.execPath, ['--import', 'tsx', resolve('test/e2e/support/maskbridge-child.ts'), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-      let out = '';
-      await new Promise<void>((ok, fail) => {
-        const timer = setTimeout(() => fail(new Error(`${name} not ready within 120 s`)), 120_000);
-        proc.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('ready\n')) {
-            clearTimeout(timer);
-            ok();
-          }
-        });
-        void exited.then(() => fail(new Error(`${name} exited before it was ready`)));
       });
-      const inst = { name, proc, exited };
       instances.set(name, inst);
       return inst;
     }
 
     async function kill9(inst: Instance): Promise<number> {
-      const at = Date.now();
-      inst.proc.kill('SIGKILL');
-      await inst.exited;
+      const at = await killInstance(inst);
       instances.delete(inst.name);
       return at;
     }

@@ -12,7 +12,7 @@ export interface StartedApp {
 
 export async function startMaskbridge(opts: {
   dir: string;
-  drachtio: DrachtioTarget;
+  drachtio: Pick<DrachtioTarget, 'admin' | 'sip'>;
   redisUrl: string;
   gatewayPort: number;
   overrides?: Record<string, unknown>;
@@ -30,7 +30,7 @@ export async function startMaskbridge(opts: {
       ...opts.overrides,
     },
   });
-  const log = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true }));
+  const log = pino({ level: config.log.level }, pino.destination({ dest: logFile, sync: true }));
   const app = createApp(config, { log });
   await app.start();
   const deadline = Date.now() + 10_000;

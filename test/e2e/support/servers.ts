@@ -57,6 +57,8 @@ export async function freeSippPort(host = '127.0.0.1'): Promise<number> {
 export interface DrachtioTarget {
   admin: { host: string; port: number; secret: string };
   sip: { host: string; port: number };
+  /** Its console log, for a server this suite started. */
+  logFile?: string;
   stop(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ async function startDrachtio(bin: string, dir: string, logLevel: DrachtioLogLeve
   return {
     admin: { host: '127.0.0.1', port: adminPort, secret },
     sip: { host: '127.0.0.1', port: sipPort },
+    logFile,
     stop: () => stopProcess(proc),
   };
 }
