@@ -167,7 +167,8 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
     : null;
   // The calls of instances that died are hung up from here (src/calls/takeover.ts).
   const takeover = new LostCallSweeper(
-    { redis, keys: liveCalls.keys, sip, cdr: callEvents ? callEvents.cdrSink(cdr) : cdr, ...(callEvents ? { callEvents } : {}), sessions: store, log, now: Date.now, ready: () => drachtioConnected && storeUp() },
+    { redis, keys: liveCalls.keys, sip, cdr: callEvents ? callEvents.cdrSink(cdr) : cdr, ...(callEvents ? { callEvents } : {}), sessions: store,
+      ...(config.media.mode === 'anchor' ? { recordings: { dir: config.media.recording.dir, settleMs: 200, timeoutMs: config.media.commandTimeoutMs } } : {}), log, now: Date.now, ready: () => drachtioConnected && storeUp() },
     { instanceId: registryId, server: drachtioServer, heartbeatMs: config.calls.heartbeatMs, timeoutMs: config.redis.commandTimeoutMs * 4, byeTimeoutMs: TAKEOVER_BYE_TIMEOUT_MS },
   );
   let drachtioConnected = false;

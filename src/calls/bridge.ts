@@ -100,7 +100,7 @@ export async function dialAnchored(
       a: async (offer: string) => scrubRequired(await epA.modify(offer), [peer]),
       b: async (offer: string) => scrubRequired(await epB.modify(offer), [parties.caller]),
     };
-    if (!call.connected(legA, legB, reinvites)) return;
+    if (!call.connected(legA, legB, reinvites, opts.record)) return;
     call.deps.callEvents?.answered(call.callId);
     await call.startMedia(epA, epB, opts);
   }, { withoutSession: opts.withoutSession === true });

@@ -192,7 +192,8 @@ export class CallSession {
   /** Record, consent, whisper, bridge (src/calls/call-media.ts); a failure ends the call. */
   async startMedia(epA: MediaEndpoint, epB: MediaEndpoint, opts: { record: boolean; whisper: string | undefined; consent?: string | undefined }): Promise<void> {
     try {
-      await this.media?.start(epA, epB, { ...opts, at: new Date(this.deps.now()), sessionId: this.sessionId, callId: this.callId });
+      // The recording is named from the answer time, which the live-call registry has too (a survivor finds the file by it).
+      await this.media?.start(epA, epB, { ...opts, at: new Date(this.answeredAt ?? this.deps.now()), sessionId: this.sessionId, callId: this.callId });
     } catch (err) {
       this.line('error', 'media bridge failed; ending the call', () => ({ err: this.deps.fmt((err as Error).message) }));
       this.endConnected('error');
@@ -258,7 +259,7 @@ export class CallSession {
   }
 
   /** Both legs up: start the clock and the max-duration timer. False if the call ended meanwhile. */
-  connected(legA: CallLeg, legB: CallLeg, reinvites: ReinviteRoute): boolean {
+  connected(legA: CallLeg, legB: CallLeg, reinvites: ReinviteRoute, recorded = false): boolean {
     if (this.state !== 'dialing') return false;
     this.state = 'connected';
     this.answeredAt = this.deps.now();
@@ -279,7 +280,7 @@ export class CallSession {
     this.deps.liveCalls?.connected({
       callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
       startedAt: new Date(this.startedAt).toISOString(), answeredAt: new Date(this.answeredAt).toISOString(),
-    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl, cdrId: this.cdrId, ...(events ? { events } : {}) });
+    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl, cdrId: this.cdrId, ...(events ? { events } : {}), ...(recorded ? { recorded } : {}) });
     return true;
   }
 

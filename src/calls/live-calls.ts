@@ -54,6 +54,11 @@ export interface LostCallData {
    * webhooks, and in entries written before 0.4.
    */
   events?: { url: string; parties: Record<string, string> };
+  /**
+   * The call is recorded, its file named from answeredAt (src/media/recording.ts): a survivor
+   * renames what FreeSWITCH wrote into place once its BYEs have closed it.
+   */
+  recorded?: boolean;
 }
 
 /** A registry entry as stored. */

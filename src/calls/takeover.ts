@@ -21,6 +21,7 @@ import type { Logger } from '../log/logger.js';
 import type { Redis } from '../sessions/redis.js';
 import type { SessionLookup } from '../sessions/store.js';
 import type { SipPort } from '../sip/port.js';
+import { finalizeRecording, recordingPaths } from '../media/recording.js';
 import { withDeadline } from '../util/deadline.js';
 import { claimCalls, type LiveCallEntry, type LiveCallKeys } from './live-calls.js';
 
@@ -53,6 +54,11 @@ export interface TakeoverDeps {
   cdr: CdrSink;
   callEvents?: Pick<CallEvents, 'adopt'>;
   sessions?: Pick<SessionLookup, 'touch'>;
+  /**
+   * media.recording.dir as this instance sees it (the same volume as every instance's): a cut
+   * recorded call's file is renamed into place here, and its CDR describes it.
+   */
+  recordings?: { dir: string; settleMs: number; timeoutMs: number };
   log: Logger;
   now: () => number;
   /** False while drachtio-server or Redis is away: no sweep then (a claimed call must be ended, not dropped). */
@@ -127,6 +133,24 @@ export class LostCallSweeper {
     return taken;
   }
 
+  /**
+   * The cut call's recording, once FreeSWITCH has closed it (the BYEs hung its channels up):
+   * renamed into place as the call's own instance would have; null for a call not recorded.
+   */
+  private async recording(entry: LiveCallEntry): Promise<Cdr['recording']> {
+    const rec = this.deps.recordings;
+    const answeredAt = Date.parse(entry.answeredAt);
+    if (!entry.lost?.recorded || !rec || !Number.isFinite(answeredAt)) return null;
+    const paths = recordingPaths(rec.dir, new Date(answeredAt), entry.sessionId, entry.callId);
+    try {
+      const info = await finalizeRecording(paths, { settleMs: rec.settleMs, timeoutMs: rec.timeoutMs });
+      return { path: info.path, durationSec: Math.round(info.durationSec * 10) / 10, bytes: info.bytes, failed: false };
+    } catch (err) {
+      this.deps.log.warn({ callId: entry.callId, sessionId: entry.sessionId, err: (err as Error).message, path: paths.partial }, 'recording of a lost instance\'s call not saved');
+      return { path: paths.partial, durationSec: 0, bytes: 0, failed: true, error: (err as Error).message };
+    }
+  }
+
   /** BYE in every dialog of the call, then its CDR. The entry is ours: nobody else ends this call. */
   private async end(entry: LiveCallEntry): Promise<void> {
     const dialogs = entry.lost?.dialogs ?? [];
@@ -148,7 +172,7 @@ export class LostCallSweeper {
       disposition: 'answered',
       endedBy: 'instance-lost',
       media: entry.lost?.media ?? 'none',
-      recording: null,
+      recording: await this.recording(entry),
       quality: null,
     };
     // The call was answered: its receiver hears call.completed, as from the call's own instance.

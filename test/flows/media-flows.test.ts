@@ -28,6 +28,15 @@ describe('media-anchored bridge', () => {
     expect(h.fs.ops).toContain('bridge:ep2 ep1');
   });
 
+  it('tells the live-call registry that a call is recorded (a survivor renames its file into place)', async () => {
+    const h = mediaHarness();
+    h.sessions.add({ id: 'm-lost-rec', record: true });
+    const told: Array<Parameters<LiveCallSink['connected']>> = [];
+    h.setLiveCalls({ connected: (...args) => void told.push(args), ended: () => undefined });
+    await connectAnchored(h);
+    expect(told[0]![1]).toMatchObject({ media: 'anchored', recorded: true });
+  });
+
   it("tells the live-call registry the media server's dialogs too (a survivor ends them with the call)", async () => {
     const h = mediaHarness();
     h.sessions.add({ id: 'm-lost', record: false });

@@ -13,6 +13,11 @@ import { LostCallSweeper, lostCdrId } from '../../src/calls/takeover.js';
 import { CallEvents } from '../../src/calls/call-events.js';
 import { eventCodec, type OutboxEvent } from '../../src/events/events.js';
 import { RedisRecordStream } from '../../src/spool/redis-stream.js';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { recordingPaths } from '../../src/media/recording.js';
+import { encodeWav, tone } from '../helpers/wav.js';
 import { useRedis } from '../helpers/redis-server.js';
 import { until } from '../helpers/until.js';
 
@@ -56,12 +61,13 @@ class Events {
 }
 
 /** A survivor whose Redis and drachtio-server have been up for longer than its 3-beat grace (unless `fresh`). */
-function survivor(id: string, opts: { server?: string; fresh?: boolean; events?: CallEvents } = {}) {
+function survivor(id: string, opts: { server?: string; fresh?: boolean; events?: CallEvents; recordingsDir?: string } = {}) {
   const sip = new FakeSip();
   const cdr = new Cdrs();
   const clock = { at: Date.now(), up: true };
   const sweeper = new LostCallSweeper(
-    { redis: db.redis, keys, sip, cdr: opts.events ? opts.events.cdrSink(cdr) : cdr, ...(opts.events ? { callEvents: opts.events } : {}), log, now: () => clock.at, ready: () => clock.up },
+    { redis: db.redis, keys, sip, cdr: opts.events ? opts.events.cdrSink(cdr) : cdr, ...(opts.events ? { callEvents: opts.events } : {}),
+      ...(opts.recordingsDir ? { recordings: { dir: opts.recordingsDir, settleMs: 20, timeoutMs: 300 } } : {}), log, now: () => clock.at, ready: () => clock.up },
     { instanceId: id, server: opts.server ?? SERVER, heartbeatMs: 1000, timeoutMs: 1000, byeTimeoutMs: 1000 },
   );
   if (!opts.fresh) {
@@ -72,10 +78,10 @@ function survivor(id: string, opts: { server?: string; fresh?: boolean; events?:
 }
 
 /** An instance with `n` connected calls whose heartbeat then stops, as after a kill -9. */
-async function deadInstance(id: string, n: number, first = 0, opts: { legacy?: boolean; events?: { url: string; parties: Record<string, string> } } = {}): Promise<void> {
+async function deadInstance(id: string, n: number, first = 0, opts: { legacy?: boolean; events?: { url: string; parties: Record<string, string> }; recorded?: boolean } = {}): Promise<void> {
   const reg = new LiveCallRegistry(db.redis, 'mb:', id, log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
   reg.start();
-  for (let i = first; i < first + n; i++) reg.connected(call(i), { dialogs: dialogsOf(i), media: 'none', slidingTtl: false, ...(opts.legacy ? {} : { cdrId: cdrIdOf(i) }), ...(opts.events ? { events: opts.events } : {}) });
+  for (let i = first; i < first + n; i++) reg.connected(call(i), { dialogs: dialogsOf(i), media: 'none', slidingTtl: false, ...(opts.legacy ? {} : { cdrId: cdrIdOf(i) }), ...(opts.events ? { events: opts.events } : {}), ...(opts.recorded ? { recorded: true } : {}) });
   await until(async () => (await db.redis.hLen(keys.calls)) >= n, 2000);
   clearInterval((reg as unknown as { timer: NodeJS.Timeout }).timer); // it dies: no more beats
 }
@@ -200,6 +206,23 @@ describe('takeover of a dead instance\'s calls', () => {
     await outbox.write(survivorEvents.published);
     await outbox.write(completed);
     expect((await db.redis.xRange('mb:events', '-', '+')).map((e) => e.message.type)).toEqual(['call.completed']);
+  });
+
+  it('a cut recorded call\'s recording is renamed into place by the survivor and described in its CDR; a missing file is a failed recording', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mb-takeover-rec-'));
+    await deadInstance('dead-rec', 2, 0, { recorded: true });
+    await until(async () => (await db.redis.exists(keys.instance('dead-rec'))) === 0, 2000);
+    // What FreeSWITCH wrote for the first call (the second one's never reached the disk).
+    const paths = recordingPaths(dir, new Date(call(0).answeredAt), 'order-1', call(0).callId);
+    mkdirSync(dirname(paths.partial), { recursive: true });
+    writeFileSync(paths.partial, encodeWav([tone(400, 2), tone(700, 2)]));
+    const s = survivor('alive-rec', { recordingsDir: dir });
+    await s.sweeper.sweep();
+    const byCall = new Map(s.cdr.written.map((c) => [c.callId, c]));
+    expect(byCall.get(call(0).callId)!.recording).toMatchObject({ path: paths.final, durationSec: 2, failed: false });
+    expect(existsSync(paths.final)).toBe(true);
+    expect(existsSync(paths.partial)).toBe(false);
+    expect(byCall.get(call(1).callId)!.recording).toMatchObject({ failed: true, error: 'recording file was never written' });
   });
 
   it('an entry written without the CDR id (before 0.3) gets one made from the call id, the same for every survivor', async () => {
