@@ -16,6 +16,10 @@
 #                           CDRs keep being written at 300/s; drain time, event-loop delay, exactly once
 #   6. bench/pools.ts       contract v2: a 10,000-number pool filled to 1,000,000 sessions;
 #                           allocations/s, lookups/s, Redis memory per session
+#   7. bench/fleet-faults.ts 2 maskbridge, 1 drachtio-server, 2 FreeSWITCH, Redis with Sentinel: the
+#                           highest call rate carried without a fault, then kill -9 of an app,
+#                           kill of a FreeSWITCH and a failover at that rate; skipped unless
+#                           drachtio-server, FreeSWITCH and redis-sentinel are all found
 #
 # Everything runs on 127.0.0.1 and stops by itself; each run is bounded in requests and time.
 set -uo pipefail
@@ -26,7 +30,7 @@ for bin in redis-server sipp; do
 done
 
 status=0
-for b in lookup invite-cpu sipp-load media-load cdr-replay pools; do
+for b in lookup invite-cpu sipp-load media-load cdr-replay pools fleet-faults; do
   echo "=== bench/$b.ts"
   npx tsx "bench/$b.ts" || { echo "bench/$b.ts failed with $?" >&2; status=1; }
 done

@@ -141,8 +141,8 @@ export async function startComposeRedis(dir: string, opts: { env?: ComposeEnv; b
   const logFile = join(dir, 'redis.log');
   const log = createWriteStream(logFile);
   const proc = spawn(argv[0] as string, argv.slice(1), { cwd, env: { ...hostEnv(), ...composeEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout?.pipe(log);
-  proc.stderr?.pipe(log);
+  proc.stdout?.pipe(log, { end: false });
+  proc.stderr?.pipe(log, { end: false });
   await untilListening(proc, '127.0.0.1', port, 10_000, logFile, 'redis (Compose service)');
   const passwords: Record<string, string | undefined> = { maskbridge: composeEnv.REDIS_MASKBRIDGE_PASSWORD, backend: composeEnv.REDIS_BACKEND_PASSWORD };
   return {

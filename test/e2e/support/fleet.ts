@@ -251,7 +251,7 @@ export class Fleet {
         r.cut++;
         count(r.cutBy, endedBy || 'bye');
         const ended = Date.parse(own[0]?.ended_at ?? '');
-        if (Number.isFinite(ended)) r.cutLatestMs = Math.max(r.cutLatestMs, ended - faultAt);
+        if (Number.isFinite(ended) && faultAt > 0) r.cutLatestMs = Math.max(r.cutLatestMs, ended - faultAt);
       }
     }
     r.cdrStray = [...cdrsOf.keys()].filter((k) => !placed.has(k)).length;

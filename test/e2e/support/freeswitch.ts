@@ -97,8 +97,8 @@ async function startFreeswitch(bin: string, modDir: string, dir: string, opts: S
 async function launch(bin: string, args: string[], env: NodeJS.ProcessEnv, esl: FreeswitchTarget['esl'], logFile: string): Promise<ChildProcess> {
   const log = createWriteStream(logFile, { flags: 'a' });
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  proc.stdout?.pipe(log);
-  proc.stderr?.pipe(log);
+  proc.stdout?.pipe(log, { end: false });
+  proc.stderr?.pipe(log, { end: false });
   await untilListening(proc, esl.host, esl.port, 30_000, logFile, 'FreeSWITCH (Compose service freeswitch)');
   // The event socket opens before sofia's profile is up; wait until the profile answers.
   const deadline = Date.now() + 20_000;

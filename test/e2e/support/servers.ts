@@ -119,8 +119,8 @@ async function startDrachtio(bin: string, dir: string, logLevel: DrachtioLogLeve
   const log = createWriteStream(logFile);
   // Started before anything else is checked: a command line drachtio-server refuses fails here, in its words.
   const proc: ChildProcess = spawn(argv[0] as string, argv.slice(1), { env: hostEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout?.pipe(log);
-  proc.stderr?.pipe(log);
+  proc.stdout?.pipe(log, { end: false });
+  proc.stderr?.pipe(log, { end: false });
   await untilListening(proc, '127.0.0.1', adminPort, 10_000, logFile, 'drachtio-server (Compose service drachtio)');
   const secret = argv.includes('--secret') ? argv[argv.indexOf('--secret') + 1] : undefined;
   const sipPort = ports.sip === null ? undefined : r.ports.get(ports.sip);
