@@ -54,7 +54,11 @@ describe.skipIf(skipReason !== null)(`a fleet under faults at ${RATE} calls/s${s
     // a killed instance (below). Every other call has exactly one.
     const unheld = fault === 'kill -9 of an app instance' ? r.failedBy.none ?? 0 : 0;
     expect({ missing: r.cdrMissing, doubled: r.cdrDoubled, stray: r.cdrStray }).toEqual({ missing: unheld, doubled: 0, stray: 0 });
-    expect({ registry: r.registryLeft, channels: r.channelsLeft, drachtio: r.drachtioDialogsLeft, callee: r.calleeUnended }).toEqual({ registry: 0, channels: 0, drachtio: 0, callee: 0 });
+    // Nothing left, but for the callee of a call that was being set up on a killed instance and
+    // answered after it died: drachtio-server keeps that dialog, and the callee hears silence
+    // until hanging up (docs/operations.md, "One fault at a time, measured").
+    expect(r.calleeUnended).toBeLessThanOrEqual(unheld);
+    expect({ registry: r.registryLeft, channels: r.channelsLeft, drachtio: r.drachtioDialogsLeft }).toEqual({ registry: 0, channels: 0, drachtio: r.calleeUnended });
     return r;
   }
 

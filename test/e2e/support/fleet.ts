@@ -48,7 +48,7 @@ export interface FaultReport {
   cdrDoubled: number;
   /** CDRs of calls this run did not place. */
   cdrStray: number;
-  /** Left once every call ended: live-call registry entries, FreeSWITCH channels, drachtio-server's app dialogs, callee dialogs without a BYE. */
+  /** Left once every call ended: live-call registry entries, FreeSWITCH channels, drachtio-server's app dialogs (added by this run), callee dialogs without a BYE. */
   registryLeft: number;
   channelsLeft: number;
   drachtioDialogsLeft: number | null;
@@ -179,6 +179,7 @@ export class Fleet {
    */
   async run(name: string, opts: { fault: Fault; rate: number; seconds: number; talkMs: number; faultAfterMs: number }): Promise<FaultReport & { faultAt: number; cdrWaitMs: number }> {
     await this.redis.del('mb:cdr');
+    const dialogsBefore = this.drachtioDialogs() ?? 0;
     const calls = opts.rate * opts.seconds;
     const callee = startSipp({
       name: `${name}-callee`, scenarioXml: uasScenario({ outcome: 'answer', hangup: 'caller', ringMs: 20 }), dir: this.dir, localIp: '127.0.0.1',
@@ -207,10 +208,14 @@ export class Fleet {
     // CDRs leave the instances' spools once a replica has them: after a failover, once the old
     // primary has synced as the new one's replica. Wait for them (30 s at most), and say how long.
     const settled = Date.now();
-    let report = await this.report(opts, struck?.at ?? 0, callerResult.messages, calleeResult.messages);
+    const measure = async () => {
+      const r = await this.report(opts, struck?.at ?? 0, callerResult.messages, calleeResult.messages);
+      return { ...r, drachtioDialogsLeft: r.drachtioDialogsLeft === null ? null : r.drachtioDialogsLeft - dialogsBefore };
+    };
+    let report = await measure();
     while (report.cdrMissing > (report.failedBy.none ?? 0) && Date.now() - settled < 30_000) {
       await new Promise((r) => setTimeout(r, 500));
-      report = await this.report(opts, struck?.at ?? 0, callerResult.messages, calleeResult.messages);
+      report = await measure();
     }
     return { ...report, cdrWaitMs: Date.now() - settled, faultAt: struck?.at ?? 0 };
   }
