@@ -162,7 +162,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         parseMediaServers(config.media.servers),
         { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: eslAdvertiseAddress(config.media.eslAdvertiseAddress, config.media.eslListenAddress, networkInterfaces()) },
         log,
-        config.media.commandTimeoutMs,
+        {
+          commandTimeoutMs: config.media.commandTimeoutMs, keepAliveMs: config.media.keepAliveMs,
+          keepAliveTimeoutMs: config.media.keepAliveTimeoutMs, deadAfterMs: config.media.deadAfterMs,
+        },
       )
     : null;
   // The calls of instances that died are hung up from here (src/calls/takeover.ts).
