@@ -127,7 +127,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
   const liveCalls = new LiveCallRegistry(redis, config.redis.keyPrefix, registryId, log, {
     heartbeatMs: config.calls.heartbeatMs, timeoutMs: config.redis.commandTimeoutMs * 4, server: drachtioServer, observe: metrics.observeRedis,
   });
-  const orphans = orphanSpools(config, cdrRedis, { instanceId, cdrStream: store.keys.cdr }, log);
+  const orphans = orphanSpools(config, cdrRedis, { instanceId, cdrStream: store.keys.cdr, metrics }, log);
   const lifecycle = new DataLifecycle(redis, store, {
     cdrStream: store.keys.cdr, cdrRetentionDays: config.cdr.retentionDays, recordingsDir: config.media.recording.dir,
     recordingRetentionDays: config.media.recording.retentionDays, timeoutMs: config.redis.commandTimeoutMs * 20,
@@ -162,7 +162,10 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
         parseMediaServers(config.media.servers),
         { address: config.media.eslListenAddress, port: config.media.eslListenPort, advertise: eslAdvertiseAddress(config.media.eslAdvertiseAddress, config.media.eslListenAddress, networkInterfaces()) },
         log,
-        config.media.commandTimeoutMs,
+        {
+          commandTimeoutMs: config.media.commandTimeoutMs, keepAliveMs: config.media.keepAliveMs,
+          keepAliveTimeoutMs: config.media.keepAliveTimeoutMs, deadAfterMs: config.media.deadAfterMs,
+        },
       )
     : null;
   // The calls of instances that died are hung up from here (src/calls/takeover.ts).
@@ -350,7 +353,7 @@ export function createApp(config: AppConfig, opts: { log?: Logger } = {}): App {
 function orphanSpools(
   config: AppConfig,
   redis: Redis,
-  { instanceId, cdrStream }: { instanceId: string; cdrStream: string },
+  { instanceId, cdrStream, metrics }: { instanceId: string; cdrStream: string; metrics: Metrics },
   log: Logger,
 ): OrphanSpools | null {
   const timeoutMs = config.redis.commandTimeoutMs * 4;
@@ -361,19 +364,19 @@ function orphanSpools(
     const target = new RedisRecordStream(redis, cdrCodec, {
       streamKey: cdrStream, maxLen: config.redis.cdrStreamMaxLen, retentionMs: config.cdr.dedupeRetentionSec * 1000, timeoutMs, ...durable,
     });
-    kinds.push(orphanKind('CDR spool', cdrLayout, cdrCodec, target, log));
+    kinds.push(orphanKind('cdr', cdrLayout, cdrCodec, target, log));
   }
   const eventLayout = config.webhooks.enabled ? instanceLayout('webhooks.spoolFile', config.webhooks.spoolFile) : null;
   if (eventLayout) {
     const target = new RedisRecordStream(redis, eventCodec, {
       streamKey: `${config.redis.keyPrefix}events`, maxLen: 0, retentionMs: config.webhooks.dedupeRetentionSec * 1000, timeoutMs, ...durable,
     });
-    kinds.push(orphanKind('event spool', eventLayout, eventCodec, target, log));
+    kinds.push(orphanKind('events', eventLayout, eventCodec, target, log));
   }
   if (kinds.length === 0) return null;
   const { orphanGraceSec: graceSec, orphanScanSec: scanSec } = config.spool;
   return new OrphanSpools(redis, kinds, {
     instanceId, keyPrefix: config.redis.keyPrefix, graceMs: graceSec * 1000, scanMs: scanSec * 1000,
-    claimTtlMs: 30_000, timeoutMs, stallMs: 60_000,
+    claimTtlMs: 30_000, timeoutMs, stallMs: 60_000, metrics: { replays: metrics.orphanSpoolReplays, records: metrics.orphanSpoolRecords },
   }, log);
 }

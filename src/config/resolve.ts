@@ -21,9 +21,17 @@ export function resolveConfig(raw: RawConfig): AppConfig {
     throw new Error('hooks.secret: must be set when a hook URL is set (hooks.intercept.url or hooks.outOfSession.url): every hook request is signed with it');
   }
   checkWebhooks(raw.webhooks);
+  checkKeepAlive(media);
   instanceLayout('cdr.spoolFile', raw.cdr.spoolFile);
   instanceLayout('webhooks.spoolFile', raw.webhooks.spoolFile);
   return { ...raw, media: { ...media, mode } };
+}
+
+function checkKeepAlive(m: RawConfig['media']): void {
+  const round = m.keepAliveMs + m.keepAliveTimeoutMs;
+  if (m.deadAfterMs <= round) {
+    throw new Error(`media.deadAfterMs: ${m.deadAfterMs} must be more than media.keepAliveMs + media.keepAliveTimeoutMs (${round}), or a media server that answers its keep-alives just within their deadline can be taken for dead and have its calls ended`);
+  }
 }
 
 function checkWebhooks(w: AppConfig['webhooks']): void {

@@ -7,6 +7,7 @@ import convict from 'convict';
 import { isSendableStatus, SENDABLE_STATUSES } from '../sip/status.js';
 import { parseSentinel } from '../sessions/sentinel.js';
 import { checkWebhookUrl } from '../events/events.js';
+import { KEEP_ALIVE_DEFAULTS } from '../media/server-watch.js';
 
 export const SIP_STATUS_MIN = 400;
 export const SIP_STATUS_MAX = 699;
@@ -457,6 +458,18 @@ export const schema = {
     commandTimeoutMs: {
       doc: 'Longest wait for the media server to answer one command (create, modify, bridge, record, release); past it the server is out of rotation until it answers, a call being set up is tried on another healthy media server (503 when none can), and a call being torn down goes on without it',
       format: 'count', default: 5000, env: 'MB_MEDIA_COMMAND_TIMEOUT_MS',
+    },
+    keepAliveMs: {
+      doc: 'How often each media server is sent a keep-alive (api status) on its control connection; a server whose connection stays open but that stops answering (hung, partitioned) is found by these (docs/operations.md, "Media server failure")',
+      format: 'positive-count', default: KEEP_ALIVE_DEFAULTS.keepAliveMs, env: 'MB_MEDIA_KEEP_ALIVE_MS',
+    },
+    keepAliveTimeoutMs: {
+      doc: 'Deadline of each keep-alive (media.commandTimeoutMs when that is shorter); a server that misses it is out of rotation until it answers again',
+      format: 'positive-count', default: KEEP_ALIVE_DEFAULTS.keepAliveTimeoutMs, env: 'MB_MEDIA_KEEP_ALIVE_TIMEOUT_MS',
+    },
+    deadAfterMs: {
+      doc: 'A media server that has answered nothing (keep-alive or command) for this long is dead: its calls are ended (they have no media) and it is reconnected. More than media.keepAliveMs + media.keepAliveTimeoutMs',
+      format: 'positive-count', default: KEEP_ALIVE_DEFAULTS.deadAfterMs, env: 'MB_MEDIA_DEAD_AFTER_MS',
     },
     servers: {
       doc: 'FreeSWITCH event sockets as host:port:secret, comma separated',

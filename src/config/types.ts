@@ -88,6 +88,9 @@ export interface AppConfig {
     mode: 'none' | 'anchor';
     servers: string[];
     commandTimeoutMs: number;
+    keepAliveMs: number;
+    keepAliveTimeoutMs: number;
+    deadAfterMs: number;
     onNoMediaServer: 'reject' | 'signalling-only';
     eslListenAddress: string;
     eslListenPort: number;

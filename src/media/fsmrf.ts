@@ -10,17 +10,26 @@ import { pickLeastLoaded } from '../policy/media.js';
 import { DeadlineError, withDeadline } from '../util/deadline.js';
 import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer, type RtpQuality } from './port.js';
 import { parseChannelDump, rtpQualityFromVariables } from './quality.js';
-import { ServerWatch } from './server-watch.js';
+import { KEEP_ALIVE_DEFAULTS, ServerWatch } from './server-watch.js';
 
 /**
  * Keep-alive of each media server's control connection (src/media/server-watch.ts): `api status`
- * every PING_MS, answered within PING_TIMEOUT_MS (or media.commandTimeoutMs when shorter), else
- * the server is out of rotation until it answers; after DEAD_AFTER_MS without any answer its
- * calls are ended (they have no media) and it is reconnected. docs/operations.md, "Media server failure".
+ * every media.keepAliveMs, answered within media.keepAliveTimeoutMs (or media.commandTimeoutMs
+ * when shorter), else the server is out of rotation until it answers; after media.deadAfterMs
+ * without any answer its calls are ended (they have no media) and it is reconnected.
+ * docs/operations.md, "Media server failure". These are the defaults.
  */
-export const PING_MS = 1000;
-export const PING_TIMEOUT_MS = 2000;
-export const DEAD_AFTER_MS = 10_000;
+export const PING_MS = KEEP_ALIVE_DEFAULTS.keepAliveMs;
+export const PING_TIMEOUT_MS = KEEP_ALIVE_DEFAULTS.keepAliveTimeoutMs;
+export const DEAD_AFTER_MS = KEEP_ALIVE_DEFAULTS.deadAfterMs;
+
+/** A pool's deadlines: media.commandTimeoutMs, media.keepAliveMs, media.keepAliveTimeoutMs, media.deadAfterMs. */
+export interface FsPoolTimings {
+  commandTimeoutMs: number;
+  keepAliveMs: number;
+  keepAliveTimeoutMs: number;
+  deadAfterMs: number;
+}
 /** Longest wait for a (re)connection to a media server: a host that accepts TCP and never says hello cannot hold it. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -203,9 +212,13 @@ class FsServer implements MediaServer {
     readonly addr: MediaServerAddress,
     private readonly listen: EslListen,
     private readonly log: Logger,
-    /** media.commandTimeoutMs */
-    private readonly timeoutMs: number,
-  ) {}
+    private readonly timings: FsPoolTimings,
+  ) {
+    this.timeoutMs = timings.commandTimeoutMs;
+  }
+
+  /** media.commandTimeoutMs */
+  private readonly timeoutMs: number;
 
   /** Connected, and answering its keep-alives and commands. */
   get healthy(): boolean {
@@ -251,7 +264,7 @@ class FsServer implements MediaServer {
         this.ms = ms;
         this.attempt = 0;
         this.watch = new ServerWatch(() => Promise.resolve().then(() => ms.api('status')), {
-          pingMs: PING_MS, pingTimeoutMs: Math.min(PING_TIMEOUT_MS, this.timeoutMs), deadAfterMs: DEAD_AFTER_MS,
+          pingMs: this.timings.keepAliveMs, pingTimeoutMs: Math.min(this.timings.keepAliveTimeoutMs, this.timeoutMs), deadAfterMs: this.timings.deadAfterMs,
         }, {
           down: (why) => this.log.error({ server: this.name, why }, 'media server did not answer in time; out of rotation until it answers again'),
           up: () => this.log.info({ server: this.name }, 'media server answers again'),
@@ -271,7 +284,7 @@ class FsServer implements MediaServer {
       });
   }
 
-  /** Nothing answered for DEAD_AFTER_MS: the calls here have no media. End them, and reconnect. */
+  /** Nothing answered for media.deadAfterMs: the calls here have no media. End them, and reconnect. */
   private dead(silentMs: number): void {
     this.log.error({ server: this.name, silentMs, calls: this.endpoints.size }, 'media server has not answered; ending its calls and reconnecting');
     for (const ep of [...this.endpoints]) ep.lose('media server not answering', true);
@@ -345,8 +358,8 @@ export class FsMediaPool implements MediaPool {
   private readonly servers: FsServer[];
 
   /** `mrf`: drachtio-fsmrf over `srf` (tests give a fake with the same connect()). */
-  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger, commandTimeoutMs: number, mrf: Pick<Mrf, 'connect'> = new Mrf(srf)) {
-    this.servers = addresses.map((a, i) => new FsServer(mrf, a, { ...listen, port: listen.port ? listen.port + i : 0 }, log, commandTimeoutMs));
+  constructor(srf: Srf, addresses: MediaServerAddress[], listen: EslListen, log: Logger, timings: FsPoolTimings, mrf: Pick<Mrf, 'connect'> = new Mrf(srf)) {
+    this.servers = addresses.map((a, i) => new FsServer(mrf, a, { ...listen, port: listen.port ? listen.port + i : 0 }, log, timings));
   }
 
   start(): void {

@@ -1,12 +1,16 @@
 /**
  * Health of one media server's control connection, by keep-alive: a command (`api status`)
- * every `pingMs` with a deadline of `pingTimeoutMs`. A closed connection is seen at once (the
+ * every `pingMs` with a deadline of `pingTimeoutMs` (media.keepAliveMs, media.keepAliveTimeoutMs;
+ * dead after media.deadAfterMs: src/config/schema.ts, which takes its defaults from here). A closed connection is seen at once (the
  * socket ends); this is for a server whose socket stays open but that stops answering (hung,
  * SIGSTOP, partitioned without a FIN, overloaded). A missed ping (or a command that missed its
  * deadline: missed()) takes the server out of rotation; the next answer puts it back. A server
  * that has answered nothing for `deadAfterMs` is dead: its calls have no media, and the pool ends
  * them and reconnects (src/media/fsmrf.ts).
  */
+
+/** The defaults of media.keepAliveMs, media.keepAliveTimeoutMs and media.deadAfterMs. */
+export const KEEP_ALIVE_DEFAULTS = { keepAliveMs: 1000, keepAliveTimeoutMs: 2000, deadAfterMs: 10_000 } as const;
 
 export interface ServerWatchOptions {
   pingMs: number;

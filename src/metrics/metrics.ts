@@ -78,6 +78,9 @@ export class Metrics {
   readonly cdrBacklog: Gauge;
   readonly cdrPoison: Counter;
   readonly recordingFailures: Counter;
+  // orphan spools (fed by src/spool/orphans.ts)
+  readonly orphanSpoolReplays: Counter<'spool' | 'outcome'>;
+  readonly orphanSpoolRecords: Counter<'spool'>;
   // media quality (per anchored leg, at the end of a bridged call)
   readonly callPacketLoss: Histogram<'leg'>;
   readonly callJitterSeconds: Histogram<'leg'>;
@@ -197,6 +200,16 @@ export class Metrics {
     this.cdrBacklog = new Gauge({ name: 'maskbridge_cdr_backlog', help: 'CDRs accepted and not yet in the Redis stream (in the spool)', registers });
     this.cdrPoison = new Counter({ name: 'maskbridge_cdr_poison_total', help: 'Spooled CDRs set aside to the .poison file (unreadable, or refused by Redis)', registers });
     this.recordingFailures = new Counter({ name: 'maskbridge_recording_failures_total', help: 'Calls whose recording failed (did not start, or no usable file): the CDR says recording_failed 1', registers });
+    this.orphanSpoolReplays = new Counter({
+      name: 'maskbridge_orphan_spool_replays_total',
+      help: 'Replays of the spool directory of an instance gone for good, once per spool (cdr, events) in it, by outcome: replayed (and removed), left (given up for now, tried again later)',
+      labelNames: ['spool', 'outcome'], registers,
+    });
+    this.orphanSpoolRecords = new Counter({
+      name: 'maskbridge_orphan_spool_records_total',
+      help: 'Records taken off the spools of instances gone for good by their replays (from the checkpoint on: confirmed by Redis, de-duplicated ones included, or set aside as poison), by spool',
+      labelNames: ['spool'], registers,
+    });
 
     this.callPacketLoss = new Histogram({
       name: 'maskbridge_call_packet_loss_ratio', help: 'Share of RTP packets the media server missed from each party over a bridged call (leg a: caller, b: callee)',

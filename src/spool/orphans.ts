@@ -18,7 +18,8 @@
  * none: an owner that comes back under its id keeps its spool (it replays it itself; whatever
  * both sent lands once, the stream de-duplicates on the record's id). Replay reads the files in
  * chunks (spool.ts) and leaves the segments on disk until the end, when they are deleted only if
- * no one appended to them meanwhile. One directory at a time per instance.
+ * no one appended to them meanwhile. One directory at a time per instance. Each replay is counted
+ * (OrphanSpoolMetrics: maskbridge_orphan_spool_replays_total, maskbridge_orphan_spool_records_total).
  */
 import { mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -32,8 +33,15 @@ import type { RecordTarget } from './redis-stream.js';
 import { SpoolingSink } from './sink.js';
 import { Spool } from './spool.js';
 
+/** The spools an orphan directory can hold: the label `spool` of the metrics. */
+export type OrphanSpoolName = 'cdr' | 'events';
+
+const KIND_NAMES: Record<OrphanSpoolName, string> = { cdr: 'CDR spool', events: 'event spool' };
+
 /** What is replayed: one kind of spool (CDRs, events), where its instance directories are, and where its records go. */
 export interface OrphanKind {
+  readonly spool: OrphanSpoolName;
+  /** As the logs say it ("CDR spool", "event spool"). */
   readonly name: string;
   readonly layout: InstanceLayout;
   /** A sink replaying `spoolFile` into this instance's target, leaving the segments on disk. */
@@ -49,10 +57,11 @@ export interface ReplaySink {
   close(timeoutMs: number): Promise<void>;
 }
 
-export function orphanKind<T>(name: string, layout: InstanceLayout, codec: RecordCodec<T>, target: RecordTarget<T>, log: Logger): OrphanKind {
+export function orphanKind<T>(spool: OrphanSpoolName, layout: InstanceLayout, codec: RecordCodec<T>, target: RecordTarget<T>, log: Logger): OrphanKind {
   const spoolOpts = { segmentBytes: 4 * 1024 * 1024, fsync: false, syncMs: 0, checkpointMs: 1000, retryMs: 500, maxQueued: 0, keepFinished: true };
   return {
-    name,
+    spool,
+    name: KIND_NAMES[spool],
     layout,
     replay: (spoolFile) => new SpoolingSink(target, codec, { spoolFile, fsync: false, checkpointMs: 1000, keepFinished: true }, log),
     leftover: async (spoolFile) => {
@@ -81,6 +90,18 @@ export interface OrphanSpoolOptions {
   timeoutMs: number;
   /** A replay that confirms nothing for this long is given up (and tried again at a later scan). */
   stallMs: number;
+  /** Counts the replays and their records (src/metrics/metrics.ts; docs/observability.md). */
+  metrics?: OrphanSpoolMetrics;
+}
+
+/**
+ * maskbridge_orphan_spool_replays_total{spool,outcome}: each replay of an orphan directory, once
+ * per spool in it, with the replay's result; maskbridge_orphan_spool_records_total{spool}: the
+ * records replays took off those spools (sent from the checkpoint on and confirmed, or set aside as poison).
+ */
+export interface OrphanSpoolMetrics {
+  replays: { inc(labels: { spool: OrphanSpoolName; outcome: ReplayOutcome['result'] }, value?: number): void };
+  records: { inc(labels: { spool: OrphanSpoolName }, value?: number): void };
 }
 
 export interface ReplayOutcome {
@@ -129,7 +150,13 @@ export class OrphanSpools {
     private readonly opts: OrphanSpoolOptions,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // Every series from the start, so that increase() and alerts see the first replay.
+    for (const { spool } of kinds) {
+      opts.metrics?.records.inc({ spool }, 0);
+      for (const outcome of ['replayed', 'left'] as const) opts.metrics?.replays.inc({ spool, outcome }, 0);
+    }
+  }
 
   start(): void {
     if (this.kinds.length === 0) return;
@@ -246,7 +273,21 @@ export class OrphanSpools {
     return newest;
   }
 
+  /** replayOnce, counted: each spool of `id` with files gets the replay's result ('left' when it threw). */
   private async replay(id: string, newestAtClaim: number): Promise<ReplayOutcome> {
+    const spools = new Set<OrphanSpoolName>();
+    let result: ReplayOutcome['result'] = 'left';
+    try {
+      const out = await this.replayOnce(id, newestAtClaim, spools);
+      result = out.result;
+      return out;
+    } finally {
+      for (const spool of spools) this.opts.metrics?.replays.inc({ spool, outcome: result });
+    }
+  }
+
+  /** Adds to `seen` each spool of `id` it finds files of. */
+  private async replayOnce(id: string, newestAtClaim: number, seen: Set<OrphanSpoolName>): Promise<ReplayOutcome> {
     let lost: string | null = null;
     let abort: () => void = () => undefined;
     const aborted = new Promise<void>((r) => (abort = r));
@@ -273,10 +314,13 @@ export class OrphanSpools {
     };
     try {
       const spools = (await this.filesOf(id)).filter((s) => s.files.length > 0);
+      for (const { kind } of spools) seen.add(kind.spool);
       for (const { kind, spoolFile } of spools) {
         const sink = kind.replay(spoolFile);
+        let backlogAtStart: number | null = null;
         try {
           await sink.ready;
+          backlogAtStart = sink.backlog;
           records += sink.backlog;
           this.log.warn({ instance: id, spool: spoolFile, count: sink.backlog }, `replaying the ${kind.name} of an instance gone for good`);
           let last = sink.backlog;
@@ -292,6 +336,7 @@ export class OrphanSpools {
           }
         } finally {
           await sink.close(this.stopped || lost ? 0 : CLOSE_MS);
+          if (backlogAtStart !== null) this.opts.metrics?.records.inc({ spool: kind.spool }, Math.max(0, backlogAtStart - sink.backlog));
         }
         if (this.stopped) return left('stopping');
         if (lost) return left(lost);

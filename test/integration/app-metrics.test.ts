@@ -1,7 +1,8 @@
 /**
  * The composition root's metrics wiring: the real app (Redis real, drachtio-server absent) serves
  * /metrics with build_info, the connectivity gauges from its health, the pool gauges read from
- * Redis, and the idle probe's Redis round trips timed.
+ * Redis, the idle probe's Redis round trips timed, and the orphan spool counters (at 0) for its
+ * per-instance CDR spool.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ beforeAll(async () => {
       drachtio: { port: await freePort() }, // nobody there: srf keeps retrying
       redis: { url: db.server.url },
       api: { enabled: true, host: '127.0.0.1', port: await freePort(), token: 'metrics-test-token' },
-      cdr: { spoolFile: join(mkdtempSync(join(tmpdir(), 'mb-metrics-')), 'spool.jsonl') },
+      cdr: { spoolFile: join(mkdtempSync(join(tmpdir(), 'mb-metrics-')), '{instance}', 'spool.jsonl') },
       calls: { drainTimeoutSec: 1 },
     },
   });
@@ -63,5 +64,10 @@ describe('the app at /metrics', () => {
     expect(m.value('maskbridge_redis_command_seconds_count', { command: 'ping' })).toBeGreaterThanOrEqual(1);
     expect(m.value('maskbridge_redis_command_seconds_count', { command: 'live_heartbeat' })).toBeGreaterThanOrEqual(1);
     expect(m.value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    // {instance} in cdr.spoolFile: orphan CDR spools are replayed, and counted (none yet); no event spool (webhooks off).
+    expect(m.value('maskbridge_orphan_spool_replays_total', { spool: 'cdr', outcome: 'replayed' })).toBe(0);
+    expect(m.value('maskbridge_orphan_spool_replays_total', { spool: 'cdr', outcome: 'left' })).toBe(0);
+    expect(m.value('maskbridge_orphan_spool_records_total', { spool: 'cdr' })).toBe(0);
+    expect(m.samples.filter((s) => s.name.startsWith('maskbridge_orphan_spool_') && s.labels.spool === 'events')).toEqual([]);
   });
 });

@@ -2,7 +2,8 @@
  * Orphan spools against a real Redis (src/spool/orphans.ts): the spool of an instance with no
  * heartbeat is replayed by a survivor exactly once (two survivors racing included) and removed;
  * the spool of a live instance, or of one that still writes, is never touched; an instance that
- * comes back mid-replay keeps its spool; poison records are kept in an archived directory.
+ * comes back mid-replay keeps its spool; poison records are kept in an archived directory. Each
+ * replay is counted (maskbridge_orphan_spool_replays_total, maskbridge_orphan_spool_records_total).
  */
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cdrCodec, type Cdr } from '../../src/cdr/cdr.js';
 import { RedisCdrSink } from '../../src/cdr/redis-sink.js';
 import { RedisCdrStream } from '../../src/cdr/redis-stream.js';
+import { Metrics } from '../../src/metrics/metrics.js';
 import { createRedis, type Redis } from '../../src/sessions/redis.js';
 import { instanceLayout, spoolPathFor } from '../../src/spool/instance-dir.js';
 import { ARCHIVE_DIR, OrphanSpools, orphanKind, type OrphanSpoolOptions } from '../../src/spool/orphans.js';
 import type { RecordTarget } from '../../src/spool/redis-stream.js';
 import { cdr } from '../helpers/cdr.js';
+import { parseExposition } from '../helpers/exposition.js';
 import { until } from '../helpers/until.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
@@ -48,7 +51,7 @@ function world() {
   const streamOpts = { streamKey: stream, maxLen: 0, retentionMs: 600_000, timeoutMs: 2000 };
   const survivor = (id: string, opts: Partial<OrphanSpoolOptions> = {}, now?: () => number, target: RecordTarget<Cdr> = new RedisCdrStream(redis, streamOpts)) => new OrphanSpools(
     redis,
-    [orphanKind('CDR spool', instanceLayout('cdr.spoolFile', template)!, cdrCodec, target, silent)],
+    [orphanKind('cdr', instanceLayout('cdr.spoolFile', template)!, cdrCodec, target, silent)],
     { instanceId: id, keyPrefix: prefix, graceMs: 100, scanMs: 60_000, claimTtlMs: 3000, timeoutMs: 2000, stallMs: 5000, ...opts },
     silent,
     now,
@@ -77,6 +80,22 @@ async function deadSpool(w: ReturnType<typeof world>, id: string, records: Array
   for (const f of readdirSync(join(w.root, id))) utimesSync(join(w.root, id, f), past, past);
 }
 
+/** A registry as the app's (src/app.ts wires the same two counters), and what it counts for the CDR spool. */
+function metered() {
+  const metrics = new Metrics();
+  return {
+    metrics: { replays: metrics.orphanSpoolReplays, records: metrics.orphanSpoolRecords },
+    async counts() {
+      const m = parseExposition(await metrics.registry.metrics());
+      return {
+        replayed: m.value('maskbridge_orphan_spool_replays_total', { spool: 'cdr', outcome: 'replayed' }),
+        left: m.value('maskbridge_orphan_spool_replays_total', { spool: 'cdr', outcome: 'left' }),
+        records: m.value('maskbridge_orphan_spool_records_total', { spool: 'cdr' }),
+      };
+    },
+  };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Scans once to see the sibling without a heartbeat, waits out the grace, and scans again. */
@@ -92,8 +111,12 @@ describe('orphan spools', () => {
     const records = range(0, 500);
     // 300 in Redis, the checkpoint at 200: 200-300 are resent and dropped by their marks.
     await deadSpool(w, 'gone-1', records, 300, 200);
-    const out = await afterGrace(w.survivor('survivor-1'));
+    const m = metered();
+    const s = w.survivor('survivor-1', { metrics: m.metrics });
+    expect(await m.counts()).toEqual({ replayed: 0, left: 0, records: 0 });
+    const out = await afterGrace(s);
     expect(out).toEqual([{ instance: 'gone-1', result: 'replayed', records: 300 }]);
+    expect(await m.counts()).toEqual({ replayed: 1, left: 0, records: 300 });
     expect(await w.ids()).toEqual(records.map((c) => c.id));
     expect(existsSync(join(w.root, 'gone-1'))).toBe(false);
     expect(await redis.exists(`${w.prefix}spool:claim:gone-1`)).toBe(0);
@@ -113,8 +136,10 @@ describe('orphan spools', () => {
     const w = world();
     const records = range(0, 5000);
     await deadSpool(w, 'gone-3', records, 0, 0);
-    const a = w.survivor('survivor-3a');
-    const b = w.survivor('survivor-3b');
+    const ma = metered();
+    const mb = metered();
+    const a = w.survivor('survivor-3a', { metrics: ma.metrics });
+    const b = w.survivor('survivor-3b', { metrics: mb.metrics });
     expect(await Promise.all([a.scan(), b.scan()])).toEqual([[], []]);
     await sleep(120);
     const [ra, rb] = await Promise.all([a.scan(), b.scan()]);
@@ -125,6 +150,11 @@ describe('orphan spools', () => {
     expect(ids).toHaveLength(5000);
     expect(new Set(ids).size).toBe(5000);
     expect(existsSync(join(w.root, 'gone-3'))).toBe(false);
+    // Only the winner counts a replay.
+    const [ca, cb] = await Promise.all([ma.counts(), mb.counts()]);
+    expect(ca.replayed! + cb.replayed!).toBe(1);
+    expect(ca.left! + cb.left!).toBe(0);
+    expect(ca.records! + cb.records!).toBe(5000);
   });
 
   it('never touches the spool of a live instance, nor its own', async () => {
@@ -182,7 +212,8 @@ describe('orphan spools', () => {
     const held = new Promise<void>((r) => (gate = r));
     let batches = 0;
     const target: RecordTarget<Cdr> = { write: async (rs) => (batches++ === 0 ? stream.write(rs) : held.then(() => stream.write(rs))) };
-    const s = w.survivor('survivor-6', { claimTtlMs: 150 }, undefined, target);
+    const m = metered();
+    const s = w.survivor('survivor-6', { claimTtlMs: 150, metrics: m.metrics }, undefined, target);
     expect(await s.scan()).toEqual([]);
     await sleep(120);
     const scan = s.scan();
@@ -196,6 +227,11 @@ describe('orphan spools', () => {
     expect(existsSync(`${w.spool('back-6')}.0000000001`)).toBe(true);
     const partial = (await w.ids()).length;
     expect(partial).toBeLessThan(20_000);
+    // Counted as left; its records are those confirmed before the replay stopped.
+    const counted = await m.counts();
+    expect(counted).toMatchObject({ replayed: 0, left: 1 });
+    expect(counted.records).toBeGreaterThan(0);
+    expect(counted.records).toBeLessThanOrEqual(partial);
     // The instance itself, back under its id, replays its spool: nothing lost, nothing twice.
     const own = new RedisCdrSink(redis, { streamKey: w.stream, maxLen: 0, spoolFile: w.spool('back-6'), fsync: false, dedupeRetentionMs: 600_000 }, silent);
     await own.ready;
@@ -230,8 +266,10 @@ describe('orphan spools', () => {
   it('poison records are set aside; the replayed directory is kept under .replayed with them', async () => {
     const w = world();
     await deadSpool(w, 'poison-7', [cdr(1), '{"not":"a cdr"}', cdr(2)], 0, 0);
-    const out = await afterGrace(w.survivor('survivor-7'));
+    const m = metered();
+    const out = await afterGrace(w.survivor('survivor-7', { metrics: m.metrics }));
     expect(out).toEqual([{ instance: 'poison-7', result: 'replayed', records: 3 }]);
+    expect(await m.counts()).toEqual({ replayed: 1, left: 0, records: 3 });
     expect(await w.ids()).toEqual(['cdr-1', 'cdr-2']);
     expect(existsSync(join(w.root, 'poison-7'))).toBe(false);
     const archived = readdirSync(join(w.root, ARCHIVE_DIR));

@@ -46,6 +46,9 @@ describe('config', () => {
     [{ MB_WEBHOOKS_DEFAULT_URL: 'hooks.example' }, 'webhooks.defaultUrl', 'hooks.example'],
     [{ MB_WEBHOOKS_MAX_ATTEMPTS: 'none' }, 'webhooks.maxAttempts', 'none'],
     [{ MB_WEBHOOKS_CONCURRENCY: 'many' }, 'webhooks.concurrency', 'many'],
+    [{ MB_MEDIA_KEEP_ALIVE_MS: '0.5' }, 'media.keepAliveMs', '0.5'],
+    [{ MB_MEDIA_KEEP_ALIVE_TIMEOUT_MS: 'soon' }, 'media.keepAliveTimeoutMs', 'soon'],
+    [{ MB_MEDIA_DEAD_AFTER_MS: '-1' }, 'media.deadAfterMs', '-1'],
   ])('refuses %j, naming the key and the value', (env, key, value) => {
     let error: unknown;
     try {
@@ -132,6 +135,17 @@ describe('config', () => {
     expect(() => loadConfig({ env: { MB_WEBHOOKS_ENABLED: 'true' } })).toThrow(/webhooks\.secret/);
     expect(() => loadConfig({ env: { MB_WEBHOOKS_TIMEOUT_MS: '30000' } })).toThrow(/webhooks\.claimMinIdleMs/);
     expect(() => loadConfig({ env: { MB_WEBHOOKS_RETRY_MAX_MS: '10' } })).toThrow(/webhooks\.retryMaxMs/);
+  });
+
+  it('reads the media keep-alive timings (1 s, 2 s deadline, dead after 10 s by default) and wants dead-after above one keep-alive round', () => {
+    expect(loadConfig({}).media).toMatchObject({ keepAliveMs: 1000, keepAliveTimeoutMs: 2000, deadAfterMs: 10_000 });
+    const c = loadConfig({ env: { MB_MEDIA_KEEP_ALIVE_MS: '500', MB_MEDIA_KEEP_ALIVE_TIMEOUT_MS: '750', MB_MEDIA_DEAD_AFTER_MS: '4000' } });
+    expect(c.media).toMatchObject({ keepAliveMs: 500, keepAliveTimeoutMs: 750, deadAfterMs: 4000 });
+    expect(() => loadConfig({ env: { MB_MEDIA_DEAD_AFTER_MS: '3000' } })).toThrow(/media\.deadAfterMs: 3000 must be more than media\.keepAliveMs \+ media\.keepAliveTimeoutMs \(3000\)/);
+    expect(() => loadConfig({ env: { MB_MEDIA_KEEP_ALIVE_MS: '0' } })).toThrow(/media\.keepAliveMs: must be a whole number >= 1/);
+    expect(() => loadConfig({ env: { MB_MEDIA_KEEP_ALIVE_TIMEOUT_MS: '10000' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ overrides: { media: { keepAliveMs: 9500 } } })).toThrow(/media\.deadAfterMs/);
+    expect(loadConfig({ env: { MB_MEDIA_DEAD_AFTER_MS: '3001' } }).media.deadAfterMs).toBe(3001);
   });
 
   it('refuses unknown keys in a file', () => {

@@ -2,14 +2,15 @@
  * src/media/fsmrf.ts over a fake of drachtio-fsmrf (its connect(), MediaServer and Endpoint
  * events as lib/mediaserver.js and lib/endpoint.js emit them): a channel creation under way is
  * failed at once when its server's control connection closes; a server that answers nothing
- * for DEAD_AFTER_MS has its channels ended and is reconnected; health and pick follow.
+ * for DEAD_AFTER_MS has its channels ended and is reconnected; health and pick follow; the
+ * keep-alive runs on the configured timings (media.keepAliveMs, keepAliveTimeoutMs, deadAfterMs).
  */
 import { EventEmitter } from 'node:events';
 import type Mrf from 'drachtio-fsmrf';
 import type Srf from 'drachtio-srf';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEAD_AFTER_MS, FsMediaPool, PING_MS } from '../../src/media/fsmrf.js';
+import { DEAD_AFTER_MS, FsMediaPool, PING_MS, PING_TIMEOUT_MS, type FsPoolTimings } from '../../src/media/fsmrf.js';
 import { MediaError } from '../../src/media/port.js';
 
 class FakeEndpoint extends EventEmitter {
@@ -34,8 +35,11 @@ class FakeMediaServer extends EventEmitter {
   disconnected = 0;
   /** api('status') answers while true. */
   answering = true;
+  /** api() calls: the keep-alives. */
+  pings = 0;
   readonly pendingCreates: Array<{ resolve: (ep: FakeEndpoint) => void; reject: (err: Error) => void }> = [];
   async api(): Promise<string> {
+    this.pings++;
     if (!this.answering) return new Promise<string>(() => undefined);
     return 'UP 0 years';
   }
@@ -47,7 +51,7 @@ class FakeMediaServer extends EventEmitter {
   }
 }
 
-function pool(servers = 2, commandTimeoutMs = 5000) {
+function pool(servers = 2, commandTimeoutMs = 5000, keepAlive: Partial<Omit<FsPoolTimings, 'commandTimeoutMs'>> = {}) {
   const connected: FakeMediaServer[] = [];
   const mrf = {
     connect: vi.fn(async () => {
@@ -57,7 +61,9 @@ function pool(servers = 2, commandTimeoutMs = 5000) {
     }),
   };
   const addresses = Array.from({ length: servers }, (_, i) => ({ host: '127.0.0.1', port: 8021 + i, secret: 's' }));
-  const p = new FsMediaPool({} as Srf, addresses, { address: '127.0.0.1', port: 0, advertise: '' }, pino({ level: 'silent' }), commandTimeoutMs, mrf);
+  const p = new FsMediaPool({} as Srf, addresses, { address: '127.0.0.1', port: 0, advertise: '' }, pino({ level: 'silent' }), {
+    commandTimeoutMs, keepAliveMs: PING_MS, keepAliveTimeoutMs: PING_TIMEOUT_MS, deadAfterMs: DEAD_AFTER_MS, ...keepAlive,
+  }, mrf);
   return { p, mrf, connected };
 }
 
@@ -186,6 +192,36 @@ describe('FsMediaPool', () => {
     await vi.advanceTimersByTimeAsync(600); // reconnect backoff 0.5 s
     expect(mrf.connect).toHaveBeenCalledTimes(2);
     expect(p.health()[0]!.healthy).toBe(true);
+    p.stop();
+  });
+
+  it('keeps alive on the configured timings: api status every media.keepAliveMs, out at its deadline, dead after media.deadAfterMs', async () => {
+    vi.useFakeTimers();
+    const { p, connected } = pool(1, 5000, { keepAliveMs: 200, keepAliveTimeoutMs: 300, deadAfterMs: 1500 });
+    p.start();
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(connected[0]!.pings).toBe(5); // not 1, as at the default 1 s
+    const creating = p.pick()!.createEndpoint();
+    await vi.advanceTimersByTimeAsync(0);
+    const fep = new FakeEndpoint('u3');
+    connected[0]!.pendingCreates[0]!.resolve(fep);
+    const ep = await creating;
+    const causes: string[] = [];
+    ep.onEnded((c) => causes.push(c));
+    // Last answer at 1000 ms; the ping at 1200 ms is never answered: out at 1500 ms (its 300 ms deadline, not 2 s).
+    connected[0]!.answering = false;
+    await vi.advanceTimersByTimeAsync(499);
+    expect(p.health()[0]!.healthy).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(p.health()[0]!.healthy).toBe(false);
+    expect(causes).toEqual([]);
+    // Dead at the first tick 1500 ms or more after that last answer (2600 ms), not 10 s after it.
+    await vi.advanceTimersByTimeAsync(2599 - 1500);
+    expect(causes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(causes).toEqual(['media server not answering']);
+    expect(connected[0]!.disconnected).toBe(1);
     p.stop();
   });
 });

@@ -39,6 +39,8 @@ export const METRIC_FAMILIES: Record<string, 'counter' | 'gauge' | 'histogram'> 
   maskbridge_cdr_backlog: 'gauge',
   maskbridge_cdr_poison_total: 'counter',
   maskbridge_recording_failures_total: 'counter',
+  maskbridge_orphan_spool_replays_total: 'counter',
+  maskbridge_orphan_spool_records_total: 'counter',
   maskbridge_call_packet_loss_ratio: 'histogram',
   maskbridge_call_jitter_seconds: 'histogram',
   maskbridge_call_mos: 'histogram',
