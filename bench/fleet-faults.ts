@@ -31,8 +31,8 @@ const carried = (r: FaultReport) => r.failed === 0 && r.cut === 0 && r.cdrMissin
   && r.registryLeft + r.channelsLeft + (r.drachtioDialogsLeft ?? 0) + r.calleeUnended === 0 && r.setupP99Ms <= SETUP_P99_MS;
 
 const row = (r: FaultReport & { cdrWaitMs: number }) => [
-  r.fault, String(r.rate), String(r.attempted), `${r.failed}${r.failed ? ` ${JSON.stringify(r.failedBy)}` : ''}`, String(r.failedSpanMs),
-  `${r.cut}${r.cut ? ` ${JSON.stringify(r.cutBy)}` : ''}`, String(r.cutLatestMs), `${r.cdrMissing}/${r.cdrDoubled}/${r.cdrStray}`, String(r.cdrWaitMs),
+  r.fault, String(r.rate), String(r.attempted), `${r.failed}${r.failed ? ` ${JSON.stringify(r.failedBy)} ${JSON.stringify(r.failedCause)}` : ''}`, String(r.failedSpanMs),
+  `${r.cut}${r.cut ? ` ${JSON.stringify(r.cutBy)}` : ''}${r.mediaReroutes ? ` (${r.mediaReroutes} FreeSWITCH re-routes)` : ''}`, String(r.cutLatestMs), `${r.cdrMissing}/${r.cdrDoubled}/${r.cdrStray}`, String(r.cdrWaitMs),
   `${r.registryLeft}/${r.channelsLeft}/${r.drachtioDialogsLeft ?? '?'}/${r.calleeUnended}`, `${r.setupP50Ms} / ${r.setupP99Ms}`,
 ];
 const HEADERS = ['fault', 'calls/s', 'attempted', 'failed', 'failed span ms', 'cut', 'last cut ends ms after', 'CDR missing/doubled/stray', 'CDRs in after ms',

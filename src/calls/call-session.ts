@@ -45,6 +45,8 @@ export class CallSession {
   readonly callLog: CallLog;
   private readonly startedAt: number;
   private answeredAt: number | null = null;
+  /** In the live-call registry (from the B-leg INVITE on, or from the answer). */
+  private registered = false;
   sessionId = '';
   /** The session's TTL slides from the end of its last answered call (contract v2 ttl_sec). */
   private slidingTtl = false;
@@ -237,6 +239,23 @@ export class CallSession {
     }, this.ringTimeoutMs));
   }
 
+  /**
+   * The other party's INVITE went out (`dialogId`: the dialog its 200 would make): the live-call
+   * registry hears of the call now, so that if this instance dies before the call connects, a
+   * survivor BYEs the callee who answered meanwhile, ends the media channels, and writes the
+   * call's CDR. connected() writes the entry again once both legs are up.
+   */
+  calleeDialing(dialogId: string): void {
+    if (this.state !== 'dialing' || !this.deps.liveCalls) return;
+    this.registered = true;
+    const dialogs = [dialogId, ...(this.media?.dialogIds() ?? [])];
+    const events = this.deps.callEvents?.context(this.callId);
+    this.deps.liveCalls.connected({
+      callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
+      startedAt: new Date(this.startedAt).toISOString(), answeredAt: '',
+    }, { dialogs, media: this.mediaMode, slidingTtl: false, cdrId: this.cdrId, ...(events ? { events } : {}) });
+  }
+
   /** The INVITE got its final response: nothing left to cancel; `legB` when it was answered. */
   dialSettled(legB: CallLeg | null): void {
     this.attempt = null;
@@ -377,7 +396,7 @@ export class CallSession {
     if (disposition === 'answered' && this.direction.startsWith('unknown->')) disposition = 'unknown-caller-connected';
     const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, ...media });
     this.deps.cdr.write(cdr);
-    if (this.answeredAt !== null) this.deps.liveCalls?.ended(this.callId);
+    if (this.answeredAt !== null || this.registered) this.deps.liveCalls?.ended(this.callId);
     // A sliding session lives ttl_sec past its last answered call: one write after the call, never before the B-leg.
     if (this.slidingTtl && cdr.answeredAt !== null && this.deps.sessions.touch) {
       this.deps.sessions.touch(this.sessionId, endedAt).catch((err: Error) => this.line('warn', 'sliding TTL not refreshed', () => ({ err: err.message })));

@@ -55,6 +55,7 @@ function viaGateway(
       }
       onProgress(status, body);
     },
+    onSent: (dialogId) => call.calleeDialing(dialogId),
   });
   call.dialing(attempt, i > 0);
   // INVITE received to the first B-leg INVITE sent (a failover's later INVITEs are not setup).

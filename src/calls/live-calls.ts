@@ -68,6 +68,7 @@ export interface LiveCallEntry extends LiveCall {
 
 /** What a call tells the registry (CallDeps.liveCalls). */
 export interface LiveCallSink {
+  /** The call connected, or (answeredAt '') its B-leg INVITE went out; written again at answer. */
   connected(call: LiveCall, lost?: Omit<LostCallData, 'server'>): void;
   ended(callId: string): void;
 }
@@ -272,7 +273,8 @@ export class LiveCalls {
         continue;
       }
       if (!alive.has(entry.instance)) alive.set(entry.instance, (await withDeadline(this.redis.exists(this.keys.instance(entry.instance)), this.timeoutMs)) === 1);
-      if (alive.get(entry.instance) && (!filter.sessionId || entry.sessionId === filter.sessionId)) {
+      // Calls still being set up are in the registry too (answeredAt ''): not listed as live.
+      if (alive.get(entry.instance) && entry.answeredAt !== '' && (!filter.sessionId || entry.sessionId === filter.sessionId)) {
         const { lost: _lost, ...call } = entry; // the dialog ids hold raw Call-IDs: never shown
         calls.push(call);
       }

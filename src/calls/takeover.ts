@@ -168,8 +168,10 @@ export class LostCallSweeper {
       answeredAt: Number.isFinite(answeredAt) ? answeredAt : null,
       endedAt,
       durationSec: Number.isFinite(answeredAt) ? Math.max(0, Math.round((endedAt - answeredAt) / 1000)) : 0,
-      finalStatus: 200,
-      disposition: 'answered',
+      // A call its instance was still setting up (registered at the B-leg INVITE): the caller
+      // got no final answer from it, and drachtio-server sends none either.
+      finalStatus: Number.isFinite(answeredAt) ? 200 : 0,
+      disposition: Number.isFinite(answeredAt) ? 'answered' : 'failed',
       endedBy: 'instance-lost',
       media: entry.lost?.media ?? 'none',
       recording: await this.recording(entry),

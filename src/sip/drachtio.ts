@@ -251,6 +251,16 @@ export class DrachtioSipPort implements SipPort {
         if (err) return;
         sent = req;
         if (cancelRequested) cancelSent();
+        // drachtio-server names a UAC dialog {Call-ID};from-tag={the From tag it sent}.
+        const callId = headerOf(req, 'call-id');
+        const tag = /;\s*tag=([^;>\s]+)/i.exec(headerOf(req, 'from') ?? '')?.[1];
+        if (callId && tag && events.onSent) {
+          try {
+            events.onSent(`${callId};from-tag=${tag}`);
+          } catch (e) {
+            this.log.error({ err: this.fmt.text(String((e as Error)?.message ?? e)) }, 'sent handler failed');
+          }
+        }
       },
       // Early media only from an SDP part; a 18x with none (SIP-I's ISUP-only 183) is plain progress.
       cbProvisional: (res) => {

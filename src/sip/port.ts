@@ -88,6 +88,12 @@ export interface OutboundAttempt {
 
 export interface OutboundEvents {
   onProgress(status: number, sdp: string | undefined): void;
+  /**
+   * The INVITE went out: the id the SIP server will give the dialog a 200 makes (for
+   * drachtio-server `{Call-ID};from-tag={our tag}`), so another instance can BYE it if this one
+   * dies before the call is connected (src/calls/takeover.ts).
+   */
+  onSent?(dialogId: string): void;
 }
 
 export type InviteHandler = (call: InboundCall) => void;

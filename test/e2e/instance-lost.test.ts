@@ -113,7 +113,7 @@ for (const mode of ['none', 'anchored'] as const) {
       const callers = runs.map((r) => r.done);
       if (during) {
         try {
-          await until(async () => (await redis.hLen(keys.calls)) === plans.length, 15_000);
+          await until(async () => (await connectedEntries()).length === plans.length, 15_000);
           await during();
         } catch (err) {
           for (const r of runs) r.kill(); // the next test's phone needs the gateway port
@@ -129,7 +129,11 @@ for (const mode of ['none', 'anchored'] as const) {
     }
 
     /** The instance name (calls.instanceId) holding each registered call. */
-    const holders = async (): Promise<string[]> => Object.values(await redis.hGetAll(keys.calls)).map((t) => (JSON.parse(t) as { instance: string }).instance.split('/')[0]!).sort();
+    /** Registry entries of connected calls (a call being set up has one too, with answeredAt ''). */
+    async function connectedEntries(): Promise<Array<{ instance: string; answeredAt: string }>> {
+      return Object.values(await redis.hGetAll(keys.calls)).map((t) => JSON.parse(t) as { instance: string; answeredAt: string }).filter((e) => e.answeredAt !== '');
+    }
+    const holders = async (): Promise<string[]> => (await connectedEntries()).map((e) => e.instance.split('/')[0]!).sort();
 
     async function cdrs(): Promise<Record<string, string>[]> {
       return (await redis.xRange('mb:cdr', '-', '+')).map((e) => e.message as Record<string, string>);

@@ -88,8 +88,10 @@ describe.skipIf(skipReason !== null)(`two drachtio-servers, one Redis${skipReaso
       name: `two-${i}`, scenarioXml: uacScenario({ outcome: 'answer', hangup: 'caller', byeFirst: true, talkMs: TALK_MS }), dir, localIp: '127.0.0.1',
       localPort: ports[i]!, remote: `${servers[d]!.sip.host}:${servers[d]!.sip.port}`, service: V, keys: { caller: A }, timeoutSec: 60,
     }));
-    await until(async () => (await redis.hLen(keys.calls)) === via.length, 15_000, 100);
-    const entries = Object.values(await redis.hGetAll(keys.calls)).map((t) => JSON.parse(t) as { callId: string; instance: string; lost?: { server: string } });
+    // A call being set up is registered too (answeredAt ''): wait until all six are connected.
+    const registered = async () => Object.values(await redis.hGetAll(keys.calls)).map((t) => JSON.parse(t) as { callId: string; instance: string; answeredAt: string; lost?: { server: string } });
+    await until(async () => (await registered()).filter((e) => e.answeredAt !== '').length === via.length, 15_000, 100);
+    const entries = await registered();
     const holder = (e: { instance: string }) => e.instance.split('/')[0]!;
     expect(entries.map(holder).sort()).toEqual(['a1', 'a1', 'a2', 'a2', 'b1', 'b1']);
     // Each entry names its own drachtio-server: only an instance on it can end the call.

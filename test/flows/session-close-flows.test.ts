@@ -165,6 +165,23 @@ describe('the live-call registry', () => {
     expect(events).toEqual(['up op', 'down']);
   });
 
+  it('a call is in the registry from its B-leg INVITE on (answeredAt empty, the dialog a 200 would make), and leaves it when it fails', async () => {
+    const h = createHarness();
+    h.sessions.add({ id: 'dialing' });
+    const told: string[] = [];
+    let lost: Parameters<LiveCallSink['connected']>[1];
+    h.setLiveCalls({ connected: (c, l) => { told.push(`up ${c.answeredAt === '' ? 'dialing' : 'answered'}`); lost = l; }, ended: () => void told.push('down') });
+    h.sip.invite(inviteFrom(A));
+    await soon(() => h.sip.dials.length === 1);
+    h.sip.dials[0]!.sent('b-1@127.0.0.1;from-tag=t1');
+    expect(told).toEqual(['up dialing']);
+    expect(lost).toMatchObject({ dialogs: ['b-1@127.0.0.1;from-tag=t1'], cdrId: expect.any(String) });
+    h.sip.dials[0]!.fail(486);
+    await soon(() => h.cdr.records.length === 1);
+    expect(told).toEqual(['up dialing', 'down']);
+    expect(h.cdr.records[0]!.id).toBe(lost!.cdrId);
+  });
+
   it('a connected call tells the registry its two dialogs, for a survivor to BYE if this instance dies', async () => {
     const h = createHarness();
     h.sessions.add({ id: 'lost' });

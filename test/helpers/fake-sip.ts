@@ -154,6 +154,10 @@ export class FakeDial {
   progress(status: number, sdp?: string): void {
     this.events.onProgress(status, sdp);
   }
+  /** The SIP server echoed the INVITE it sent: the id of the dialog a 200 would make. */
+  sent(dialogId = 'b-call-id@127.0.0.1;from-tag=b-tag'): void {
+    this.events.onSent?.(dialogId);
+  }
   answer(sdp = 'v=0\r\no=callee 1 1 IN IP4 127.0.0.9\r\ns=callee\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n'): FakeLeg {
     this.leg = new FakeLeg('B', sdp);
     this.settle.resolve(this.leg);

@@ -225,6 +225,21 @@ describe('takeover of a dead instance\'s calls', () => {
     expect(byCall.get(call(1).callId)!.recording).toMatchObject({ failed: true, error: 'recording file was never written' });
   });
 
+  it('a call its instance was still setting up: the callee\'s dialog gets a BYE, and the CDR says failed, never answered', async () => {
+    const reg = new LiveCallRegistry(db.redis, 'mb:', 'dead-dialing', log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
+    reg.start();
+    reg.connected({ ...call(7), answeredAt: '' }, { dialogs: ['b-7@127.0.0.1;from-tag=t7'], media: 'none', slidingTtl: false, cdrId: cdrIdOf(7) });
+    await until(async () => (await db.redis.hLen(keys.calls)) === 1, 2000);
+    expect(await new LiveCalls(db.redis, 'mb:', 1000).list()).toEqual([]); // not a live call yet
+    clearInterval((reg as unknown as { timer: NodeJS.Timeout }).timer);
+    await until(async () => (await db.redis.exists(keys.instance('dead-dialing'))) === 0, 2000);
+    const s = survivor('alive-dialing');
+    await s.sweeper.sweep();
+    expect(s.sip.byes).toEqual(['b-7@127.0.0.1;from-tag=t7']);
+    expect(s.cdr.written).toHaveLength(1);
+    expect(s.cdr.written[0]).toMatchObject({ id: cdrIdOf(7), disposition: 'failed', finalStatus: 0, answeredAt: null, durationSec: 0, endedBy: 'instance-lost' });
+  });
+
   it('an entry written without the CDR id (before 0.3) gets one made from the call id, the same for every survivor', async () => {
     await deadInstance('dead-legacy', 1, 0, { legacy: true });
     await until(async () => (await db.redis.exists(keys.instance('dead-legacy'))) === 0, 2000);

@@ -6,7 +6,7 @@
  * behind the outbound gateway, with at most one fault injected in its middle; its report counts
  * what the phones and the CDR stream saw.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -36,11 +36,21 @@ export interface FaultReport {
   /** Calls that got no 2xx, by what they got instead ('none': no final answer). */
   failed: number;
   failedBy: Record<string, number>;
+  /** The same calls by their CDR's `disposition/ended_by` ('no CDR' without one): says a call in set-up on a dead server from one refused for want of a server. */
+  failedCause: Record<string, number>;
   /** The first to the last failed call's INVITE (ms); 0 with one or none. */
   failedSpanMs: number;
   /** Answered calls that maskbridge ended before the caller did: CDR ended_by instance-lost or media-lost, or a BYE to the caller. */
   cut: number;
   cutBy: Record<string, number>;
+  /**
+   * Channels FreeSWITCH sent through its dialplan a second time during the run (its log's
+   * "Flipping CID"): a race of its own under load, when the re-INVITE that gives the callee's
+   * channel the callee's SDP and our bridge of it cross. The channel then connects to maskbridge
+   * again under an id fsmrf no longer knows, is hung up, and its call is cut media-lost at answer
+   * (docs/operations.md, "One fault at a time, measured").
+   */
+  mediaReroutes: number;
   /** The latest cut call's end (its CDR's ended_at) after the fault, ms; 0 without cuts. */
   cutLatestMs: number;
   /** Calls whose CDR count is not exactly one. */
@@ -180,6 +190,7 @@ export class Fleet {
   async run(name: string, opts: { fault: Fault; rate: number; seconds: number; talkMs: number; faultAfterMs: number }): Promise<FaultReport & { faultAt: number; cdrWaitMs: number }> {
     await this.redis.del('mb:cdr');
     const dialogsBefore = this.drachtioDialogs() ?? 0;
+    const fsLogsBefore = this.media.map((_, i) => this.fsLogSize(i));
     const calls = opts.rate * opts.seconds;
     const callee = startSipp({
       name: `${name}-callee`, scenarioXml: uasScenario({ outcome: 'answer', hangup: 'caller', ringMs: 20 }), dir: this.dir, localIp: '127.0.0.1',
@@ -210,7 +221,7 @@ export class Fleet {
     const settled = Date.now();
     const measure = async () => {
       const r = await this.report(opts, struck?.at ?? 0, callerResult.messages, calleeResult.messages);
-      return { ...r, drachtioDialogsLeft: r.drachtioDialogsLeft === null ? null : r.drachtioDialogsLeft - dialogsBefore };
+      return { ...r, drachtioDialogsLeft: r.drachtioDialogsLeft === null ? null : r.drachtioDialogsLeft - dialogsBefore, mediaReroutes: this.fsReroutes(fsLogsBefore) };
     };
     let report = await measure();
     while (report.cdrMissing > (report.failedBy.none ?? 0) && Date.now() - settled < 30_000) {
@@ -225,7 +236,7 @@ export class Fleet {
     const cdrsOf = new Map<string, Record<string, string>[]>();
     for (const c of cdrs) cdrsOf.set(c.call_id ?? '', [...(cdrsOf.get(c.call_id ?? '') ?? []), c]);
     const r: FaultReport = {
-      fault: opts.fault, rate: opts.rate, attempted: 0, answered: 0, failed: 0, failedBy: {}, failedSpanMs: 0, cut: 0, cutBy: {}, cutLatestMs: 0,
+      fault: opts.fault, rate: opts.rate, attempted: 0, answered: 0, failed: 0, failedBy: {}, failedCause: {}, failedSpanMs: 0, cut: 0, cutBy: {}, mediaReroutes: 0, cutLatestMs: 0,
       cdrMissing: 0, cdrDoubled: 0, cdrStray: 0, registryLeft: 0, channelsLeft: 0, drachtioDialogsLeft: null, calleeUnended: 0, setupP50Ms: 0, setupP99Ms: 0,
     };
     const failedAt: number[] = [];
@@ -245,6 +256,7 @@ export class Fleet {
       if (status === null || status >= 300) {
         r.failed++;
         count(r.failedBy, status === null ? 'none' : String(status));
+        count(r.failedCause, own[0] ? `${own[0].disposition ?? ''}/${own[0].ended_by ?? ''}` : 'no CDR');
         failedAt.push(invite.at);
         continue;
       }
@@ -271,6 +283,34 @@ export class Fleet {
     r.channelsLeft = (await Promise.all(this.media.map(({ fs }) => channelCount(fs.esl).catch(() => 0)))).reduce((a, b) => a + b, 0);
     r.drachtioDialogsLeft = this.drachtioDialogs();
     return r;
+  }
+
+  /** FreeSWITCH's own log (mod_logfile) of media server `i`, under its run directory. */
+  private fsLog(i: number): string {
+    return join(this.media[i]!.dir, 'freeswitch', 'var', 'log', 'freeswitch', 'freeswitch.log');
+  }
+
+  private fsLogSize(i: number): number {
+    try {
+      return statSync(this.fsLog(i)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** "Flipping CID" lines the media servers logged after the byte offsets `from` (FaultReport.mediaReroutes). */
+  private fsReroutes(from: number[]): number {
+    let n = 0;
+    for (const [i, offset] of from.entries()) {
+      let text: Buffer;
+      try {
+        text = readFileSync(this.fsLog(i));
+      } catch {
+        continue;
+      }
+      n += (text.subarray(offset <= text.length ? offset : 0).toString('utf8').match(/Flipping CID/g) ?? []).length;
+    }
+    return n;
   }
 
   /** The dialogs drachtio-server last said it tracks for its applications (its info log), or null without the log. */
