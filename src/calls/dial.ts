@@ -2,6 +2,7 @@
  * Calling the other party: the INVITE (with V as the identity), ringing, the re-check of the
  * session once the callee answers, and the callee's failure mapped to what the caller hears.
  */
+import { MediaError } from '../media/port.js';
 import { mapCalleeFailure } from '../policy/decide.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
 import type { CallParties } from '../sip/identify.js';
@@ -77,7 +78,11 @@ function viaGateway(
       } catch (err) {
         if (call.isOver()) return;
         call.line('warn', 'could not connect the answered call', () => ({ err: fmt((err as Error).message) }));
-        if ((call.currentState as CallState) === 'connected') call.endConnected('error');
+        // The media server failing the callee's SDP (it died or stalled as the callee answered)
+        // is a media loss, as a channel it drops while the callee rings: 503, ended_by media-lost.
+        const media = err instanceof MediaError;
+        if ((call.currentState as CallState) === 'connected') call.endConnected(media ? 'media-lost' : 'error');
+        else if (media) call.fail(503, 'Service Unavailable', 'media-unavailable', 'media-lost');
         else call.fail(500, 'Server Internal Error', 'failed', 'error');
       }
     },

@@ -132,7 +132,10 @@ class FsEndpoint implements MediaEndpoint {
     return r.digits ?? '';
   }
   async modify(remoteSdp: string): Promise<string> {
-    return this.bounded('modify', this.ep.modify(remoteSdp));
+    // drachtio-server answers 503 for a server that is gone; FreeSWITCH may refuse the SDP itself.
+    return this.bounded('modify', this.ep.modify(remoteSdp)).catch((err: Error) => {
+      throw err instanceof MediaError ? err : new MediaError(`media server refused the SDP: ${err.message}`);
+    });
   }
   async bridge(other: MediaEndpoint): Promise<void> {
     await this.bounded('bridge', this.ep.bridge(other.id));

@@ -104,4 +104,18 @@ describe('a channel dropped by its media server', () => {
     expect(h.sip.dials[0]!.cancelled).toBe(true);
     expect(h.cdr.records[0]).toMatchObject({ disposition: 'media-unavailable', endedBy: 'media-lost' });
   });
+
+  it('as the callee answers (its SDP refused: the server died): 503 to the caller, BYE to the callee, CDR ended_by media-lost', async () => {
+    const { h, fs1 } = twoServers();
+    h.sessions.add({ id: 'p6', record: false });
+    const call = h.sip.invite(inviteFrom(A));
+    await soon(() => h.sip.dials.length === 1);
+    fs1.failModify = true;
+    const legB = h.sip.dials[0]!.answer();
+    await soon(() => h.cdr.records.length === 1);
+    expect(call.finalStatus).toBe(503);
+    expect(legB.hangups).toBe(1);
+    expect(h.cdr.records[0]).toMatchObject({ disposition: 'media-unavailable', endedBy: 'media-lost', finalStatus: 503 });
+    await soon(() => fs1.allReleasedOnce);
+  });
 });

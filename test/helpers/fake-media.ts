@@ -50,6 +50,7 @@ export class FakeEndpoint implements MediaEndpoint {
   async modify(remoteSdp: string): Promise<string> {
     this.modifies.push(remoteSdp);
     this.op('modify');
+    if (this.server.failModify) throw new MediaError('Sip non-success response: 503');
     return this.localSdp;
   }
   async bridge(other: MediaEndpoint): Promise<void> {
@@ -105,6 +106,8 @@ export class FakeMediaServer implements MediaServer {
   droppedChannelsHang = false;
   failRecording = false;
   failPlayback = false;
+  /** The server refuses the callee's SDP (it died as the callee answered: drachtio-server's 503). */
+  failModify = false;
   recordedSeconds = 1;
   /** What each channel (by id: ep1, ep2, ...) says it received; none: no statistics. */
   rtpStats: Record<string, RtpQuality> = {};
