@@ -11,6 +11,8 @@ declare module 'drachtio-srf' {
   interface SrfRequest {
     /** Set by lib/request.js from the server's meta (parseInt of the port). */
     source_port: string;
+    /** drachtio-server's id of the request's transaction (lib/request.js, from its meta). */
+    stackTxnId: string;
     /** CANCEL for an INVITE this app sent (lib/request.js Request#cancel). */
     cancel(opts?: { headers?: Record<string, string> }, callback?: (err: unknown, req: SrfRequest) => void): void;
   }

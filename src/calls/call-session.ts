@@ -240,12 +240,13 @@ export class CallSession {
   }
 
   /**
-   * The other party's INVITE went out (`dialogId`: the dialog its 200 would make): the live-call
-   * registry hears of the call now, so that if this instance dies before the call connects, a
-   * survivor BYEs the callee who answered meanwhile, ends the media channels, and writes the
-   * call's CDR. connected() writes the entry again once both legs are up.
+   * The other party's INVITE went out (`dialogId`: the dialog its 200 would make; `transactionId`:
+   * the INVITE's): the live-call registry hears of the call now, so that if this instance dies
+   * before the call connects, a survivor CANCELs the callee's INVITE (or BYEs a callee who has
+   * answered), ends the media channels, answers the caller 503 and writes the call's CDR.
+   * connected() writes the entry again once both legs are up.
    */
-  calleeDialing(dialogId: string): void {
+  calleeDialing(dialogId: string, transactionId = ''): void {
     if (this.state !== 'dialing' || !this.deps.liveCalls) return;
     this.registered = true;
     const dialogs = [dialogId, ...(this.media?.dialogIds() ?? [])];
@@ -253,7 +254,10 @@ export class CallSession {
     this.deps.liveCalls.connected({
       callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
       startedAt: new Date(this.startedAt).toISOString(), answeredAt: '',
-    }, { dialogs, media: this.mediaMode, slidingTtl: false, cdrId: this.cdrId, ...(events ? { events } : {}) });
+    }, {
+      dialogs, media: this.mediaMode, slidingTtl: false, cdrId: this.cdrId, ...(events ? { events } : {}),
+      setup: { caller: this.call.transactionId ?? '', callee: transactionId },
+    });
   }
 
   /** The INVITE got its final response: nothing left to cancel; `legB` when it was answered. */

@@ -56,7 +56,7 @@ function viaGateway(
       }
       onProgress(status, body);
     },
-    onSent: (dialogId) => call.calleeDialing(dialogId),
+    onSent: (dialogId, transactionId) => call.calleeDialing(dialogId, transactionId),
   });
   call.dialing(attempt, i > 0);
   // INVITE received to the first B-leg INVITE sent (a failover's later INVITEs are not setup).

@@ -39,6 +39,12 @@ export interface LostCallData {
   server: string;
   /** drachtio-server's ids of the call's dialogs: the caller's, the callee's, then the media server's channels. */
   dialogs: string[];
+  /**
+   * A call still being set up (answeredAt ''): drachtio-server's ids of the caller's INVITE
+   * transaction (a survivor answers it 503) and of the callee's (a survivor CANCELs it). Absent
+   * once connected, and in entries written before 0.5.
+   */
+  setup?: { caller: string; callee: string };
   media: Cdr['media'];
   /** The session's TTL slides from the end of its last answered call (the survivor refreshes it). */
   slidingTtl: boolean;

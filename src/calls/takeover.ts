@@ -49,7 +49,7 @@ export interface TakeoverOptions {
 export interface TakeoverDeps {
   redis: Redis;
   keys: LiveCallKeys;
-  sip: Pick<SipPort, 'endDialog'>;
+  sip: Pick<SipPort, 'endDialog' | 'cancelInvite' | 'failInvite'>;
   /** With webhooks: the CDR sink is `callEvents.cdrSink(...)`, so the call's call.completed goes out. */
   cdr: CdrSink;
   callEvents?: Pick<CallEvents, 'adopt'>;
@@ -151,12 +151,20 @@ export class LostCallSweeper {
     }
   }
 
-  /** BYE in every dialog of the call, then its CDR. The entry is ours: nobody else ends this call. */
+  /**
+   * BYE in every dialog of the call, then its CDR. The entry is ours: nobody else ends this call.
+   * A call still being set up first has its callee's INVITE cancelled (a callee who answered
+   * already gets the BYE), and its caller gets 503 once the callee's side is over.
+   */
   private async end(entry: LiveCallEntry): Promise<void> {
     const dialogs = entry.lost?.dialogs ?? [];
-    const results = await Promise.all(dialogs.map((d) => this.deps.sip.endDialog?.(d, this.opts.byeTimeoutMs) ?? Promise.resolve(null)));
-    const endedAt = this.deps.now();
     const answeredAt = Date.parse(entry.answeredAt);
+    const setup = Number.isFinite(answeredAt) ? undefined : entry.lost?.setup;
+    const { sip } = this.deps;
+    const cancelled = setup?.callee && sip.cancelInvite ? await sip.cancelInvite(setup.callee, this.opts.byeTimeoutMs) : false;
+    const results = await Promise.all(dialogs.map((d) => sip.endDialog?.(d, this.opts.byeTimeoutMs) ?? Promise.resolve(null)));
+    const callerAnswered = setup?.caller && sip.failInvite ? await sip.failInvite(setup.caller, 503, 'Service Unavailable') : false;
+    const endedAt = this.deps.now();
     const startedAt = Date.parse(entry.startedAt);
     const cdr: Cdr = {
       id: lostCdrId(entry),
@@ -168,9 +176,9 @@ export class LostCallSweeper {
       answeredAt: Number.isFinite(answeredAt) ? answeredAt : null,
       endedAt,
       durationSec: Number.isFinite(answeredAt) ? Math.max(0, Math.round((endedAt - answeredAt) / 1000)) : 0,
-      // A call its instance was still setting up (registered at the B-leg INVITE): the caller
-      // got no final answer from it, and drachtio-server sends none either.
-      finalStatus: Number.isFinite(answeredAt) ? 200 : 0,
+      // A call its instance was still setting up (registered at the B-leg INVITE): its caller got
+      // 503 from here, or no final answer at all from an entry without the transaction ids.
+      finalStatus: Number.isFinite(answeredAt) ? 200 : callerAnswered ? 503 : 0,
       disposition: Number.isFinite(answeredAt) ? 'answered' : 'failed',
       endedBy: 'instance-lost',
       media: entry.lost?.media ?? 'none',
@@ -188,6 +196,7 @@ export class LostCallSweeper {
     const unanswered = results.filter((r) => r === null).length;
     this.deps.log[unanswered > 0 ? 'warn' : 'info']({
       callId: entry.callId, sessionId: entry.sessionId, lostInstance: entry.instance, dialogs: dialogs.length, unanswered,
+      ...(setup ? { inSetup: { calleeCancelled: cancelled, callerAnswered } } : {}),
       results: results.map((r) => r ?? 'no answer'),
     }, 'call of a lost instance hung up');
   }

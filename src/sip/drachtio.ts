@@ -60,6 +60,7 @@ export function inviteInfo(req: Pick<Req, 'headers' | 'source_address' | 'source
 
 class DrachtioInboundCall implements InboundCall {
   readonly info: InviteInfo;
+  readonly transactionId: string;
   private cancelled = false;
 
   constructor(
@@ -71,6 +72,7 @@ class DrachtioInboundCall implements InboundCall {
     private readonly ackTimeoutMs: number,
   ) {
     this.info = inviteInfo(req);
+    this.transactionId = req.stackTxnId ?? '';
   }
 
   get finalSent(): boolean {
@@ -233,6 +235,44 @@ export class DrachtioSipPort implements SipPort {
     });
   }
 
+  cancelInvite(transactionId: string, timeoutMs: number): Promise<boolean> {
+    // drachtio-server CANCELs an INVITE it sent by the transaction's id, whichever application
+    // asks (src/client.cpp processMessage, sip-dialog-controller.cpp doSendCancelRequest): no
+    // check that the asker sent it. It says OK once the CANCEL is out, an error when it no longer
+    // has the INVITE (answered, or failed). The request-URI is not used (the INVITE's is).
+    const srf = this.srf as unknown as {
+      request(uri: string, opts: { method: string; stackTxnId: string; headers: Record<string, string> }, cb: (err: Error | null) => void): void;
+    };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      try {
+        srf.request('sip:placeholder', { method: 'CANCEL', stackTxnId: transactionId, headers: {} }, (err) => {
+          clearTimeout(timer);
+          resolve(!err);
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve(false); // not connected to drachtio-server
+      }
+    });
+  }
+
+  failInvite(transactionId: string, status: number, reason: string): Promise<boolean> {
+    // A response names its request's transaction only; drachtio-server sends it for whichever
+    // application asks (src/client.cpp processMessage, ClientController::respondToSipRequest),
+    // filling Via, From, To (with a tag), Call-ID and CSeq from the INVITE, as it does itself for
+    // an INVITE it cannot route (ClientController::outboundFailed). It does not tell the asker
+    // whether it still had the transaction: true means handed to drachtio-server.
+    const agent = (this.srf as unknown as { _app?: { client?: { sendMessage(msg: string, opts: { stackTxnId: string }): unknown } } })._app?.client;
+    if (!agent) return Promise.resolve(false);
+    try {
+      agent.sendMessage(`SIP/2.0 ${status} ${reason}\r\n\r\n`, { stackTxnId: transactionId });
+      return Promise.resolve(true);
+    } catch {
+      return Promise.resolve(false); // not connected to drachtio-server
+    }
+  }
+
   dial(request: OutboundRequest, events: OutboundEvents): OutboundAttempt {
     let sent: Req | null = null;
     let cancelRequested = false;
@@ -256,7 +296,7 @@ export class DrachtioSipPort implements SipPort {
         const tag = /;\s*tag=([^;>\s]+)/i.exec(headerOf(req, 'from') ?? '')?.[1];
         if (callId && tag && events.onSent) {
           try {
-            events.onSent(`${callId};from-tag=${tag}`);
+            events.onSent(`${callId};from-tag=${tag}`, req.stackTxnId ?? '');
           } catch (e) {
             this.log.error({ err: this.fmt.text(String((e as Error)?.message ?? e)) }, 'sent handler failed');
           }

@@ -46,6 +46,11 @@ export interface CallLeg {
 /** The caller's side before answer: an INVITE server transaction. */
 export interface InboundCall {
   readonly info: InviteInfo;
+  /**
+   * The SIP server's id of this INVITE's transaction: another instance can answer it
+   * (SipPort#failInvite) if this one dies before it has (src/calls/takeover.ts).
+   */
+  readonly transactionId?: string;
   /** True once a final response (2xx or failure) has gone out. */
   readonly finalSent: boolean;
   /** 180/183 towards the caller, optionally with early-media SDP. */
@@ -93,7 +98,7 @@ export interface OutboundEvents {
    * drachtio-server `{Call-ID};from-tag={our tag}`), so another instance can BYE it if this one
    * dies before the call is connected (src/calls/takeover.ts).
    */
-  onSent?(dialogId: string): void;
+  onSent?(dialogId: string, transactionId: string): void;
 }
 
 export type InviteHandler = (call: InboundCall) => void;
@@ -112,6 +117,14 @@ export interface SipPort {
    * `timeoutMs` or the server is not connected. Never rejects.
    */
   endDialog?(dialogId: string, timeoutMs: number): Promise<number | 'gone' | null>;
+  /**
+   * CANCEL for an INVITE another instance sent and that has no final response yet, by its
+   * transaction id (OutboundEvents#onSent). False when the SIP server no longer has it (it was
+   * answered, or failed) or did not say within `timeoutMs`.
+   */
+  cancelInvite?(transactionId: string, timeoutMs: number): Promise<boolean>;
+  /** A final failure response to an INVITE another instance received and never answered (InboundCall#transactionId). */
+  failInvite?(transactionId: string, status: number, reason: string): Promise<boolean>;
   /** An out-of-dialog OPTIONS to `uri`: the status of the answer, or null without one within `timeoutMs`. Never rejects. */
   ping?(uri: string, timeoutMs: number): Promise<number | null>;
 }

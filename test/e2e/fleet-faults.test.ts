@@ -73,12 +73,12 @@ describe.skipIf(skipReason !== null)(`a fleet under faults at ${RATE} calls/s${s
     expect(r.cut).toBeGreaterThan(0);
     expect(Object.keys(r.cutBy)).toEqual(['instance-lost']);
     expect(r.cutLatestMs).toBeLessThan(INSTANCE_LOST_BOUND_MS);
-    // At most the calls in set-up on it at the kill (the survivor writes their CDRs, failed and
-    // instance-lost), and INVITEs drachtio-server gave it before noticing its connection had
-    // closed (no CDR): no final answer, the carrier's INVITE timeout ends them. Measured: 0-1 a
-    // kill at 10 calls/s.
+    // At most the calls in set-up on it at the kill (the survivor answers them 503 and writes
+    // their CDRs, failed and instance-lost), and INVITEs drachtio-server gave it before noticing
+    // its connection had closed (no final answer, no CDR: the carrier's INVITE timeout ends
+    // them). Measured: 0-1 a kill at 10 calls/s.
     expect(r.failed).toBeLessThanOrEqual(2);
-    expect(Object.keys(r.failedBy).filter((s) => s !== 'none')).toEqual([]);
+    expect(Object.keys(r.failedBy).filter((s) => s !== 'none' && s !== '503')).toEqual([]);
     expect(Object.keys(r.failedCause).filter((c) => c !== 'failed/instance-lost' && c !== 'no CDR')).toEqual([]);
   });
 

@@ -152,6 +152,44 @@ for (const mode of ['none', 'anchored'] as const) {
       expect((await cdrs()).map((c) => c.ended_by)).toEqual(['caller', 'caller', 'caller', 'caller']);
     });
 
+    it('kill -9 while the callee rings: the survivor CANCELs the callee, answers the caller 503 within the bound, one CDR failed 503 instance-lost', { timeout: 180_000 }, async () => {
+      const callee = startSipp({ name: 'setup-callee', scenarioXml: uasScenario({ outcome: 'ring-until-cancel' }), dir, localIp: '127.0.0.1', localPort: gatewayPort, timeoutSec: 40, calls: 1 });
+      await new Promise((r) => setTimeout(r, 150));
+      const caller = startSipp({
+        name: 'setup-caller', scenarioXml: uacScenario({ outcome: 'reject', status: 503, ringing: true }), dir, localIp: '127.0.0.1', localPort: await freeSippPort(),
+        remote: `${sip.sip.host}:${sip.sip.port}`, service: V, keys: { caller: A }, timeoutSec: 40,
+      });
+      let victim = '';
+      let killedAt = 0;
+      try {
+        // Registered from the callee's INVITE on, before any answer.
+        await until(async () => Object.values(await redis.hGetAll(keys.calls)).some((t) => (JSON.parse(t) as { answeredAt: string }).answeredAt === ''), 15_000, 50);
+        const entry = JSON.parse(Object.values(await redis.hGetAll(keys.calls))[0]!) as { instance: string };
+        victim = entry.instance.split('/')[0]!;
+        killedAt = await kill9(instances.get(victim)!);
+      } catch (err) {
+        caller.kill();
+        callee.kill();
+        throw err;
+      }
+      const [c, e] = await Promise.all([caller.done, callee.done]);
+      expect(c.code, c.stderr).toBe(0);
+      expect(e.code, e.stderr).toBe(0);
+      const cancelAt = loggedMessages(e.messages).find((m) => m.direction === 'received' && m.text.startsWith('CANCEL '))?.at ?? null;
+      const failedAt = loggedMessages(c.messages).find((m) => m.direction === 'received' && /^SIP\/2\.0 503/.test(m.text))?.at ?? null;
+      console.log(`[e2e] in set-up: callee CANCEL ${cancelAt === null ? 'none' : cancelAt - killedAt} ms, caller 503 ${failedAt === null ? 'none' : failedAt - killedAt} ms after kill -9 of ${victim}`);
+      for (const at of [cancelAt, failedAt]) {
+        expect(at).not.toBeNull();
+        expect(at! - killedAt).toBeGreaterThan(0);
+        expect(at! - killedAt).toBeLessThan(BOUND_MS);
+      }
+      await until(async () => (await cdrs()).length === 1, 10_000);
+      expect(await cdrs()).toEqual([expect.objectContaining({ disposition: 'failed', ended_by: 'instance-lost', final_status: '503', answered_at: '', media: mode })]);
+      expect(await redis.hLen(keys.calls)).toBe(0);
+      if (fs) await until(async () => (await channelCount(fs!.esl)) === 0, 5000, 100);
+      await startInstance(victim); // the next test needs two instances again
+    });
+
     it('kill -9 of the instance holding a call: both parties get BYE within the bound, one CDR ended_by instance-lost, new calls go to the survivor', async () => {
       let killedAt = 0;
       let victim = '';

@@ -173,9 +173,10 @@ describe('the live-call registry', () => {
     h.setLiveCalls({ connected: (c, l) => { told.push(`up ${c.answeredAt === '' ? 'dialing' : 'answered'}`); lost = l; }, ended: () => void told.push('down') });
     h.sip.invite(inviteFrom(A));
     await soon(() => h.sip.dials.length === 1);
-    h.sip.dials[0]!.sent('b-1@127.0.0.1;from-tag=t1');
+    h.sip.dials[0]!.sent('b-1@127.0.0.1;from-tag=t1', 'txn-b-1');
     expect(told).toEqual(['up dialing']);
-    expect(lost).toMatchObject({ dialogs: ['b-1@127.0.0.1;from-tag=t1'], cdrId: expect.any(String) });
+    // The two INVITE transactions too: a survivor can CANCEL the callee's and answer the caller's.
+    expect(lost).toMatchObject({ dialogs: ['b-1@127.0.0.1;from-tag=t1'], cdrId: expect.any(String), setup: { caller: 'txn-a-1', callee: 'txn-b-1' } });
     h.sip.dials[0]!.fail(486);
     await soon(() => h.cdr.records.length === 1);
     expect(told).toEqual(['up dialing', 'down']);

@@ -72,10 +72,13 @@ export interface InviteSpec {
   requestUri?: string;
   headers?: Record<string, string>;
   sdp?: string;
+  /** The SIP server's id of the INVITE's transaction (InboundCall#transactionId). */
+  transactionId?: string;
 }
 
 export class FakeInboundCall implements InboundCall {
   readonly info: InviteInfo;
+  readonly transactionId: string;
   readonly responses: SentResponse[] = [];
   leg: FakeLeg | null = null;
   answerFails = false;
@@ -83,6 +86,7 @@ export class FakeInboundCall implements InboundCall {
   private final = false;
 
   constructor(spec: InviteSpec) {
+    this.transactionId = spec.transactionId ?? 'txn-a-1';
     const headers = new Map(Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     this.info = {
       callId: spec.callId ?? `call-${Math.random().toString(36).slice(2)}`,
@@ -155,8 +159,8 @@ export class FakeDial {
     this.events.onProgress(status, sdp);
   }
   /** The SIP server echoed the INVITE it sent: the id of the dialog a 200 would make. */
-  sent(dialogId = 'b-call-id@127.0.0.1;from-tag=b-tag'): void {
-    this.events.onSent?.(dialogId);
+  sent(dialogId = 'b-call-id@127.0.0.1;from-tag=b-tag', transactionId = 'txn-b'): void {
+    this.events.onSent?.(dialogId, transactionId);
   }
   answer(sdp = 'v=0\r\no=callee 1 1 IN IP4 127.0.0.9\r\ns=callee\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n'): FakeLeg {
     this.leg = new FakeLeg('B', sdp);

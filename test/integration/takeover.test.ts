@@ -38,11 +38,21 @@ const dialogsOf = (n: number) => [`call-${n}@carrier.example;uas`, `b-${n}@127.0
 
 class FakeSip {
   readonly byes: string[] = [];
+  readonly cancels: string[] = [];
+  readonly answered: Array<[string, number]> = [];
   /** Dialogs the SIP server no longer has (the party hung up already). */
   readonly gone = new Set<string>();
   async endDialog(dialogId: string): Promise<number | 'gone' | null> {
     this.byes.push(dialogId);
     return this.gone.has(dialogId) ? 'gone' : 200;
+  }
+  async cancelInvite(transactionId: string): Promise<boolean> {
+    this.cancels.push(transactionId);
+    return true;
+  }
+  async failInvite(transactionId: string, status: number): Promise<boolean> {
+    this.answered.push([transactionId, status]);
+    return true;
   }
 }
 
@@ -225,19 +235,34 @@ describe('takeover of a dead instance\'s calls', () => {
     expect(byCall.get(call(1).callId)!.recording).toMatchObject({ failed: true, error: 'recording file was never written' });
   });
 
-  it('a call its instance was still setting up: the callee\'s dialog gets a BYE, and the CDR says failed, never answered', async () => {
-    const reg = new LiveCallRegistry(db.redis, 'mb:', 'dead-dialing', log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
+  /** A call registered at its callee's INVITE (answeredAt ''), on an instance that then stops beating. */
+  async function deadWhileDialing(instance: string, n: number, setup?: { caller: string; callee: string }) {
+    const reg = new LiveCallRegistry(db.redis, 'mb:', instance, log, { heartbeatMs: HEARTBEAT, timeoutMs: 1000, server: SERVER });
     reg.start();
-    reg.connected({ ...call(7), answeredAt: '' }, { dialogs: ['b-7@127.0.0.1;from-tag=t7'], media: 'none', slidingTtl: false, cdrId: cdrIdOf(7) });
-    await until(async () => (await db.redis.hLen(keys.calls)) === 1, 2000);
-    expect(await new LiveCalls(db.redis, 'mb:', 1000).list()).toEqual([]); // not a live call yet
+    reg.connected({ ...call(n), answeredAt: '' }, { dialogs: [`b-${n}@127.0.0.1;from-tag=t${n}`], media: 'none', slidingTtl: false, cdrId: cdrIdOf(n), ...(setup ? { setup } : {}) });
+    await until(async () => (await db.redis.hExists(keys.calls, call(n).callId)) === 1, 2000);
+    expect((await new LiveCalls(db.redis, 'mb:', 1000).list()).map((c) => c.callId)).not.toContain(call(n).callId); // not a live call yet
     clearInterval((reg as unknown as { timer: NodeJS.Timeout }).timer);
-    await until(async () => (await db.redis.exists(keys.instance('dead-dialing'))) === 0, 2000);
+    await until(async () => (await db.redis.exists(keys.instance(instance))) === 0, 2000);
+  }
+
+  it('a call its instance was still setting up: its callee\'s INVITE is cancelled and a callee who answered gets a BYE, its caller gets 503, one CDR failed 503', async () => {
+    await deadWhileDialing('dead-dialing', 7, { caller: 'txn-a-7', callee: 'txn-b-7' });
     const s = survivor('alive-dialing');
     await s.sweeper.sweep();
+    expect(s.sip.cancels).toEqual(['txn-b-7']);
     expect(s.sip.byes).toEqual(['b-7@127.0.0.1;from-tag=t7']);
+    expect(s.sip.answered).toEqual([['txn-a-7', 503]]);
     expect(s.cdr.written).toHaveLength(1);
-    expect(s.cdr.written[0]).toMatchObject({ id: cdrIdOf(7), disposition: 'failed', finalStatus: 0, answeredAt: null, durationSec: 0, endedBy: 'instance-lost' });
+    expect(s.cdr.written[0]).toMatchObject({ id: cdrIdOf(7), disposition: 'failed', finalStatus: 503, answeredAt: null, durationSec: 0, endedBy: 'instance-lost' });
+  });
+
+  it('a call in set-up from an entry without transaction ids (before 0.5): the callee\'s dialog gets a BYE, the CDR says no final answer (0)', async () => {
+    await deadWhileDialing('dead-dialing-old', 8);
+    const s = survivor('alive-dialing-old');
+    await s.sweeper.sweep();
+    expect({ cancels: s.sip.cancels, answered: s.sip.answered, byes: s.sip.byes }).toEqual({ cancels: [], answered: [], byes: ['b-8@127.0.0.1;from-tag=t8'] });
+    expect(s.cdr.written[0]).toMatchObject({ id: cdrIdOf(8), disposition: 'failed', finalStatus: 0, endedBy: 'instance-lost' });
   });
 
   it('an entry written without the CDR id (before 0.3) gets one made from the call id, the same for every survivor', async () => {
