@@ -40,6 +40,12 @@ declare module 'drachtio-fsmrf' {
       readonly remote: { sdp: string };
       readonly connected: boolean;
       readonly dialog: Srf.Dialog;
+      /** The channel's outbound event socket (drachtio-modesl Connection; lib/endpoint.js subscribes it, filtered to the channel). */
+      readonly conn?: {
+        subscribe(events: string): void;
+        on(event: string, listener: (...args: unknown[]) => void): unknown;
+        removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
+      };
       play(file: string | string[]): Promise<{ playbackSeconds?: string; playbackMilliseconds?: string }>;
       playCollect(opts: PlayCollectOptions): Promise<{ digits?: string; terminatorUsed?: string }>;
       bridge(other: Endpoint | string): Promise<void>;

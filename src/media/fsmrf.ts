@@ -10,6 +10,7 @@ import { pickLeastLoaded } from '../policy/media.js';
 import { DeadlineError, withDeadline } from '../util/deadline.js';
 import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer, type RtpQuality } from './port.js';
 import { parseChannelDump, rtpQualityFromVariables } from './quality.js';
+import { ReinviteGate, type ReinvitedDialog } from './reinvite-gate.js';
 import { KEEP_ALIVE_DEFAULTS, ServerWatch } from './server-watch.js';
 
 /**
@@ -22,6 +23,10 @@ import { KEEP_ALIVE_DEFAULTS, ServerWatch } from './server-watch.js';
 export const PING_MS = KEEP_ALIVE_DEFAULTS.keepAliveMs;
 export const PING_TIMEOUT_MS = KEEP_ALIVE_DEFAULTS.keepAliveTimeoutMs;
 export const DEAD_AFTER_MS = KEEP_ALIVE_DEFAULTS.deadAfterMs;
+
+/** The longest FreeSWITCH's own re-INVITE waits for a bridge under way (src/media/reinvite-gate.ts), and the beat after its CHANNEL_BRIDGE. */
+export const BRIDGE_UP_MAX_MS = 1000;
+const BRIDGE_SETTLE_MS = 20;
 
 /** A pool's deadlines: media.commandTimeoutMs, media.keepAliveMs, media.keepAliveTimeoutMs, media.deadAfterMs. */
 export interface FsPoolTimings {
@@ -89,6 +94,36 @@ class FsEndpoint implements MediaEndpoint {
     // closed (esl::end, no cause) while the channel may still be up on FreeSWITCH. Say which, and
     // hang the second kind up over SIP: release() does nothing once this has run.
     ep.on('destroy', (evt?: { reason?: string }) => this.lose(evt?.reason ?? 'event socket closed', !evt?.reason));
+    // FreeSWITCH's own re-INVITEs during a bridge wait for it to be up (src/media/reinvite-gate.ts).
+    const dialog = ep.dialog as unknown as Partial<ReinvitedDialog> | undefined;
+    this.gate = typeof dialog?.on === 'function' && dialog.local
+      ? new ReinviteGate(dialog as ReinvitedDialog, BRIDGE_UP_MAX_MS, (err) => this.log.debug({ channel: ep.uuid, err: err.message }, 'media server re-INVITE not answered'))
+      : null;
+    try {
+      ep.conn?.subscribe('CHANNEL_BRIDGE');
+    } catch {
+      // a connection already closed: 'destroy' says so
+    }
+  }
+
+  readonly gate: ReinviteGate | null;
+
+  /** Resolves once FreeSWITCH says this channel's bridge is up (CHANNEL_BRIDGE) and a beat more, or after BRIDGE_UP_MAX_MS. */
+  private bridgeUp(): Promise<void> {
+    const conn = this.ep.conn;
+    if (!conn) return Promise.resolve();
+    const name = `esl::event::CHANNEL_BRIDGE::${this.ep.uuid}`;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        conn.removeListener(name, done);
+        // FreeSWITCH sends CHANNEL_BRIDGE just before it takes the other channel out of CS_HIBERNATE.
+        setTimeout(resolve, BRIDGE_SETTLE_MS).unref();
+      };
+      const timer = setTimeout(done, BRIDGE_UP_MAX_MS);
+      timer.unref();
+      conn.on(name, done);
+    });
   }
 
   /**
@@ -138,6 +173,10 @@ class FsEndpoint implements MediaEndpoint {
     });
   }
   async bridge(other: MediaEndpoint): Promise<void> {
+    // Armed before uuid_bridge: FreeSWITCH sends its re-INVITE from inside that command.
+    const up = this.bridgeUp();
+    this.gate?.hold(up);
+    if (other instanceof FsEndpoint) other.gate?.hold(up);
     await this.bounded('bridge', this.ep.bridge(other.id));
   }
   async startRecording(path: string, opts: { writerThread: boolean }): Promise<void> {

@@ -10,7 +10,7 @@ import type Mrf from 'drachtio-fsmrf';
 import type Srf from 'drachtio-srf';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEAD_AFTER_MS, FsMediaPool, PING_MS, PING_TIMEOUT_MS, type FsPoolTimings } from '../../src/media/fsmrf.js';
+import { BRIDGE_UP_MAX_MS, DEAD_AFTER_MS, FsMediaPool, PING_MS, PING_TIMEOUT_MS, type FsPoolTimings } from '../../src/media/fsmrf.js';
 import { MediaError } from '../../src/media/port.js';
 
 class FakeEndpoint extends EventEmitter {
@@ -18,10 +18,13 @@ class FakeEndpoint extends EventEmitter {
   readonly remote = { sdp: '' };
   byes = 0;
   connected = true;
-  readonly dialog = { destroy: async () => void this.byes++ };
+  readonly dialog = Object.assign(new EventEmitter(), { destroy: async () => void this.byes++, local: { sdp: 'v=0\r\no=FreeSWITCH 1 2 IN IP4 127.0.0.50\r\n', contact: '<sip:127.0.0.1:5060>' } });
+  /** The channel's outbound event socket: events subscribed, and emitted as drachtio-modesl names them. */
+  readonly conn = Object.assign(new EventEmitter(), { subscribed: [] as string[], subscribe(events: string) { this.subscribed.push(events); } });
   constructor(readonly uuid: string) {
     super();
   }
+  async bridge(): Promise<void> {}
   async destroy(): Promise<void> {
     this.emit('destroy', { reason: 'NORMAL_CLEARING' });
   }
@@ -192,6 +195,50 @@ describe('FsMediaPool', () => {
     await vi.advanceTimersByTimeAsync(600); // reconnect backoff 0.5 s
     expect(mrf.connect).toHaveBeenCalledTimes(2);
     expect(p.health()[0]!.healthy).toBe(true);
+    p.stop();
+  });
+
+  it('FreeSWITCH\'s own re-INVITE to a channel in a bridge under way is answered once the bridge is up (CHANNEL_BRIDGE), one outside a bridge at once', async () => {
+    const { p, connected } = pool(1);
+    p.start();
+    await settle();
+    const server = p.pick()!;
+    const channel = async (id: string) => {
+      const creating = server.createEndpoint();
+      await settle();
+      const fake = new FakeEndpoint(id);
+      connected[0]!.pendingCreates.shift()!.resolve(fake);
+      return { ep: await creating, fake };
+    };
+    const a = await channel('a');
+    const b = await channel('b');
+    expect(a.fake.conn.subscribed).toEqual(['CHANNEL_BRIDGE']);
+    const response = () => {
+      const sent: Array<{ status: number; body: string; contact: string | undefined }> = [];
+      return { sent, send: (status: number, opts: { body: string; headers: Record<string, string> }) => void sent.push({ status, body: opts.body, contact: opts.headers.Contact }) };
+    };
+    const outside = response();
+    b.fake.dialog.emit('modify', {}, outside);
+    await settle();
+    expect(outside.sent).toEqual([{ status: 200, body: b.fake.dialog.local.sdp, contact: '<sip:127.0.0.1:5060>' }]);
+
+    await a.ep.bridge(b.ep);
+    const during = response();
+    b.fake.dialog.emit('modify', {}, during); // sent from inside uuid_bridge
+    await new Promise((r) => setTimeout(r, 100));
+    expect(during.sent).toEqual([]); // the bridge is not up: answering now could restart the channel
+    a.fake.conn.emit('esl::event::CHANNEL_BRIDGE::a', {});
+    await new Promise((r) => setTimeout(r, 60));
+    expect(during.sent.map((r) => r.status)).toEqual([200]);
+
+    // No CHANNEL_BRIDGE at all: answered all the same, BRIDGE_UP_MAX_MS after the bridge began.
+    const t0 = Date.now();
+    await a.ep.bridge(b.ep);
+    const stuck = response();
+    b.fake.dialog.emit('modify', {}, stuck);
+    while (stuck.sent.length === 0 && Date.now() - t0 < BRIDGE_UP_MAX_MS + 500) await new Promise((r) => setTimeout(r, 20));
+    expect(stuck.sent.map((r) => r.status)).toEqual([200]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(BRIDGE_UP_MAX_MS - 20);
     p.stop();
   });
 
