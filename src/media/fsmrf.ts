@@ -10,7 +10,7 @@ import { pickLeastLoaded } from '../policy/media.js';
 import { DeadlineError, withDeadline } from '../util/deadline.js';
 import { MediaError, type MediaEndpoint, type MediaPool, type MediaServer, type RtpQuality } from './port.js';
 import { parseChannelDump, rtpQualityFromVariables } from './quality.js';
-import { ReinviteGate, type ReinvitedDialog } from './reinvite-gate.js';
+import { bridgeUp, ReinviteGate, type ReinvitedDialog } from './reinvite-gate.js';
 import { KEEP_ALIVE_DEFAULTS, ServerWatch } from './server-watch.js';
 
 /**
@@ -26,7 +26,6 @@ export const DEAD_AFTER_MS = KEEP_ALIVE_DEFAULTS.deadAfterMs;
 
 /** The longest FreeSWITCH's own re-INVITE waits for a bridge under way (src/media/reinvite-gate.ts), and the beat after its CHANNEL_BRIDGE. */
 export const BRIDGE_UP_MAX_MS = 1000;
-const BRIDGE_SETTLE_MS = 20;
 
 /** A pool's deadlines: media.commandTimeoutMs, media.keepAliveMs, media.keepAliveTimeoutMs, media.deadAfterMs. */
 export interface FsPoolTimings {
@@ -108,23 +107,6 @@ class FsEndpoint implements MediaEndpoint {
 
   readonly gate: ReinviteGate | null;
 
-  /** Resolves once FreeSWITCH says this channel's bridge is up (CHANNEL_BRIDGE) and a beat more, or after BRIDGE_UP_MAX_MS. */
-  private bridgeUp(): Promise<void> {
-    const conn = this.ep.conn;
-    if (!conn) return Promise.resolve();
-    const name = `esl::event::CHANNEL_BRIDGE::${this.ep.uuid}`;
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        conn.removeListener(name, done);
-        // FreeSWITCH sends CHANNEL_BRIDGE just before it takes the other channel out of CS_HIBERNATE.
-        setTimeout(resolve, BRIDGE_SETTLE_MS).unref();
-      };
-      const timer = setTimeout(done, BRIDGE_UP_MAX_MS);
-      timer.unref();
-      conn.on(name, done);
-    });
-  }
 
   /**
    * The channel is gone (FreeSWITCH hung it up, its event socket closed, or its server stopped
@@ -174,7 +156,7 @@ class FsEndpoint implements MediaEndpoint {
   }
   async bridge(other: MediaEndpoint): Promise<void> {
     // Armed before uuid_bridge: FreeSWITCH sends its re-INVITE from inside that command.
-    const up = this.bridgeUp();
+    const up = this.ep.conn ? bridgeUp(this.ep.conn, this.ep.uuid, BRIDGE_UP_MAX_MS) : Promise.resolve();
     this.gate?.hold(up);
     if (other instanceof FsEndpoint) other.gate?.hold(up);
     await this.bounded('bridge', this.ep.bridge(other.id));

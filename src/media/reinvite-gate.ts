@@ -25,6 +25,33 @@ export interface ReinviteResponse {
   send(status: number, opts: { body: string; headers: Record<string, string> }): void;
 }
 
+/** The part of a drachtio-modesl connection (a channel's outbound event socket) this uses. */
+export interface ChannelEvents {
+  on(event: string, listener: () => void): unknown;
+  removeListener(event: string, listener: () => void): unknown;
+}
+
+/** After CHANNEL_BRIDGE: FreeSWITCH sends it just before it takes the other channel out of CS_HIBERNATE. */
+const BRIDGE_SETTLE_MS = 20;
+
+/**
+ * Resolves once FreeSWITCH says the bridge of channel `uuid` is up (CHANNEL_BRIDGE, on its own
+ * event socket, subscribed to it) and BRIDGE_SETTLE_MS more, or after `maxMs`.
+ */
+export function bridgeUp(conn: ChannelEvents, uuid: string, maxMs: number): Promise<void> {
+  const name = `esl::event::CHANNEL_BRIDGE::${uuid}`;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      conn.removeListener(name, done);
+      setTimeout(resolve, BRIDGE_SETTLE_MS).unref();
+    };
+    const timer = setTimeout(done, maxMs);
+    timer.unref();
+    conn.on(name, done);
+  });
+}
+
 export class ReinviteGate {
   private bridging: Promise<void> | null = null;
 
