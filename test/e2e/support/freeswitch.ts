@@ -154,6 +154,14 @@ export function eslApi(esl: { host: string; port: number; secret: string }, comm
 }
 
 /** Live channels on the server, from `show channels count`. */
+/** Calls FreeSWITCH has bridged (two channels each). */
+export async function bridgedCount(esl: FreeswitchTarget['esl']): Promise<number> {
+  const body = await eslApi(esl, 'show bridged_calls count');
+  const m = /(\d+) total/.exec(body);
+  if (!m) throw new Error(`unexpected reply: ${body}`);
+  return Number(m[1]);
+}
+
 export async function channelCount(esl: FreeswitchTarget['esl']): Promise<number> {
   const body = await eslApi(esl, 'show channels count');
   const m = /(\d+) total/.exec(body);
