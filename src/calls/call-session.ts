@@ -12,6 +12,7 @@ import type { Cdr } from '../cdr/cdr.js';
 import { CallLog, type CallLogLevel } from '../log/call-log.js';
 import type { MediaEndpoint, MediaServer } from '../media/port.js';
 import type { LookupResult } from '../sessions/contract.js';
+import type { LostCallData } from './live-calls.js';
 import { StoreUnavailableError } from '../sessions/redis.js';
 import { withDeadline } from '../util/deadline.js';
 import type { CallLeg, InboundCall, OutboundAttempt } from '../sip/port.js';
@@ -247,16 +248,26 @@ export class CallSession {
    * connected() writes the entry again once both legs are up.
    */
   calleeDialing(dialogId: string, transactionId = ''): void {
-    if (this.state !== 'dialing' || !this.deps.liveCalls) return;
+    if (this.state !== 'dialing') return;
+    this.register([dialogId], { setup: { caller: this.call.transactionId ?? '', callee: transactionId } });
+  }
+
+  /**
+   * Writes this call's live-call registry entry (src/calls/live-calls.ts): `dialogs` are its SIP
+   * dialogs, the media server's channels are added; answeredAt is empty until it connects.
+   */
+  private register(dialogs: Array<string | undefined>, extra: Pick<LostCallData, 'setup' | 'recorded'>): void {
+    if (!this.deps.liveCalls) return;
     this.registered = true;
-    const dialogs = [dialogId, ...(this.media?.dialogIds() ?? [])];
     const events = this.deps.callEvents?.context(this.callId);
     this.deps.liveCalls.connected({
       callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
-      startedAt: new Date(this.startedAt).toISOString(), answeredAt: '',
+      startedAt: new Date(this.startedAt).toISOString(), answeredAt: this.answeredAt === null ? '' : new Date(this.answeredAt).toISOString(),
     }, {
-      dialogs, media: this.mediaMode, slidingTtl: false, cdrId: this.cdrId, ...(events ? { events } : {}),
-      setup: { caller: this.call.transactionId ?? '', callee: transactionId },
+      dialogs: [...dialogs, ...(this.media?.dialogIds() ?? [])].filter((d): d is string => typeof d === 'string'),
+      media: this.mediaMode, cdrId: this.cdrId, ...(events ? { events } : {}), ...extra,
+      // A survivor refreshes a sliding TTL from the end of an answered call only.
+      slidingTtl: this.slidingTtl && this.answeredAt !== null,
     });
   }
 
@@ -298,12 +309,7 @@ export class CallSession {
       }, this.maxDurationMs));
     }
     // With what another instance needs to end the call if this one dies (src/calls/takeover.ts).
-    const dialogs = [legA.dialogId, legB.dialogId, ...(this.media?.dialogIds() ?? [])].filter((d): d is string => typeof d === 'string');
-    const events = this.deps.callEvents?.context(this.callId);
-    this.deps.liveCalls?.connected({
-      callId: this.callId, instance: '', sessionId: this.sessionId, virtualNumber: this.virtualNumber, direction: this.direction,
-      startedAt: new Date(this.startedAt).toISOString(), answeredAt: new Date(this.answeredAt).toISOString(),
-    }, { dialogs, media: this.mediaMode, slidingTtl: this.slidingTtl, cdrId: this.cdrId, ...(events ? { events } : {}), ...(recorded ? { recorded } : {}) });
+    this.register([legA.dialogId, legB.dialogId], recorded ? { recorded } : {});
     return true;
   }
 
@@ -400,7 +406,7 @@ export class CallSession {
     if (disposition === 'answered' && this.direction.startsWith('unknown->')) disposition = 'unknown-caller-connected';
     const cdr = buildCdr(this, { finalStatus: status, disposition, endedBy, endedAt, ...media });
     this.deps.cdr.write(cdr);
-    if (this.answeredAt !== null || this.registered) this.deps.liveCalls?.ended(this.callId);
+    if (this.registered) this.deps.liveCalls?.ended(this.callId);
     // A sliding session lives ttl_sec past its last answered call: one write after the call, never before the B-leg.
     if (this.slidingTtl && cdr.answeredAt !== null && this.deps.sessions.touch) {
       this.deps.sessions.touch(this.sessionId, endedAt).catch((err: Error) => this.line('warn', 'sliding TTL not refreshed', () => ({ err: err.message })));

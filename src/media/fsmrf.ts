@@ -78,6 +78,8 @@ function disableNagle(ms: Mrf.MediaServer): void {
 export const PLAY_MAX_MS = 300_000;
 
 class FsEndpoint implements MediaEndpoint {
+  /** Answers FreeSWITCH's own re-INVITEs to this channel (null for a channel without a dialog). */
+  readonly gate: ReinviteGate | null;
   private released = false;
   private endedCbs: Array<(cause: string) => void> = [];
 
@@ -104,9 +106,6 @@ class FsEndpoint implements MediaEndpoint {
       // a connection already closed: 'destroy' says so
     }
   }
-
-  readonly gate: ReinviteGate | null;
-
 
   /**
    * The channel is gone (FreeSWITCH hung it up, its event socket closed, or its server stopped
